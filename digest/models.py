@@ -1,0 +1,91 @@
+"""Frozen values passed between the stages: items in, digests and rendered emails out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+
+@dataclass(frozen=True)
+class Item:
+    """One news item as a source gave it."""
+
+    id: str
+    title: str
+    date: date
+    summary: str = ""
+    link: str | None = None
+    source: str = ""
+    regions: tuple[str, ...] = ()  # tags the source gave, kept as they are
+    topics: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()  # a feed's free-text categories; known names become tags
+
+
+@dataclass(frozen=True)
+class TaggedItem:
+    """An item with its regions and topics, and the words that produced each tag."""
+
+    item: Item
+    regions: tuple[str, ...]
+    topics: tuple[str, ...]
+    matches: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, hash=False)
+    first_seen: datetime | None = None
+
+    @property
+    def id(self) -> str:
+        return self.item.id
+
+    @property
+    def region_wide(self) -> bool:
+        return not self.regions
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    email: str
+    name: str = ""
+    regions: tuple[str, ...] = ()  # empty: every region
+    topics: tuple[str, ...] = ()  # empty: every topic
+    group_by: str = "region"
+    frequency: str = "weekly"
+    timezone: str | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Section:
+    """A heading with items, or with subsections (region -> topic, or topic -> region)."""
+
+    title: str
+    items: tuple[TaggedItem, ...] = ()
+    sections: tuple[Section, ...] = ()
+
+    @property
+    def count(self) -> int:
+        return len(self.items) + sum(s.count for s in self.sections)
+
+
+@dataclass(frozen=True)
+class Digest:
+    """What one subscriber gets: the items, newest first, grouped as they asked."""
+
+    subscriber: Subscriber
+    items: tuple[TaggedItem, ...]
+    sections: tuple[Section, ...]
+    period_start: date
+    period_end: date
+
+    @property
+    def item_ids(self) -> tuple[str, ...]:
+        return tuple(t.id for t in self.items)
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subscriber: Subscriber
+    subject: str
+    html: str
+    text: str
+    mjml: str
+    item_ids: tuple[str, ...]
+    shown: int  # items shown in the body (fewer than item_ids when the size cap cut it)

@@ -1,0 +1,421 @@
+"""One run: pick up -> tag -> select -> render -> deliver -> record.
+
+The only module that knows every stage. Input is validated before anything is sent: bad
+settings, subscribers or templates raise an InputError and nothing goes out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from .delivery import open_sender, send_with_retries
+from .errors import (
+    DeliveryConfigError,
+    DeliveryError,
+    DigestError,
+    SourceError,
+)
+from .message import build_message, stable_message_id
+from .models import Digest, RenderedEmail, Subscriber, TaggedItem
+from .render import LIST_NAME, Personal, Renderer
+from .selection import build_digest, window_start
+from .settings import Settings
+from .sources import read_sources
+from .state import State, send_lock, utcnow
+from .subscribers import load_subscribers
+from .taxonomy import Taxonomy, load_taxonomy, tag
+from .tokens import link_with_token, make_token
+
+
+@dataclass
+class PickupReport:
+    new: int = 0
+    total: int = 0
+    files: int = 0
+    problems: list[SourceError] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    email: str
+    status: str  # sent | failed | skipped | would-send | test
+    items: int = 0
+    size: int = 0
+    message_id: str | None = None
+    error: str | None = None
+    attempts: int = 0
+
+
+@dataclass
+class SendReport:
+    run_id: int | None
+    pickup: PickupReport
+    outcomes: list[Outcome] = field(default_factory=list)
+    aborted: str | None = None
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and self.aborted is None
+
+
+class Progress(Protocol):
+    def start(self, total: int) -> None: ...
+
+    def advance(self, outcome: Outcome) -> None: ...
+
+
+class _NoProgress:
+    def start(self, total: int) -> None:
+        pass
+
+    def advance(self, outcome: Outcome) -> None:
+        pass
+
+
+@dataclass
+class Inputs:
+    """Everything a person wrote, loaded and validated once per run."""
+
+    settings: Settings
+    taxonomy: Taxonomy
+    subscribers: list[Subscriber]
+    renderer: Renderer
+
+
+def load_inputs(settings: Settings) -> Inputs:
+    taxonomy = load_taxonomy(settings.taxonomy)
+    subscribers = load_subscribers(settings.subscribers, taxonomy)
+    renderer = Renderer(settings.templates, list_name=list_name(settings))
+    renderer.check()
+    return Inputs(settings, taxonomy, subscribers, renderer)
+
+
+def list_name(settings: Settings) -> str:
+    return settings.sender_address.display_name or LIST_NAME
+
+
+def pick_up(settings: Settings, state: State, taxonomy: Taxonomy, now: datetime) -> PickupReport:
+    """Read every source and store its items; a bad source is reported, the rest still load."""
+    known = {*taxonomy.regions, *taxonomy.topics}
+    result = read_sources(settings.sources, known)
+    new = state.add_items(result.items, now)
+    return PickupReport(
+        new=new, total=len(result.items), files=result.files, problems=result.problems
+    )
+
+
+def tagged_items(state: State, taxonomy: Taxonomy) -> list[TaggedItem]:
+    return [
+        _with_first_seen(tag(stored.item, taxonomy), stored.first_seen) for stored in state.items()
+    ]
+
+
+def _with_first_seen(tagged: TaggedItem, first_seen: datetime) -> TaggedItem:
+    return TaggedItem(tagged.item, tagged.regions, tagged.topics, tagged.matches, first_seen)
+
+
+def select_subscribers(subscribers: list[Subscriber], only: Iterable[str]) -> list[Subscriber]:
+    wanted = {o.casefold() for o in only}
+    if not wanted:
+        return subscribers
+    chosen = [s for s in subscribers if s.email.casefold() in wanted]
+    missing = wanted - {s.email.casefold() for s in chosen}
+    if missing:
+        from .errors import SubscribersError
+
+        raise SubscribersError(
+            f"--only {', '.join(sorted(missing))}: not in the subscribers file",
+            hint="check the address against subscribers.yaml",
+        )
+    return chosen
+
+
+@dataclass
+class Prepared:
+    """A digest ready to go: the rendering, the message bytes and what to record."""
+
+    subscriber: Subscriber
+    digest: Digest
+    rendered: RenderedEmail
+    message_id: str
+    data: bytes
+
+
+class Composer:
+    """Builds each subscriber's digest and message from the state (reads only)."""
+
+    def __init__(
+        self,
+        inputs: Inputs,
+        state: State | None,
+        items: list[TaggedItem],
+        secret: bytes,
+        now: datetime,
+    ) -> None:
+        self.inputs, self.state, self.items, self.secret, self.now = (
+            inputs,
+            state,
+            items,
+            secret,
+            now,
+        )
+        settings = inputs.settings
+        self.sender = settings.sender_address
+        self.list_name = list_name(settings)
+        self.timezone_today = now.astimezone(_zone(settings.schedule.timezone)).date()
+
+    def digest_for(self, subscriber: Subscriber, resend_pending: bool = True) -> Digest | None:
+        settings, taxonomy = self.inputs.settings, self.inputs.taxonomy
+        sent: set[str] = set()
+        last = None
+        only_ids = None
+        if self.state is not None:
+            pending = self.state.pending_delivery(subscriber.email) if resend_pending else None
+            if pending is not None:
+                only_ids = pending.item_ids
+            sent = self.state.sent_item_ids(subscriber.email)
+            last = self.state.last_sent_at(subscriber.email)
+        return build_digest(
+            subscriber,
+            self.items,
+            already_sent=sent,
+            since=window_start(last, self.now, settings.lookback),
+            today=self.timezone_today,
+            all_regions=taxonomy.regions,
+            all_topics=taxonomy.topics,
+            only_ids=only_ids,
+        )
+
+    def unsubscribe_url(self, subscriber: Subscriber) -> str:
+        token = make_token(self.secret, "unsubscribe", subscriber.email)
+        return link_with_token(self.inputs.settings.unsubscribe_url, token)
+
+    def prepare(self, digest: Digest, test: bool = False) -> Prepared:
+        subscriber = digest.subscriber
+        unsubscribe = self.unsubscribe_url(subscriber)
+        rendered = self.inputs.renderer.render(
+            digest, Personal(subscriber.name, subscriber.email, unsubscribe)
+        )
+        message_id = stable_message_id(subscriber.email, rendered.item_ids, self.sender.domain)
+        message = build_message(
+            rendered,
+            sender=self.sender,
+            message_id=message_id,
+            unsubscribe_url=unsubscribe,
+            list_id=self.inputs.settings.list_id_value,
+            list_name=self.list_name,
+            now=self.now,
+            test=test,
+        )
+        return Prepared(subscriber, digest, rendered, message_id, message)
+
+
+def _zone(name: str):  # noqa: ANN202 - a tzinfo
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
+
+
+def send(
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    only: Iterable[str] = (),
+    to: str | None = None,
+    progress: Progress | None = None,
+    lock_wait: float = 0.0,
+    kind: str = "manual",
+    due_at: str | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> SendReport:
+    """Pick up new items and deliver every subscriber's digest. Input problems raise before
+    anything is sent; per-subscriber failures are in the report; a configuration failure of
+    the delivery (auth, TLS, unreachable) stops the run and is in `report.aborted`."""
+    progress = progress or _NoProgress()
+    inputs = load_inputs(settings)
+    subscribers = select_subscribers(inputs.subscribers, only)
+    now = now or clock()
+    with send_lock(settings.state, wait=lock_wait), State(settings.state) as state:
+        pickup = pick_up(settings, state, inputs.taxonomy, now)
+        secret, _ = state.token_secret(settings.token_secret_env)
+        composer = Composer(inputs, state, tagged_items(state, inputs.taxonomy), secret, now)
+        recording = not dry_run and to is None
+        run_id = (
+            state.start_run(kind if recording else ("dry-run" if dry_run else "test"), now, due_at)
+            if recording
+            else None
+        )
+        report = SendReport(run_id=run_id, pickup=pickup)
+        progress.start(len(subscribers))
+        sender = None if dry_run else open_sender(settings.delivery)
+        envelope_from = inputs.settings.sender_address.addr_spec
+        smtp = settings.delivery.smtp
+        try:
+            for subscriber in subscribers:
+                if should_stop():
+                    report.aborted = "stopped before every subscriber was done"
+                    break
+                digest = composer.digest_for(subscriber, resend_pending=recording)
+                if digest is None:
+                    outcome = Outcome(subscriber.email, "skipped")
+                    report.outcomes.append(outcome)
+                    progress.advance(outcome)
+                    continue
+                prepared = composer.prepare(digest, test=to is not None)
+                outcome = Outcome(
+                    subscriber.email,
+                    "would-send",
+                    items=len(prepared.rendered.item_ids),
+                    size=len(prepared.data),
+                    message_id=prepared.message_id,
+                )
+                if dry_run:
+                    pass
+                elif to is not None:
+                    assert sender is not None
+                    try:
+                        outcome.attempts = send_with_retries(
+                            sender,
+                            envelope_from,
+                            to,
+                            prepared.data,
+                            smtp.retries,
+                            smtp.retry_backoff,
+                        )
+                        outcome.status = "test"
+                    except DeliveryConfigError:
+                        raise
+                    except DeliveryError as exc:
+                        outcome.status, outcome.error = "failed", exc.message
+                else:
+                    assert sender is not None and run_id is not None
+                    delivery_id = state.begin_delivery(
+                        run_id,
+                        subscriber.email,
+                        prepared.message_id,
+                        prepared.rendered.item_ids,
+                        clock(),
+                    )
+                    try:
+                        outcome.attempts = send_with_retries(
+                            sender,
+                            envelope_from,
+                            subscriber.email,
+                            prepared.data,
+                            smtp.retries,
+                            smtp.retry_backoff,
+                        )
+                    except DeliveryConfigError as exc:
+                        state.mark_failed(delivery_id, exc.message, clock())
+                        raise
+                    except DeliveryError as exc:
+                        outcome.status, outcome.error = "failed", exc.message
+                        state.mark_failed(delivery_id, exc.message, clock(), attempts=1)
+                    else:
+                        state.mark_sent(delivery_id, clock(), attempts=outcome.attempts)
+                        outcome.status = "sent"
+                report.outcomes.append(outcome)
+                progress.advance(outcome)
+        except DeliveryConfigError as exc:
+            report.aborted = str(exc)
+        finally:
+            if sender is not None:
+                sender.close()
+            if run_id is not None:
+                status = "aborted" if report.aborted else ("failed" if report.failed else "ok")
+                state.finish_run(
+                    run_id,
+                    clock(),
+                    status,
+                    report.count("sent"),
+                    report.count("failed"),
+                    report.count("skipped"),
+                    note=report.aborted,
+                )
+    return report
+
+
+@dataclass
+class PreviewResult:
+    subscriber: Subscriber
+    prepared: Prepared | None
+    files: list[Path] = field(default_factory=list)
+
+
+def preview_items(
+    settings: Settings, inputs: Inputs, now: datetime
+) -> tuple[list[TaggedItem], PickupReport, State | None]:
+    """Items as a send would see them, without writing anything: the state is opened read-only
+    and items not picked up yet count as first seen now."""
+    state = State.open_readonly(settings.state)
+    stored = {s.item.id: s for s in state.items()} if state else {}
+    result = read_sources(settings.sources, {*inputs.taxonomy.regions, *inputs.taxonomy.topics})
+    items = [_with_first_seen(tag(s.item, inputs.taxonomy), s.first_seen) for s in stored.values()]
+    for item in result.items:
+        if item.id not in stored:
+            items.append(_with_first_seen(tag(item, inputs.taxonomy), now))
+    report = PickupReport(
+        new=sum(1 for i in result.items if i.id not in stored),
+        total=len(result.items),
+        files=result.files,
+        problems=result.problems,
+    )
+    return items, report, state
+
+
+def iter_previews(
+    settings: Settings, inputs: Inputs, only: Iterable[str] = (), now: datetime | None = None
+) -> Iterator[PreviewResult]:
+    now = now or utcnow()
+    items, _, state = preview_items(settings, inputs, now)
+    secret = (state.peek_token_secret(settings.token_secret_env) if state else None) or b"preview"
+    composer = Composer(inputs, state, items, secret, now)
+    try:
+        for subscriber in select_subscribers(inputs.subscribers, only):
+            digest = composer.digest_for(subscriber)
+            yield PreviewResult(subscriber, composer.prepare(digest) if digest else None)
+    finally:
+        if state is not None:
+            state.close()
+
+
+def write_preview(
+    settings: Settings, out: Path, only: Iterable[str] = (), now: datetime | None = None
+) -> list[PreviewResult]:
+    """`<address>.mjml`, `.html`, `.txt` and `.eml` per subscriber in `out`; sends nothing."""
+    inputs = load_inputs(settings)
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for result in iter_previews(settings, inputs, only, now):
+        if result.prepared is not None:
+            rendered = result.prepared.rendered
+            base = out / result.subscriber.email
+            for suffix, content in (
+                (".mjml", rendered.mjml),
+                (".html", rendered.html),
+                (".txt", rendered.text),
+            ):
+                path = base.with_name(base.name + suffix)
+                path.write_text(content, encoding="utf-8")
+                result.files.append(path)
+            eml = base.with_name(base.name + ".eml")
+            eml.write_bytes(result.prepared.data)
+            result.files.append(eml)
+        results.append(result)
+    return results
+
+
+__all__ = ["DigestError", "send", "write_preview", "pick_up", "load_inputs"]

@@ -1,0 +1,269 @@
+"""Render a digest: Jinja2 -> MJML -> HTML (mjml-python), a plain-text part and a subject.
+
+Subscribers with the same items, grouping and preferences share one rendering: the templates
+see placeholders for the personal fields (name, address, unsubscribe link), which are filled in
+afterwards, escaped for HTML in the HTML part. So a template may print `recipient.name` and test
+`has_name`, but not transform the personal fields (no `recipient.name|upper`).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import sys
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import jinja2
+from mjml import mjml2html
+
+from .errors import TemplateError
+from .models import Digest, RenderedEmail, Section, Subscriber
+from .selection import flatten, truncate
+
+TEMPLATE_FILES = {"mjml": "digest.mjml.j2", "text": "digest.txt.j2", "subject": "subject.txt.j2"}
+HTML_LIMIT = 100_000  # Gmail clips a message whose HTML passes about 102 KB
+_PERSONAL_MARGIN = 1_500  # room left for the name, address and link filled in later
+LIST_NAME = "Regional Migration Digest"
+
+_NAME, _EMAIL, _UNSUB = "@@digest.name@@", "@@digest.email@@", "@@digest.unsubscribe@@"
+
+
+@dataclass(frozen=True)
+class Personal:
+    name: str
+    email: str
+    unsubscribe_url: str
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One rendering with placeholders, shared by every subscriber of the same profile."""
+
+    subject: str
+    mjml: str
+    html: str
+    text: str
+    shown_ids: tuple[str, ...]
+
+    def personalise(self, subscriber: Subscriber, personal: Personal) -> RenderedEmail:
+        html_values = {
+            _NAME: html.escape(personal.name),
+            _EMAIL: html.escape(personal.email),
+            _UNSUB: html.escape(personal.unsubscribe_url),
+        }
+        text_values = {
+            _NAME: personal.name,
+            _EMAIL: personal.email,
+            _UNSUB: personal.unsubscribe_url,
+        }
+        return RenderedEmail(
+            subscriber=subscriber,
+            subject=_fill(self.subject, text_values),
+            html=_fill(self.html, html_values),
+            text=_fill(self.text, text_values),
+            mjml=_fill(self.mjml, html_values),
+            item_ids=self.shown_ids,
+            shown=len(self.shown_ids),
+        )
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    for key, value in values.items():
+        if key in text:
+            text = text.replace(key, value)
+    return text
+
+
+def format_period(start: date, end: date) -> str:
+    """'16-22 Nov 2026', '28 Oct-3 Nov 2026', '28 Dec 2025-3 Jan 2026' or '28 Nov 2026'."""
+    if start > end:
+        start, end = end, start
+    if start == end:
+        return f"{end.day} {end:%b %Y}"
+    if (start.year, start.month) == (end.year, end.month):
+        return f"{start.day}-{end.day} {end:%b %Y}"
+    if start.year == end.year:
+        return f"{start.day} {start:%b}-{end.day} {end:%b %Y}"
+    return f"{start.day} {start:%b %Y}-{end.day} {end:%b %Y}"
+
+
+def long_date(value: date) -> str:
+    return f"{value.day} {value:%B %Y}"
+
+
+def safe_link(link: str | None) -> str | None:
+    """Only http(s) links reach the email: a feed cannot slip in javascript: or data: URLs."""
+    if link and re.match(r"^https?://[^\s<>\"']+$", link):
+        return link
+    return None
+
+
+class Renderer:
+    """Loads the templates once; renders digests, caching one rendering per profile."""
+
+    def __init__(self, templates: Path, list_name: str = LIST_NAME) -> None:
+        self.templates = Path(templates)
+        self.list_name = list_name
+        missing = [n for n in TEMPLATE_FILES.values() if not (self.templates / n).is_file()]
+        if missing:
+            raise TemplateError(
+                f"{self.templates}: missing template(s) {', '.join(missing)}",
+                hint="point 'templates' in the settings at a folder holding "
+                + ", ".join(TEMPLATE_FILES.values()),
+            )
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(self.templates)),
+            autoescape=lambda name: bool(name and name.endswith(".mjml.j2")),
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+        self.env.filters["longdate"] = long_date
+        self._cache: dict[tuple[Any, ...], Rendered] = {}
+        self.compiled = 0  # MJML compilations done, for progress and benchmarks
+
+    def _template(self, key: str) -> jinja2.Template:
+        name = TEMPLATE_FILES[key]
+        try:
+            return self.env.get_template(name)
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(
+                f"{self.templates / name}:{exc.lineno}: template syntax error: {exc.message}",
+                hint="fix the template; nothing was sent",
+            ) from exc
+
+    def check(self) -> None:
+        """Load every template (syntax errors surface here)."""
+        for key in TEMPLATE_FILES:
+            self._template(key)
+
+    def _call(self, key: str, context: dict[str, Any]) -> str:
+        template = self._template(key)
+        try:
+            return template.render(context)
+        except Exception as exc:  # anything a template can raise: undefined, type errors...
+            line = _template_line(exc, template.filename or "")
+            raise TemplateError(
+                f"{template.filename}:{line}: {type(exc).__name__}: {exc}",
+                hint="fix the template; the variables it may use are listed in the README",
+            ) from exc
+
+    def _context(self, digest: Digest, sections: tuple[Section, ...], shown: int) -> dict[str, Any]:
+        subscriber = digest.subscriber
+        entries = flatten(sections)
+        count, more = len(entries), len(digest.items) - shown
+        period = format_period(digest.period_start, digest.period_end)
+        subject_context = {"count": count, "period": period, "list_name": self.list_name}
+        subject = " ".join(self._call("subject", subject_context).split())
+        return {
+            **subject_context,
+            "subject": subject,
+            "preheader": "; ".join(e.item.title for e in entries[:3])[:150],
+            "sections": [_section_view(s) for s in sections],
+            "more_count": more,
+            "group_by": subscriber.group_by,
+            "has_name": bool(subscriber.name),
+            "recipient": {"name": _NAME, "email": _EMAIL},
+            "unsubscribe_url": _UNSUB,
+            "subscription": {
+                "regions": ", ".join(subscriber.regions) or "all regions",
+                "topics": ", ".join(subscriber.topics) or "all topics",
+            },
+        }
+
+    def _render_profile(self, digest: Digest, shown: int) -> Rendered:
+        sections = truncate(digest.sections, shown)
+        context = self._context(digest, sections, shown)
+        mjml_source = self._call("mjml", context)
+        try:
+            compiled = mjml2html(mjml_source, disable_comments=True)
+        except Exception as exc:  # mrml raises ValueError; keep any other failure readable too
+            raise TemplateError(
+                f"{self.templates / TEMPLATE_FILES['mjml']}: MJML does not compile: {exc}",
+                hint=f"run `digest preview` and read the .mjml file it writes; {exc}",
+            ) from exc
+        self.compiled += 1
+        text = self._call("text", context).strip() + "\n"
+        return Rendered(
+            subject=context["subject"],
+            mjml=mjml_source,
+            html=compiled,
+            text=re.sub(r"\n{3,}", "\n\n", text),
+            shown_ids=tuple(e.id for e in flatten(sections)),
+        )
+
+    def render_shared(self, digest: Digest) -> Rendered:
+        """The rendering for this digest's profile, fitted under the HTML size limit."""
+        subscriber = digest.subscriber
+        key = (
+            digest.item_ids,
+            digest.period_start,
+            digest.period_end,
+            subscriber.group_by,
+            subscriber.regions,
+            subscriber.topics,
+            bool(subscriber.name),
+        )
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        budget = HTML_LIMIT - _PERSONAL_MARGIN
+        rendered = self._render_profile(digest, len(digest.items))
+        if len(rendered.html.encode()) > budget:
+            low, high = 1, len(digest.items) - 1  # binary search: the most items that fit
+            best = self._render_profile(digest, 1)
+            while low <= high:
+                middle = (low + high) // 2
+                attempt = self._render_profile(digest, middle)
+                if len(attempt.html.encode()) <= budget:
+                    best, low = attempt, middle + 1
+                else:
+                    high = middle - 1
+            rendered = best
+        if len(self._cache) > 4096:  # profiles repeat within a run; bound the memory anyway
+            self._cache.clear()
+        self._cache[key] = rendered
+        return rendered
+
+    def render(self, digest: Digest, personal: Personal) -> RenderedEmail:
+        return self.render_shared(digest).personalise(digest.subscriber, personal)
+
+
+def _paragraphs(summary: str) -> list[str]:
+    return [p for p in (" ".join(p.split()) for p in summary.split("\n\n")) if p]
+
+
+def _section_view(section: Section) -> SimpleNamespace:
+    return SimpleNamespace(
+        title=section.title,
+        items=[_entry(t) for t in section.items],
+        sections=[_section_view(s) for s in section.sections],
+    )
+
+
+def _entry(tagged: Any) -> SimpleNamespace:
+    return SimpleNamespace(
+        item=tagged.item,
+        link=safe_link(tagged.item.link),
+        paragraphs=_paragraphs(tagged.item.summary),
+        regions=tagged.regions,
+        topics=tagged.topics,
+    )
+
+
+def _template_line(exc: BaseException, filename: str) -> int | str:
+    """The template line an error was raised on, from Jinja's rewritten traceback."""
+    if getattr(exc, "lineno", None):
+        return exc.lineno  # type: ignore[attr-defined]
+    tb = exc.__traceback__ or sys.exc_info()[2]
+    line: int | str = "?"
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line

@@ -1,0 +1,148 @@
+"""Which items each subscriber gets, and how they are grouped (pure functions).
+
+An item goes to a subscriber when its regions meet theirs (an item naming no place is
+region-wide and goes to everyone) and its topics meet theirs; an empty list means "all".
+"New" is measured by pickup time: eligible items were first seen since the subscriber's last
+digest minus `lookback` (or in the last `lookback` for a first digest) and not sent to them yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+
+from .models import Digest, Section, Subscriber, TaggedItem
+
+REGION_WIDE = "Across the region"
+OTHER_TOPICS = "Other news"
+
+
+def matches(subscriber: Subscriber, item: TaggedItem) -> bool:
+    region_ok = (
+        item.region_wide
+        or not subscriber.regions
+        or bool(set(item.regions) & set(subscriber.regions))
+    )
+    topic_ok = not subscriber.topics or bool(set(item.topics) & set(subscriber.topics))
+    return region_ok and topic_ok
+
+
+def window_start(last_sent_at: datetime | None, now: datetime, lookback: timedelta) -> datetime:
+    """Items first seen before this are not news to the subscriber any more."""
+    return (last_sent_at or now) - lookback
+
+
+def newest_first(items: Iterable[TaggedItem]) -> list[TaggedItem]:
+    return sorted(
+        items,
+        key=lambda t: (t.item.date, t.first_seen or datetime.min, t.item.title),
+        reverse=True,
+    )
+
+
+def _group(
+    items: list[TaggedItem], keys: tuple[str, ...], key_of: str, wide_title: str | None
+) -> list[tuple[str, list[TaggedItem]]]:
+    """Put each item under the first of `keys` it has (each item once), in `keys` order."""
+    groups: dict[str, list[TaggedItem]] = {k: [] for k in keys}
+    leftovers: list[TaggedItem] = []
+    for item in items:
+        tags = getattr(item, key_of)
+        home = next((k for k in keys if k in tags), None)
+        if home is None:
+            leftovers.append(item)
+        else:
+            groups[home].append(item)
+    result = [(k, v) for k, v in groups.items() if v]
+    if leftovers and wide_title:
+        result.append((wide_title, leftovers))
+    return result
+
+
+def build_sections(
+    items: list[TaggedItem],
+    subscriber: Subscriber,
+    all_regions: tuple[str, ...],
+    all_topics: tuple[str, ...],
+) -> tuple[Section, ...]:
+    """Sections by region then topic (or the reverse), in the order the subscriber listed them.
+
+    Region-wide items get their own region section; items with no listed topic go under
+    "Other news" inside their group.
+    """
+    regions = subscriber.regions or all_regions
+    topics = subscriber.topics or all_topics
+    if subscriber.group_by == "topic":
+        outer, inner = (topics, "topics", OTHER_TOPICS), (regions, "regions", REGION_WIDE)
+    else:
+        outer, inner = (regions, "regions", REGION_WIDE), (topics, "topics", OTHER_TOPICS)
+    sections = []
+    for title, group in _group(items, *outer):
+        subsections = tuple(
+            Section(title=sub_title, items=tuple(sub_items))
+            for sub_title, sub_items in _group(group, *inner)
+        )
+        sections.append(Section(title=title, sections=subsections))
+    return tuple(sections)
+
+
+def build_digest(
+    subscriber: Subscriber,
+    items: Iterable[TaggedItem],
+    already_sent: set[str],
+    since: datetime,
+    today: date,
+    all_regions: tuple[str, ...],
+    all_topics: tuple[str, ...],
+    only_ids: Iterable[str] | None = None,
+) -> Digest | None:
+    """The subscriber's digest, or None when they have nothing new.
+
+    With `only_ids` (resending an interrupted delivery) exactly those items are used.
+    """
+    if only_ids is not None:
+        wanted = set(only_ids)
+        chosen = [t for t in items if t.id in wanted]
+    else:
+        chosen = [
+            t
+            for t in items
+            if t.id not in already_sent
+            and (t.first_seen is None or t.first_seen >= since)
+            and matches(subscriber, t)
+        ]
+    if not chosen:
+        return None
+    ordered = newest_first(chosen)
+    seen = [t.first_seen.date() for t in ordered if t.first_seen is not None]
+    return Digest(
+        subscriber=subscriber,
+        items=tuple(ordered),
+        sections=build_sections(ordered, subscriber, all_regions, all_topics),
+        period_start=min(seen, default=today),
+        period_end=today,
+    )
+
+
+def flatten(sections: Iterable[Section]) -> list[TaggedItem]:
+    """Items in the order the email shows them."""
+    result: list[TaggedItem] = []
+    for section in sections:
+        result.extend(section.items)
+        result.extend(flatten(section.sections))
+    return result
+
+
+def truncate(sections: tuple[Section, ...], keep: int) -> tuple[Section, ...]:
+    """The first `keep` items in display order, sections that end up empty dropped."""
+    result = []
+    for section in sections:
+        if keep <= 0:
+            break
+        items = section.items[:keep]
+        keep -= len(items)
+        subsections = truncate(section.sections, keep)
+        keep -= sum(s.count for s in subsections)
+        if items or subsections:
+            result.append(Section(title=section.title, items=items, sections=subsections))
+    return tuple(result)

@@ -1,0 +1,442 @@
+"""The SQLite state: items seen, delivery attempts, what each subscriber was sent, runs, the lock.
+
+Exactly once: a delivery row is written as `pending` (with its Message-ID and items) before the
+message is handed to the server, and turned `sent` (with one `sent_items` row per item) only
+after the server accepted it, in one transaction. A crash between the two leaves a `pending`
+row; the next run resends that same message (same items, same Message-ID), so a receiving system
+that already has it can drop the duplicate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from .errors import LockedError
+from .models import Item
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    date TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    link TEXT,
+    source TEXT NOT NULL,
+    regions TEXT NOT NULL,
+    topics TEXT NOT NULL,
+    categories TEXT NOT NULL,
+    first_seen TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL DEFAULT 'running',
+    sent INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    skipped INTEGER NOT NULL DEFAULT 0,
+    due_at TEXT,
+    note TEXT
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    subscriber TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+    item_ids TEXT NOT NULL,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_by_subscriber ON deliveries(subscriber, status);
+CREATE INDEX IF NOT EXISTS deliveries_by_run ON deliveries(run_id);
+CREATE TABLE IF NOT EXISTS sent_items (
+    subscriber TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    delivery_id INTEGER NOT NULL REFERENCES deliveries(id),
+    sent_at TEXT NOT NULL,
+    PRIMARY KEY (subscriber, item_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def stamp(moment: datetime) -> str:
+    """One sortable text form for every time in the state (UTC, microseconds)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_stamp(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class StoredItem:
+    item: Item
+    first_seen: datetime
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    run_id: int
+    subscriber: str
+    message_id: str
+    status: str
+    item_ids: tuple[str, ...]
+    error: str | None
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    kind: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    sent: int
+    failed: int
+    skipped: int
+    due_at: str | None
+    note: str | None
+
+
+class State:
+    """One open SQLite state file. Not shared between threads."""
+
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        if readonly:
+            self.db = sqlite3.connect(
+                f"{self.path.absolute().as_uri()}?mode=ro",
+                uri=True,
+                timeout=30,
+                isolation_level=None,
+            )
+            self.db.row_factory = sqlite3.Row
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL under WAL survives any crash of this process (SIGKILL included); only a power
+        # loss could lose the last commit, which the pending-row rule then resends.
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.executescript(SCHEMA)
+
+    @classmethod
+    def open_readonly(cls, path: Path) -> State | None:
+        """The state for reading only (previews), or None before the first run made it."""
+        return cls(path, readonly=True) if Path(path).is_file() else None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> State:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- meta ---------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row["value"] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def peek_token_secret(self, env_name: str) -> bytes | None:
+        """The token secret if one exists already; creates nothing."""
+        from_env = os.environ.get(env_name)
+        if from_env:
+            return from_env.encode()
+        stored = self.get_meta("token_secret")
+        return stored.encode() if stored else None
+
+    def token_secret(self, env_name: str) -> tuple[bytes, bool]:
+        """The secret signing unsubscribe tokens: from the environment, else generated once and
+        kept here. The flag says whether it came from the environment."""
+        from_env = os.environ.get(env_name)
+        if from_env:
+            return from_env.encode(), True
+        with self.transaction():
+            stored = self.get_meta("token_secret")
+            if stored is None:
+                stored = secrets.token_hex(32)
+                self.set_meta("token_secret", stored)
+        return stored.encode(), False
+
+    # -- items --------------------------------------------------------------------------------
+    def add_items(self, items: Iterable[Item], now: datetime) -> int:
+        """Store items; new ones get `now` as first seen. Returns how many were new."""
+        seen = stamp(now)
+        new = 0
+        with self.transaction():
+            for item in items:
+                cursor = self.db.execute(
+                    "INSERT INTO items(id, title, date, summary, link, source, regions, topics, "
+                    "categories, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT(id) DO UPDATE SET title = excluded.title, date = excluded.date, "
+                    "summary = excluded.summary, link = excluded.link, source = excluded.source, "
+                    "regions = excluded.regions, topics = excluded.topics, "
+                    "categories = excluded.categories RETURNING first_seen",
+                    (
+                        item.id,
+                        item.title,
+                        item.date.isoformat(),
+                        item.summary,
+                        item.link,
+                        item.source,
+                        json.dumps(item.regions),
+                        json.dumps(item.topics),
+                        json.dumps(item.categories),
+                        seen,
+                    ),
+                )
+                if cursor.fetchone()["first_seen"] == seen:
+                    new += 1
+        return new
+
+    def items(self, since: datetime | None = None) -> list[StoredItem]:
+        query = "SELECT * FROM items"
+        args: tuple[str, ...] = ()
+        if since is not None:
+            query += " WHERE first_seen >= ?"
+            args = (stamp(since),)
+        rows = self.db.execute(query + " ORDER BY date DESC, first_seen DESC, id", args)
+        return [
+            StoredItem(
+                item=Item(
+                    id=row["id"],
+                    title=row["title"],
+                    date=date.fromisoformat(row["date"]),
+                    summary=row["summary"],
+                    link=row["link"],
+                    source=row["source"],
+                    regions=tuple(json.loads(row["regions"])),
+                    topics=tuple(json.loads(row["topics"])),
+                    categories=tuple(json.loads(row["categories"])),
+                ),
+                first_seen=parse_stamp(row["first_seen"]),
+            )
+            for row in rows
+        ]
+
+    # -- runs ---------------------------------------------------------------------------------
+    def start_run(self, kind: str, now: datetime, due_at: str | None = None) -> int:
+        cursor = self.db.execute(
+            "INSERT INTO runs(kind, started_at, due_at) VALUES (?, ?, ?)",
+            (kind, stamp(now), due_at),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def finish_run(
+        self,
+        run_id: int,
+        now: datetime,
+        status: str,
+        sent: int,
+        failed: int,
+        skipped: int,
+        note: str | None = None,
+    ) -> None:
+        self.db.execute(
+            "UPDATE runs SET finished_at = ?, status = ?, sent = ?, failed = ?, skipped = ?, "
+            "note = ? WHERE id = ?",
+            (stamp(now), status, sent, failed, skipped, note, run_id),
+        )
+
+    def runs(self, last: int = 10) -> list[Run]:
+        rows = self.db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (last,)).fetchall()
+        return [
+            Run(
+                id=r["id"],
+                kind=r["kind"],
+                started_at=parse_stamp(r["started_at"]),
+                finished_at=parse_stamp(r["finished_at"]) if r["finished_at"] else None,
+                status=r["status"],
+                sent=r["sent"],
+                failed=r["failed"],
+                skipped=r["skipped"],
+                due_at=r["due_at"],
+                note=r["note"],
+            )
+            for r in rows
+        ]
+
+    def completed_due_times(self) -> set[str]:
+        rows = self.db.execute(
+            "SELECT due_at FROM runs WHERE due_at IS NOT NULL AND status IN ('ok', 'failed')"
+        )
+        return {r["due_at"] for r in rows}
+
+    # -- deliveries ---------------------------------------------------------------------------
+    def sent_item_ids(self, subscriber: str) -> set[str]:
+        rows = self.db.execute("SELECT item_id FROM sent_items WHERE subscriber = ?", (subscriber,))
+        return {r["item_id"] for r in rows}
+
+    def last_sent_at(self, subscriber: str) -> datetime | None:
+        row = self.db.execute(
+            "SELECT MAX(sent_at) AS t FROM sent_items WHERE subscriber = ?", (subscriber,)
+        ).fetchone()
+        return parse_stamp(row["t"]) if row and row["t"] else None
+
+    def pending_delivery(self, subscriber: str) -> Delivery | None:
+        row = self.db.execute(
+            "SELECT * FROM deliveries WHERE subscriber = ? AND status = 'pending' "
+            "ORDER BY id DESC LIMIT 1",
+            (subscriber,),
+        ).fetchone()
+        return _delivery(row) if row else None
+
+    def begin_delivery(
+        self, run_id: int, subscriber: str, message_id: str, item_ids: Iterable[str], now: datetime
+    ) -> int:
+        """Record the attempt before the message leaves, so a crash can be recovered."""
+        existing = self.pending_delivery(subscriber)
+        if existing and existing.message_id == message_id:
+            self.db.execute(
+                "UPDATE deliveries SET run_id = ?, updated_at = ? WHERE id = ?",
+                (run_id, stamp(now), existing.id),
+            )
+            return existing.id
+        with self.transaction():
+            if existing:  # a different message replaces an abandoned one
+                self.db.execute(
+                    "UPDATE deliveries SET status = 'failed', error = ?, updated_at = ? "
+                    "WHERE id = ?",
+                    ("superseded by a newer digest", stamp(now), existing.id),
+                )
+            cursor = self.db.execute(
+                "INSERT INTO deliveries(run_id, subscriber, message_id, status, item_ids, "
+                "created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?)",
+                (
+                    run_id,
+                    subscriber,
+                    message_id,
+                    json.dumps(list(item_ids)),
+                    stamp(now),
+                    stamp(now),
+                ),
+            )
+        return int(cursor.lastrowid or 0)
+
+    def mark_sent(self, delivery_id: int, now: datetime, attempts: int = 1) -> None:
+        """The server accepted the message: its items now count as sent to this subscriber."""
+        with self.transaction():
+            row = self.db.execute(
+                "SELECT subscriber, item_ids FROM deliveries WHERE id = ?", (delivery_id,)
+            ).fetchone()
+            self.db.execute(
+                "UPDATE deliveries SET status = 'sent', error = NULL, attempts = attempts + ?, "
+                "updated_at = ? WHERE id = ?",
+                (attempts, stamp(now), delivery_id),
+            )
+            self.db.executemany(
+                "INSERT OR IGNORE INTO sent_items(subscriber, item_id, delivery_id, sent_at) "
+                "VALUES (?, ?, ?, ?)",
+                [
+                    (row["subscriber"], i, delivery_id, stamp(now))
+                    for i in json.loads(row["item_ids"])
+                ],
+            )
+
+    def mark_failed(self, delivery_id: int, error: str, now: datetime, attempts: int = 1) -> None:
+        self.db.execute(
+            "UPDATE deliveries SET status = 'failed', error = ?, attempts = attempts + ?, "
+            "updated_at = ? WHERE id = ?",
+            (error, attempts, stamp(now), delivery_id),
+        )
+
+    def deliveries(
+        self, run_id: int | None = None, subscriber: str | None = None
+    ) -> list[Delivery]:
+        query, args = "SELECT * FROM deliveries WHERE 1=1", []
+        if run_id is not None:
+            query += " AND run_id = ?"
+            args.append(run_id)
+        if subscriber is not None:
+            query += " AND subscriber = ?"
+            args.append(subscriber)
+        return [_delivery(r) for r in self.db.execute(query + " ORDER BY id", args)]
+
+
+def _delivery(row: sqlite3.Row) -> Delivery:
+    return Delivery(
+        id=row["id"],
+        run_id=row["run_id"],
+        subscriber=row["subscriber"],
+        message_id=row["message_id"],
+        status=row["status"],
+        item_ids=tuple(json.loads(row["item_ids"])),
+        error=row["error"],
+        attempts=row["attempts"],
+        created_at=parse_stamp(row["created_at"]),
+        updated_at=parse_stamp(row["updated_at"]),
+    )
+
+
+@contextlib.contextmanager
+def send_lock(state_path: Path, wait: float = 0.0) -> Iterator[None]:
+    """Only one send per state file: an exclusive lock on `<state>.lock`, released by the OS
+    even when the holder is killed. Waits up to `wait` seconds, then raises LockedError."""
+    lock_path = Path(f"{state_path}.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + wait
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+                    raise LockedError(
+                        f"another send is running on {state_path} (process {holder})",
+                        hint="wait for it to finish, or pass --wait SECONDS; "
+                        "nothing was sent by this run",
+                    ) from None
+                time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)

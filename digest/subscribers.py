@@ -1,0 +1,160 @@
+"""Load and validate subscribers.yaml. Every problem names the file, the line and the subscriber;
+a file with any problem yields no subscribers at all (a bad file sends nothing)."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import ProblemList, SubscribersError
+from .models import Subscriber
+from .taxonomy import Taxonomy
+from .yamlfile import LineDict, YamlSyntaxError, read_yaml, where
+
+KEYS = ("email", "name", "regions", "topics", "group_by", "frequency", "timezone")
+GROUPINGS = ("region", "topic")
+FREQUENCIES = ("daily", "weekly", "monthly")
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
+
+
+def nearest(word: str, known: tuple[str, ...]) -> str | None:
+    lowered = {k.casefold(): k for k in known}
+    close = difflib.get_close_matches(word.casefold(), list(lowered), n=1, cutoff=0.6)
+    return lowered[close[0]] if close else None
+
+
+def valid_email(value: str) -> bool:
+    return bool(_EMAIL.match(value)) and len(value) <= 254
+
+
+def _names(value: Any, kind: str, known: tuple[str, ...], fail: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        fail(f"'{kind}s': expected a list of {kind} names")
+        return ()
+    result = []
+    for name in value:
+        match = next((k for k in known if k.casefold() == name.strip().casefold()), None)
+        if match is None:
+            guess = nearest(name, known)
+            fail(
+                f"unknown {kind} {name!r}"
+                + (f" (did you mean {guess!r}?)" if guess else "")
+                + f"; known {kind}s: {', '.join(known)}"
+            )
+        elif match not in result:
+            result.append(match)
+    return tuple(result)
+
+
+def parse_subscribers(data: Any, path: Path | str, taxonomy: Taxonomy) -> list[Subscriber]:
+    problems: list[SubscribersError] = []
+    if data is None or (isinstance(data, LineDict) and data.get("subscribers") is None):
+        return []
+    if not isinstance(data, LineDict) or not isinstance(data.get("subscribers"), list):
+        raise SubscribersError(
+            f"{path}:1: expected 'subscribers:' followed by a list of subscribers",
+            hint="see the example subscribers.yaml in the project",
+        )
+    for key in data:
+        if key != "subscribers":
+            problems.append(
+                SubscribersError(f"{where(path, data.line_of(key))}: unknown key '{key}'")
+            )
+    subscribers: list[Subscriber] = []
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(data["subscribers"], 1):
+        if not isinstance(entry, LineDict):
+            problems.append(
+                SubscribersError(f"{path}: subscriber #{index}: expected a mapping with email:")
+            )
+            continue
+        email = entry.get("email")
+        has_email = isinstance(email, str) and email.strip()
+        label = f"subscriber {email.strip()!r}" if has_email else f"subscriber #{index}"
+
+        def fail(
+            message: str, key: str | None = None, _entry: LineDict = entry, _label: str = label
+        ) -> None:
+            line = _entry.line_of(key) if key else _entry.line
+            problems.append(
+                SubscribersError(
+                    f"{where(path, line)}: {_label}: {message}", hint=f"fix {_label} in {path}"
+                )
+            )
+
+        for key in entry:
+            if key not in KEYS:
+                guess = nearest(str(key), KEYS)
+                fail(f"unknown key '{key}'" + (f" (did you mean '{guess}'?)" if guess else ""), key)
+        if not isinstance(email, str) or not valid_email(email.strip()):
+            fail(f"invalid email address {email!r}", "email")
+            continue
+        email = email.strip()
+        folded = email.casefold()
+        if folded in seen:
+            fail(f"duplicate address (already listed on line {seen[folded]})", "email")
+            continue
+        seen[folded] = entry.line_of("email")
+        name = entry.get("name") or ""
+        if not isinstance(name, str) or "\r" in name or "\n" in name:
+            fail("'name': expected one line of text", "name")
+            name = ""
+        regions = _names(
+            entry.get("regions"), "region", taxonomy.regions, lambda m: fail(m, "regions")
+        )
+        topics = _names(entry.get("topics"), "topic", taxonomy.topics, lambda m: fail(m, "topics"))
+        group_by = entry.get("group_by") or "region"
+        if group_by not in GROUPINGS:
+            fail(f"'group_by': expected region or topic, got {group_by!r}", "group_by")
+        frequency = entry.get("frequency") or "weekly"
+        if frequency not in FREQUENCIES:
+            fail(f"'frequency': expected daily, weekly or monthly, got {frequency!r}", "frequency")
+        timezone = entry.get("timezone")
+        if timezone is not None:
+            try:
+                ZoneInfo(str(timezone))
+            except (ZoneInfoNotFoundError, ValueError):
+                fail(
+                    f"'timezone': unknown timezone {timezone!r}; use an IANA name like "
+                    "America/Jamaica",
+                    "timezone",
+                )
+        subscribers.append(
+            Subscriber(
+                email=email,
+                name=name.strip(),
+                regions=regions,
+                topics=topics,
+                group_by=str(group_by),
+                frequency=str(frequency),
+                timezone=str(timezone) if timezone else None,
+                line=entry.line,
+            )
+        )
+    if problems:
+        raise problems[0] if len(problems) == 1 else ProblemList(list(problems))
+    return subscribers
+
+
+def load_subscribers(path: Path, taxonomy: Taxonomy) -> list[Subscriber]:
+    try:
+        data = read_yaml(path)
+    except FileNotFoundError as exc:
+        raise SubscribersError(
+            f"{path}: file not found", hint="check 'subscribers' in the settings"
+        ) from exc
+    except YamlSyntaxError as exc:
+        raise SubscribersError(
+            f"{where(path, exc.line)}: not valid YAML: {exc.problem}",
+            hint="check indentation and quoting around that line; nothing was sent",
+        ) from exc
+    return parse_subscribers(data, path, taxonomy)
