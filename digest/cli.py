@@ -443,5 +443,5 @@ def history(settings: Settings, last: int, as_json: bool) -> None:
         out.print(table)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
+# Commands kept in their own modules register themselves on `main` when imported.
+from . import cli_schedule, cli_web  # noqa: E402, F401

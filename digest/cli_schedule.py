@@ -1,0 +1,1 @@
+"""`digest` commands for the schedule feature (registered on the main group)."""

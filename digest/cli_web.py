@@ -1,0 +1,1 @@
+"""`digest` commands for the web feature (registered on the main group)."""

@@ -1,0 +1,204 @@
+"""Shared fixtures: a project folder built from the shipped files, a real SMTP server on
+loopback (aiosmtpd) that records what arrives and can inject faults, and a CLI runner that
+starts `digest` as a real subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aiosmtpd.controller import Controller
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "items" / "office-news-2020.txt"
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        return email.message_from_bytes(self.data, policy=email.policy.default)  # type: ignore[return-value]
+
+
+@dataclass
+class RecordingHandler:
+    """Collects every message the server accepted. Faults are injected with:
+
+    - `rcpt_replies[address]`: a reply (e.g. "550 5.1.1 no such user") for RCPT TO;
+    - `data_script`: replies used, in order, for the next DATA commands instead of accepting
+      ("451 4.3.0 try later"; "DROP" closes the connection mid-DATA without a reply);
+    - `data_delay`: seconds to wait before answering DATA (a slow server).
+    """
+
+    received: list[Received] = field(default_factory=list)
+    rcpt_replies: dict[str, str] = field(default_factory=dict)
+    data_script: list[str] = field(default_factory=list)
+    data_delay: float = 0.0
+    data_hook: Callable[[Any, Any], Awaitable[str | None]] | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        reply = self.rcpt_replies.get(address)
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
+        if self.data_hook is not None:
+            reply = await self.data_hook(session, envelope)
+            if reply:
+                return reply
+        with self.lock:
+            scripted = self.data_script.pop(0) if self.data_script else None
+        if scripted == "DROP":
+            session.transport.close()
+            return "421 4.3.0 connection dropped by test"
+        if scripted:
+            return scripted
+        with self.lock:
+            self.received.append(
+                Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content))
+            )
+        return "250 2.0.0 accepted"
+
+    def count_for(self, address: str) -> int:
+        return sum(address in r.rcpt_tos for r in self.received)
+
+    def messages_for(self, address: str) -> list[EmailMessage]:
+        return [r.message for r in self.received if address in r.rcpt_tos]
+
+
+@dataclass
+class SmtpServer:
+    host: str
+    port: int
+    handler: RecordingHandler
+    controller: Controller
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    handler = RecordingHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield SmtpServer("127.0.0.1", port, handler, controller)
+    finally:
+        controller.stop()
+
+
+@dataclass
+class Project:
+    """A project folder like the shipped one: digest.yaml, subscribers.yaml, templates, items."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "digest.yaml"
+
+    @property
+    def outbox(self) -> Path:
+        return self.root / "outbox"
+
+    @property
+    def state(self) -> Path:
+        return self.root / ".digest" / "state.db"
+
+    def settings(self, **changes: Any) -> dict[str, Any]:
+        data = yaml.safe_load(self.config.read_text())
+        for key, value in changes.items():
+            if isinstance(value, dict) and isinstance(data.get(key), dict):
+                data[key] = _merge(data[key], value)
+            else:
+                data[key] = value
+        self.config.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+        return data
+
+    def use_smtp(self, server: SmtpServer, **smtp: Any) -> None:
+        options = {"host": server.host, "port": server.port, "security": "none",
+                   "retry_backoff": 0.05, "timeout": 5, **smtp}
+        self.settings(delivery={"method": "smtp", "smtp": options})
+
+    def subscribers(self, entries: list[dict[str, Any]]) -> None:
+        (self.root / "subscribers.yaml").write_text(
+            yaml.safe_dump({"subscribers": entries}, sort_keys=False, allow_unicode=True)
+        )
+
+    def maildir_messages(self) -> list[EmailMessage]:
+        new = self.outbox / "new"
+        if not new.is_dir():
+            return []
+        return [
+            email.message_from_bytes(p.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+            for p in sorted(new.iterdir())
+        ]
+
+    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120,
+            check: bool = False) -> subprocess.CompletedProcess[str]:
+        return run_digest(*args, "--config", str(self.config), cwd=self.root, env=env,
+                          timeout=timeout, check=check)
+
+
+def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    result = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = _merge(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def run_digest(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120,
+               check: bool = False) -> subprocess.CompletedProcess[str]:
+    """`digest ARGS` as a real subprocess (the installed package, via `python -m digest`)."""
+    full_env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
+    result = subprocess.run(
+        [sys.executable, "-m", "digest", *args], cwd=cwd, env=full_env, capture_output=True,
+        text=True, timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"digest {' '.join(args)} exited {result.returncode}:\n"
+                             f"{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copytree(ROOT / "templates", root / "templates")
+    shutil.copytree(ROOT / "items", root / "items")
+    shutil.copy(ROOT / "subscribers.yaml", root / "subscribers.yaml")
+    shutil.copy(ROOT / "digest.yaml", root / "digest.yaml")
+    return Project(root)
