@@ -66,6 +66,18 @@ class ScheduleSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    """`digest serve`: how long a sign-up link lives, the proxy to trust, and rate limits."""
+
+    confirm_within: timedelta = timedelta(hours=48)
+    trusted_proxy: str | None = None  # the HTTPS proxy's address; its X-Forwarded-* are believed
+    posts_per_minute: int = 10  # per client
+    requests_per_minute: int = 60  # per client
+    signups_per_hour: int = 3  # confirmation emails per address
+    changes_per_hour: int = 30  # preference changes per address
+
+
+@dataclass(frozen=True)
 class Settings:
     path: Path
     sender: str
@@ -83,6 +95,7 @@ class Settings:
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     poll_every: timedelta = timedelta(hours=1)
     catch_up: timedelta = timedelta(days=1)
+    web: WebSettings = field(default_factory=WebSettings)
 
     @property
     def base(self) -> Path:
@@ -271,6 +284,32 @@ def _read_dkim(reader: _Reader) -> DkimSettings | None:
     )
 
 
+def _ip_address(value: Any) -> str:
+    import ipaddress
+
+    return str(ipaddress.ip_address(_string(value)))
+
+
+def _read_web(reader: _Reader) -> WebSettings:
+    reader.unknown_keys(set(WebSettings.__dataclass_fields__))
+    d = WebSettings()
+    per = "a whole number 1-100000"
+    return WebSettings(
+        confirm_within=reader.get(
+            "confirm_within", d.confirm_within, parse_duration, "a duration like 48h"
+        ),
+        trusted_proxy=reader.get(
+            "trusted_proxy", d.trusted_proxy, _ip_address, "the proxy's IP address, e.g. 127.0.0.1"
+        ),
+        posts_per_minute=reader.get("posts_per_minute", d.posts_per_minute, _int(1, 100000), per),
+        requests_per_minute=reader.get(
+            "requests_per_minute", d.requests_per_minute, _int(1, 100000), per
+        ),
+        signups_per_hour=reader.get("signups_per_hour", d.signups_per_hour, _int(1, 100000), per),
+        changes_per_hour=reader.get("changes_per_hour", d.changes_per_hour, _int(1, 100000), per),
+    )
+
+
 def load_settings(path: Path | str = DEFAULT_PATH) -> Settings:
     """Read and validate a settings file; SettingsError or ProblemList name every problem."""
     path = Path(path).absolute()
@@ -346,6 +385,7 @@ def load_settings(path: Path | str = DEFAULT_PATH) -> Settings:
         schedule=schedule,
         poll_every=top.get("poll_every", timedelta(hours=1), parse_duration, "a duration like 1h"),
         catch_up=top.get("catch_up", timedelta(days=1), parse_duration, "a duration like 1d"),
+        web=_read_web(top.mapping("web")),
     )
     if settings.dkim and settings.dkim.private_key_path:
         key_path = resolve(str(settings.dkim.private_key_path))

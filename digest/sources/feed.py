@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 import urllib.error
 import urllib.request
+import xml.sax
 from datetime import UTC, date, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -89,10 +90,15 @@ def _entry_date(entry: feedparser.FeedParserDict) -> date | None:
 
 def parse_feed(data: bytes, location: str) -> list[Item]:
     parsed = feedparser.parse(data)
-    if parsed.bozo and not parsed.entries:
+    problem = parsed.get("bozo_exception")
+    # A feed that is not well-formed XML may be cut short: take none of it rather than
+    # half of it (it is read again, whole, once fixed). Milder issues (a wrong declared
+    # encoding) leave the entries intact and are accepted.
+    if parsed.bozo and (isinstance(problem, xml.sax.SAXParseException) or not parsed.entries):
+        where = f"line {problem.getLineNumber()}: " if hasattr(problem, "getLineNumber") else ""
         raise SourceError(
-            f"{location}: not a readable RSS or Atom feed: {parsed.get('bozo_exception')}",
-            hint="open the file or URL and check that it is RSS 2.0 or Atom XML",
+            f"{location}: not a readable RSS or Atom feed: {where}{problem}",
+            hint="open the file or URL and check that it is well-formed RSS 2.0 or Atom XML",
         )
     if not parsed.get("version") and not parsed.entries:
         raise SourceError(f"{location}: not an RSS or Atom feed (no channel or feed element)")

@@ -1,0 +1,205 @@
+"""Rendering with the real templates and the real mjml-python: escaping, size cap, subject."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import shutil
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import markupsafe
+import pytest
+
+from digest.errors import TemplateError
+from digest.message import build_message, stable_message_id
+from digest.models import Item, Subscriber, TaggedItem
+from digest.render import HTML_LIMIT, Personal, Renderer, format_period
+from digest.selection import build_digest
+from digest.settings import load_settings
+from digest.sources.listing import read_listing
+from digest.taxonomy import load_taxonomy, tag
+
+from .conftest import ROOT, SEED
+
+TAXONOMY = load_taxonomy()
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+UNSUB = "https://example.org/unsubscribe?token=abc.def"
+
+
+def tagged(items: list[Item], seen: datetime = NOW) -> list[TaggedItem]:
+    return [
+        TaggedItem(t.item, t.regions, t.topics, t.matches, seen)
+        for t in (tag(i, TAXONOMY) for i in items)
+    ]
+
+
+def render(items: list[TaggedItem], subscriber: Subscriber, templates: Path = ROOT / "templates"):
+    digest = build_digest(subscriber, items, set(), NOW - timedelta(days=14), NOW.date(),
+                          TAXONOMY.regions, TAXONOMY.topics)
+    assert digest is not None
+    return Renderer(templates).render(digest, Personal(subscriber.name, subscriber.email, UNSUB))
+
+
+def test_seed_digest_renders_responsive_html_with_every_item() -> None:
+    subscriber = Subscriber("newsroom@example.org", name="Regional newsroom")
+    rendered = render(tagged(read_listing(str(SEED))), subscriber)
+    assert '<mjml lang="en">' in rendered.mjml
+    assert rendered.html.startswith("<!doctype html>") and 'lang="en"' in rendered.html
+    assert "@media" in rendered.html  # the responsive rules MJML adds
+    flat_text = " ".join(rendered.text.split())  # titles are wrapped at 72 columns
+    for item in read_listing(str(SEED)):
+        assert str(markupsafe.escape(item.title)) in rendered.html
+        assert item.title in flat_text
+    assert rendered.shown == 10
+    assert f'href="{UNSUB}"' in rendered.html and ">Unsubscribe</a>" in rendered.html
+    assert f"Unsubscribe: {UNSUB}" in rendered.text
+    assert "Hello Regional newsroom," in rendered.html and "Hello Regional newsroom," in rendered.text
+
+
+def test_preheader_is_the_first_titles() -> None:
+    rendered = render(tagged(read_listing(str(SEED))), Subscriber("n@example.org"))
+    assert "<mj-preview>Four countries discuss" in rendered.mjml
+    assert "Four countries discuss the role" in rendered.html.split("<body")[1][:3000]
+
+
+def test_markup_in_item_text_is_escaped_in_html_and_plain_in_text() -> None:
+    hostile = Item(
+        id="x",
+        title='<script>alert("x")</script> Haiti & "friends"',
+        date=date(2026, 11, 20),
+        summary="<img src=x onerror=alert(1)> Caribbean <b>bold</b>",
+        link="javascript:alert(1)",
+    )
+    rendered = render(tagged([hostile]), Subscriber("c@example.org", name="<b>Ana</b>"))
+    assert "<script>alert" not in rendered.html and "<img src=x" not in rendered.html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; Haiti &amp; &#34;friends&#34;" in rendered.html
+    assert "&lt;b&gt;Ana&lt;/b&gt;" in rendered.html and "<b>Ana</b>" not in rendered.html
+    assert "javascript:" not in rendered.html
+    assert '<script>alert("x")</script> Haiti & "friends"' in rendered.text
+    assert "&#34;" not in rendered.text and "&amp;" not in rendered.text and "&lt;" not in rendered.text
+
+
+def test_large_digest_is_cut_under_the_limit_and_says_how_many_more() -> None:
+    paragraph = "Migrants from Honduras and Guatemala reach the border. " * 12
+    many = [
+        Item(id=f"i{n}", title=f"Central America story number {n}", date=date(2026, 11, 1 + n % 20),
+             summary=paragraph, link=f"https://example.org/{n}")
+        for n in range(200)
+    ]
+    rendered = render(tagged(many), Subscriber("c@example.org"))
+    assert len(rendered.html.encode()) <= HTML_LIMIT
+    assert 10 < rendered.shown < 200
+    more = 200 - rendered.shown
+    assert f"{more} more stories did not fit in this email" in rendered.html
+    assert f"{more} more stories did not fit" in rendered.text
+    assert len(rendered.item_ids) == rendered.shown
+    assert f"Your migration news digest: {rendered.shown} stories" in rendered.subject
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "text"),
+    [
+        (date(2026, 11, 16), date(2026, 11, 22), "16-22 Nov 2026"),
+        (date(2026, 10, 28), date(2026, 11, 3), "28 Oct-3 Nov 2026"),
+        (date(2025, 12, 28), date(2026, 1, 3), "28 Dec 2025-3 Jan 2026"),
+        (date(2026, 11, 28), date(2026, 11, 28), "28 Nov 2026"),
+    ],
+)
+def test_period(start: date, end: date, text: str) -> None:
+    assert format_period(start, end) == text
+
+
+def test_subject_names_count_and_period() -> None:
+    items = [
+        TaggedItem(Item(id=f"{n}", title=f"Story {n}", date=date(2026, 11, 16)), ("Caribbean",),
+                   (), {}, datetime(2026, 11, 16 + n % 7, tzinfo=UTC))
+        for n in range(7)
+    ]
+    rendered = render(items, Subscriber("c@example.org"))
+    assert rendered.subject == "Your migration news digest: 7 stories (16-22 Nov 2026)"
+
+
+def _templates_with(tmp_path: Path, name: str, text: str) -> Path:
+    folder = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", folder)
+    (folder / name).write_text(text)
+    return folder
+
+
+def test_undefined_variable_names_template_and_line(tmp_path: Path) -> None:
+    folder = _templates_with(tmp_path, "subject.txt.j2", "Digest\n{{ no_such_thing }}\n")
+    with pytest.raises(TemplateError, match=r"subject\.txt\.j2:2: UndefinedError: 'no_such_thing'"):
+        render(tagged(read_listing(str(SEED))), Subscriber("c@example.org"), folder)
+
+
+def test_template_syntax_error_names_template_and_line(tmp_path: Path) -> None:
+    folder = _templates_with(tmp_path, "digest.txt.j2", "a\nb\n{% for x in %}\n")
+    with pytest.raises(TemplateError, match=r"digest\.txt\.j2:3: template syntax error"):
+        Renderer(folder).check()
+
+
+def test_mjml_that_does_not_compile_is_a_template_error(tmp_path: Path) -> None:
+    folder = _templates_with(tmp_path, "digest.mjml.j2", "<mjml><mj-body><mj-section>")
+    with pytest.raises(TemplateError, match=r"digest\.mjml\.j2: MJML does not compile"):
+        render(tagged(read_listing(str(SEED))), Subscriber("c@example.org"), folder)
+
+
+def test_missing_template_lists_what_is_needed(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(TemplateError, match="missing template"):
+        Renderer(tmp_path / "empty")
+
+
+def test_message_parses_back_with_every_header() -> None:
+    subscriber = Subscriber("jean@example.org", name="Jean-Baptiste Désir")
+    rendered = render(tagged(read_listing(str(SEED))), subscriber)
+    settings = load_settings(ROOT / "digest.yaml")
+    message_id = stable_message_id(subscriber.email, rendered.item_ids, "example.org")
+    data = build_message(rendered, sender=settings.sender_address, message_id=message_id,
+                         unsubscribe_url=UNSUB, list_id="digest.example.org",
+                         list_name="Regional Migration Digest", now=NOW)
+    assert all(len(line) <= 998 for line in data.split(b"\r\n"))
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    assert message["From"] == "Regional Migration Digest <digest@example.org>"
+    assert message["To"] == "Jean-Baptiste Désir <jean@example.org>"
+    assert message["To"].addresses[0].display_name == "Jean-Baptiste Désir"
+    assert message["Subject"] == rendered.subject
+    assert message["Message-ID"] == message_id
+    assert message["List-Unsubscribe"] == f"<{UNSUB}>"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message["List-Id"] == "Regional Migration Digest <digest.example.org>"
+    assert message["Date"] == "Sun, 22 Nov 2026 12:00:00 +0000"
+    assert message.get_content_type() == "multipart/alternative"
+    plain, html = message.iter_parts()
+    assert plain.get_content_type() == "text/plain" and html.get_content_type() == "text/html"
+    assert plain.get_content().replace("\r\n", "\n") == rendered.text
+    assert html.get_content().replace("\r\n", "\n") == rendered.html
+
+
+def test_non_ascii_subject_is_encoded() -> None:
+    subscriber = Subscriber("a@example.org")
+    rendered = render(tagged(read_listing(str(SEED))), subscriber)
+    object.__setattr__(rendered, "subject", "Resumen de migración: 10 noticias")
+    data = build_message(rendered, sender=load_settings(ROOT / "digest.yaml").sender_address,
+                         message_id="<x@example.org>", unsubscribe_url=UNSUB, list_id="l",
+                         list_name="L", now=NOW)
+    assert b"Subject: =?utf-8?" in data
+    assert email.message_from_bytes(data, policy=email.policy.default)["Subject"] == (
+        "Resumen de migración: 10 noticias"
+    )
+
+
+def test_line_breaks_in_headers_are_refused() -> None:
+    rendered = render(tagged(read_listing(str(SEED))), Subscriber("a@example.org"))
+    with pytest.raises(ValueError, match="line break"):
+        build_message(rendered, sender=load_settings(ROOT / "digest.yaml").sender_address,
+                      message_id="<x@example.org>", unsubscribe_url=UNSUB + "\r\nBcc: x@evil",
+                      list_id="l", list_name="L", now=NOW)
+
+
+def test_message_id_is_stable_per_subscriber_and_items() -> None:
+    a = stable_message_id("Ana@example.org", ["1", "2"], "example.org")
+    assert a == stable_message_id("ana@example.org", ["2", "1"], "example.org")
+    assert a != stable_message_id("ana@example.org", ["1", "2", "3"], "example.org")
+    assert a.endswith("@example.org>")
