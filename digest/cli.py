@@ -158,6 +158,7 @@ def _report_json(report: pipeline.SendReport, dry_run: bool, to: str | None) -> 
         "skipped": report.count("skipped"),
         "failed": report.count("failed"),
         "aborted": report.aborted,
+        "warnings": report.warnings,
         "subscribers": [
             {
                 "email": o.email,
@@ -231,6 +232,8 @@ def send(
     finally:
         progress.stop()
     _print_source_problems(report.pickup.problems)
+    for warning in report.warnings:
+        err.print(f"[yellow]warning:[/] {_escape(warning)}", markup=True)
     if as_json:
         click.echo(json.dumps(_report_json(report, dry_run, to), indent=2))
     else:
@@ -265,12 +268,56 @@ def send(
     show_default=True,
     help="Folder for the files.",
 )
-def preview(settings: Settings, only: tuple[str, ...], out_dir: Path) -> None:
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Serve the previews in the browser on 127.0.0.1 instead of writing files; pages "
+    "reload when a template, the settings, the subscribers or an item file changes.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8025,
+    show_default=True,
+    help="Port for --serve (0: any free port).",
+)
+@click.option("--open", "open_browser", is_flag=True, help="With --serve: open the browser.")
+def preview(
+    settings: Settings,
+    only: tuple[str, ...],
+    out_dir: Path,
+    serve: bool,
+    port: int,
+    open_browser: bool,
+) -> None:
     """Render every digest to files without sending or recording anything.
 
     Writes <address>.mjml (after Jinja2, before compiling), .html, .txt and .eml per
-    subscriber into --out.
+    subscriber into --out. With --serve, shows them in the browser instead: every
+    subscriber, each email at desktop and phone width, its headers, text part and size,
+    and a button that sends a test copy.
+
+    \b
+    Examples:
+      digest preview
+      digest preview --only ana@example.org --out /tmp/preview
+      digest preview --serve --open
     """
+    ctx = click.get_current_context()
+    given = {
+        name
+        for name in ("only", "out_dir", "port", "open_browser")
+        if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+    }
+    if serve:
+        if given & {"only", "out_dir"}:
+            raise click.UsageError("--only and --out write files; they do not go with --serve")
+        from .preview import serve as serve_preview
+
+        serve_preview(settings, port=port, open_browser=open_browser)
+        return
+    if given & {"port", "open_browser"}:
+        raise click.UsageError("--port and --open need --serve")
     results = pipeline.write_preview(settings, out_dir, only)
     table = Table(title=f"Preview in {out_dir}", title_justify="left")
     for column in ("subscriber", "items", "html", "subject"):

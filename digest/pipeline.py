@@ -12,18 +12,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from .delivery import open_sender, send_with_retries
-from .errors import (
-    DeliveryConfigError,
-    DeliveryError,
-    DigestError,
-    SourceError,
-)
+from .delivery import MaildirSender, SMTPSender
+from .dispatch import Dispatcher, Job, RateLimit, Result
+from .errors import DigestError, SourceError
 from .message import build_message, stable_message_id
 from .models import Digest, RenderedEmail, Subscriber, TaggedItem
 from .render import LIST_NAME, Personal, Renderer
 from .selection import build_digest, window_start
 from .settings import Settings
+from .signing import load_signer
 from .sources import read_sources
 from .state import State, send_lock, utcnow
 from .subscribers import load_subscribers
@@ -56,6 +53,7 @@ class SendReport:
     pickup: PickupReport
     outcomes: list[Outcome] = field(default_factory=list)
     aborted: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -95,7 +93,18 @@ class Inputs:
 
 def load_inputs(settings: Settings) -> Inputs:
     taxonomy = load_taxonomy(settings.taxonomy)
-    subscribers = load_subscribers(settings.subscribers, taxonomy)
+    # The file with the changes subscribers made on the web laid over it (unsubscribes win).
+    # Read-only: the preview loads its inputs here too and must never write the state.
+    from .overrides import effective_subscribers
+
+    state = State.open_readonly(settings.state)
+    try:
+        subscribers = effective_subscribers(
+            load_subscribers(settings.subscribers, taxonomy), state, taxonomy
+        )
+    finally:
+        if state is not None:
+            state.close()
     renderer = Renderer(settings.templates, list_name=list_name(settings))
     renderer.check()
     return Inputs(settings, taxonomy, subscribers, renderer)
@@ -174,6 +183,8 @@ class Composer:
         self.sender = settings.sender_address
         self.list_name = list_name(settings)
         self.timezone_today = now.astimezone(_zone(settings.schedule.timezone)).date()
+        self.signer, warning = load_signer(settings.dkim)
+        self.warnings = [warning] if warning else []
 
     def digest_for(self, subscriber: Subscriber, resend_pending: bool = True) -> Digest | None:
         settings, taxonomy = self.inputs.settings, self.inputs.taxonomy
@@ -218,6 +229,8 @@ class Composer:
             now=self.now,
             test=test,
         )
+        if self.signer is not None:
+            message = self.signer.sign(message)
         return Prepared(subscriber, digest, rendered, message_id, message)
 
 
@@ -225,6 +238,20 @@ def _zone(name: str):  # noqa: ANN202 - a tzinfo
     from zoneinfo import ZoneInfo
 
     return ZoneInfo(name)
+
+
+def make_dispatcher(settings: Settings) -> Dispatcher:
+    delivery, smtp = settings.delivery, settings.delivery.smtp
+    if delivery.method == "smtp":
+        return Dispatcher(
+            lambda: SMTPSender(smtp),
+            settings.sender_address.addr_spec,
+            connections=smtp.connections,
+            retries=smtp.retries,
+            backoff=smtp.retry_backoff,
+            rate=RateLimit(smtp.max_per_second, smtp.max_per_minute),
+        )
+    return Dispatcher(lambda: MaildirSender(delivery.maildir), settings.sender_address.addr_spec)
 
 
 def send(
@@ -241,32 +268,51 @@ def send(
     clock: Callable[[], datetime] = utcnow,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> SendReport:
-    """Pick up new items and deliver every subscriber's digest. Input problems raise before
-    anything is sent; per-subscriber failures are in the report; a configuration failure of
-    the delivery (auth, TLS, unreachable) stops the run and is in `report.aborted`."""
+    """Pick up new items and deliver every subscriber's digest.
+
+    Input problems raise before anything is sent. Per-subscriber failures are in the report.
+    A failure no message can get past (authentication, TLS, unreachable server) stops the run
+    and is in `report.aborted`. With `dry_run` nothing is sent or recorded; with `to` every
+    digest goes to that address as a test and nothing is recorded.
+    """
     progress = progress or _NoProgress()
     inputs = load_inputs(settings)
     subscribers = select_subscribers(inputs.subscribers, only)
     now = now or clock()
+    recording = not dry_run and to is None
     with send_lock(settings.state, wait=lock_wait), State(settings.state) as state:
         pickup = pick_up(settings, state, inputs.taxonomy, now)
         secret, _ = state.token_secret(settings.token_secret_env)
         composer = Composer(inputs, state, tagged_items(state, inputs.taxonomy), secret, now)
-        recording = not dry_run and to is None
-        run_id = (
-            state.start_run(kind if recording else ("dry-run" if dry_run else "test"), now, due_at)
-            if recording
-            else None
-        )
-        report = SendReport(run_id=run_id, pickup=pickup)
+        run_id = state.start_run(kind, now, due_at) if recording else None
+        report = SendReport(run_id=run_id, pickup=pickup, warnings=list(composer.warnings))
+        outcomes: dict[int, Outcome] = {}
+
+        def record(result: Result) -> None:
+            outcome = outcomes.pop(result.job.key)
+            outcome.attempts = result.attempts
+            if result.ok:
+                outcome.status = "test" if to else "sent"
+                if recording:
+                    state.mark_sent(result.job.key, clock(), attempts=result.attempts)
+            else:
+                error = result.error.message if result.error else "unknown error"
+                outcome.status, outcome.error = "failed", error
+                if recording:
+                    state.mark_failed(result.job.key, error, clock(), attempts=result.attempts)
+                if result.fatal and report.aborted is None:
+                    report.aborted = str(result.error)
+            report.outcomes.append(outcome)
+            progress.advance(outcome)
+
         progress.start(len(subscribers))
-        sender = None if dry_run else open_sender(settings.delivery)
-        envelope_from = inputs.settings.sender_address.addr_spec
-        smtp = settings.delivery.smtp
+        dispatcher = None if dry_run else make_dispatcher(settings)
         try:
-            for subscriber in subscribers:
+            for number, subscriber in enumerate(subscribers):
                 if should_stop():
                     report.aborted = "stopped before every subscriber was done"
+                    break
+                if dispatcher is not None and dispatcher.aborted.is_set():
                     break
                 digest = composer.digest_for(subscriber, resend_pending=recording)
                 if digest is None:
@@ -282,58 +328,28 @@ def send(
                     size=len(prepared.data),
                     message_id=prepared.message_id,
                 )
-                if dry_run:
-                    pass
-                elif to is not None:
-                    assert sender is not None
-                    try:
-                        outcome.attempts = send_with_retries(
-                            sender,
-                            envelope_from,
-                            to,
-                            prepared.data,
-                            smtp.retries,
-                            smtp.retry_backoff,
-                        )
-                        outcome.status = "test"
-                    except DeliveryConfigError:
-                        raise
-                    except DeliveryError as exc:
-                        outcome.status, outcome.error = "failed", exc.message
-                else:
-                    assert sender is not None and run_id is not None
-                    delivery_id = state.begin_delivery(
+                if dispatcher is None:
+                    report.outcomes.append(outcome)
+                    progress.advance(outcome)
+                    continue
+                if recording:
+                    assert run_id is not None
+                    key = state.begin_delivery(
                         run_id,
                         subscriber.email,
                         prepared.message_id,
                         prepared.rendered.item_ids,
                         clock(),
                     )
-                    try:
-                        outcome.attempts = send_with_retries(
-                            sender,
-                            envelope_from,
-                            subscriber.email,
-                            prepared.data,
-                            smtp.retries,
-                            smtp.retry_backoff,
-                        )
-                    except DeliveryConfigError as exc:
-                        state.mark_failed(delivery_id, exc.message, clock())
-                        raise
-                    except DeliveryError as exc:
-                        outcome.status, outcome.error = "failed", exc.message
-                        state.mark_failed(delivery_id, exc.message, clock(), attempts=1)
-                    else:
-                        state.mark_sent(delivery_id, clock(), attempts=outcome.attempts)
-                        outcome.status = "sent"
-                report.outcomes.append(outcome)
-                progress.advance(outcome)
-        except DeliveryConfigError as exc:
-            report.aborted = str(exc)
+                else:
+                    key = number
+                outcomes[key] = outcome
+                for result in dispatcher.submit(Job(key, to or subscriber.email, prepared.data)):
+                    record(result)
         finally:
-            if sender is not None:
-                sender.close()
+            if dispatcher is not None:
+                for result in dispatcher.finish():
+                    record(result)
             if run_id is not None:
                 status = "aborted" if report.aborted else ("failed" if report.failed else "ok")
                 state.finish_run(

@@ -79,7 +79,7 @@ class RecordingHandler:
         with self.lock:
             scripted = self.data_script.pop(0) if self.data_script else None
         if scripted == "DROP":
-            session.transport.close()
+            server.transport.close()
             return "421 4.3.0 connection dropped by test"
         if scripted:
             return scripted

@@ -1,0 +1,155 @@
+"""Hand finished messages to the senders: one or more connections, a rate limit, retries.
+
+The caller (the pipeline) records each delivery as pending, submits it here and records the
+result it gets back; nothing here touches the state. Workers are threads, each with its own
+connection; the queue between them is short, so a run never holds more than a few messages.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from .delivery import Sender, send_with_retries
+from .errors import DeliveryConfigError, DeliveryError
+
+
+class RateLimit:
+    """At most `per_second` and `per_minute` messages, shared by every connection."""
+
+    def __init__(self, per_second: float | None, per_minute: float | None,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.intervals = [1.0 / per_second] if per_second else []
+        if per_minute:
+            self.intervals.append(60.0 / per_minute)
+        self.interval = max(self.intervals, default=0.0)
+        self.clock, self.sleep = clock, sleep
+        self.next_at = 0.0
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        """Space messages evenly at the strictest of the two rates."""
+        if not self.interval:
+            return
+        with self.lock:
+            now = self.clock()
+            at = max(now, self.next_at)
+            self.next_at = at + self.interval
+        if at > now:
+            self.sleep(at - now)
+
+
+@dataclass
+class Job:
+    key: int  # the delivery id (or any key the caller uses to match the result)
+    recipient: str
+    data: bytes
+
+
+@dataclass
+class Result:
+    job: Job
+    ok: bool
+    attempts: int
+    error: DeliveryError | None = None
+
+    @property
+    def fatal(self) -> bool:
+        return isinstance(self.error, DeliveryConfigError)
+
+
+_STOP = object()
+
+
+class Dispatcher:
+    """`connections` worker threads, each with a sender from `make_sender`."""
+
+    def __init__(
+        self,
+        make_sender: Callable[[], Sender],
+        envelope_from: str,
+        connections: int = 1,
+        retries: int = 5,
+        backoff: float = 2.0,
+        rate: RateLimit | None = None,
+    ) -> None:
+        self.envelope_from, self.retries, self.backoff = envelope_from, retries, backoff
+        self.rate = rate or RateLimit(None, None)
+        self.jobs: queue.Queue[object] = queue.Queue(maxsize=connections * 2)
+        self.results: queue.Queue[Result] = queue.Queue()
+        self.aborted = threading.Event()
+        self.in_flight = 0
+        self.threads = [
+            threading.Thread(target=self._work, args=(make_sender,), daemon=True,
+                             name=f"digest-sender-{n}")
+            for n in range(connections)
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def _work(self, make_sender: Callable[[], Sender]) -> None:
+        sender: Sender | None = None
+        try:
+            while True:
+                job = self.jobs.get()
+                if job is _STOP:
+                    return
+                assert isinstance(job, Job)
+                if self.aborted.is_set():
+                    self.results.put(Result(job, False, 0, DeliveryConfigError(
+                        "not attempted: the run stopped on an earlier delivery error")))
+                    continue
+                try:
+                    if sender is None:
+                        sender = make_sender()
+                    self.rate.wait()
+                    attempts = send_with_retries(sender, self.envelope_from, job.recipient,
+                                                 job.data, self.retries, self.backoff)
+                    self.results.put(Result(job, True, attempts))
+                except DeliveryConfigError as exc:
+                    self.aborted.set()
+                    self.results.put(Result(job, False, 1, exc))
+                except DeliveryError as exc:
+                    self.results.put(Result(job, False, self.retries + 1, exc))
+                except Exception as exc:  # never lose a job's result to a bug in a worker
+                    self.aborted.set()
+                    self.results.put(Result(job, False, 1, DeliveryConfigError(
+                        f"unexpected error while sending: {type(exc).__name__}: {exc}")))
+        finally:
+            if sender is not None:
+                sender.close()
+
+    def submit(self, job: Job) -> Iterator[Result]:
+        """Queue a job (waiting while the queue is full); yields results ready meanwhile."""
+        while True:
+            yield from self.ready()
+            try:
+                self.jobs.put(job, timeout=0.05)
+                self.in_flight += 1
+                return
+            except queue.Full:
+                continue
+
+    def ready(self) -> Iterator[Result]:
+        while True:
+            try:
+                result = self.results.get_nowait()
+            except queue.Empty:
+                return
+            self.in_flight -= 1
+            yield result
+
+    def finish(self) -> Iterator[Result]:
+        """Wait for every submitted job; yields the remaining results, then stops the workers."""
+        while self.in_flight:
+            result = self.results.get()
+            self.in_flight -= 1
+            yield result
+        for _ in self.threads:
+            self.jobs.put(_STOP)
+        for thread in self.threads:
+            thread.join()

@@ -1,0 +1,103 @@
+"""DKIM signing (dkimpy), stable Message-IDs, List-Id and signed unsubscribe links."""
+
+from __future__ import annotations
+
+import base64
+import re
+import subprocess
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import dkim
+import pytest
+
+from digest.tokens import BadToken, make_token, read_token
+
+from .conftest import Project, SmtpServer
+
+
+@pytest.fixture
+def dkim_key(tmp_path: Path) -> tuple[str, bytes]:
+    key = tmp_path / "dkim.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+    public = subprocess.run(["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"],
+                            check=True, capture_output=True).stdout
+    return key.read_text(), base64.b64encode(public)
+
+
+def test_messages_are_dkim_signed_including_the_unsubscribe_headers(
+    project: Project, smtp_server: SmtpServer, dkim_key: tuple[str, bytes]
+) -> None:
+    private, public = dkim_key
+    project.use_smtp(smtp_server)
+    project.settings(dkim={"selector": "digest2026", "domain": "example.org",
+                           "private_key_env": "TEST_DKIM_KEY"})
+    result = project.run("send", env={"TEST_DKIM_KEY": private})
+    assert result.returncode == 0, result.stderr
+    assert len(smtp_server.handler.received) == 7
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        assert name == b"digest2026._domainkey.example.org."
+        return b"v=DKIM1; k=rsa; p=" + public
+
+    for received in smtp_server.handler.received:
+        assert dkim.verify(received.data, dnsfunc=dns)
+        signature = received.message["DKIM-Signature"]
+        signed = re.search(r"h=([^;]+)", signature.replace(" ", "").replace("\r\n", "")).group(1)
+        assert {"list-unsubscribe", "list-unsubscribe-post", "from", "subject"} <= {
+            h.lower() for h in signed.split(":")
+        }
+
+
+def test_dkim_without_its_key_warns_and_sends_unsigned(project: Project,
+                                                       smtp_server: SmtpServer) -> None:
+    project.use_smtp(smtp_server)
+    project.settings(dkim={"selector": "s", "domain": "example.org",
+                           "private_key_env": "TEST_DKIM_KEY_UNSET"})
+    result = project.run("send")
+    assert result.returncode == 0
+    assert "TEST_DKIM_KEY_UNSET is empty: messages go out unsigned" in result.stderr
+    assert "DKIM-Signature" not in smtp_server.handler.received[0].message
+    check = project.run("check")
+    assert "TEST_DKIM_KEY_UNSET" in check.stderr
+
+
+def test_unsubscribe_links_are_signed_per_subscriber(project: Project,
+                                                     smtp_server: SmtpServer) -> None:
+    project.use_smtp(smtp_server)
+    assert project.run("send", env={"DIGEST_TOKEN_SECRET": "s3cret"}).returncode == 0
+    for received in smtp_server.handler.received:
+        link = received.message["List-Unsubscribe"].strip("<>")
+        assert link.startswith("https://example.org/unsubscribe?token=")
+        token = parse_qs(urlparse(link).query)["token"][0]
+        assert read_token(b"s3cret", "unsubscribe", token) == received.rcpt_tos[0]
+        assert link in received.message.get_body(("html",)).get_content()
+        assert received.message["List-Id"] == "Regional Migration Digest <digest.example.org>"
+        assert re.fullmatch(r"<digest\.[0-9a-f]{32}@example\.org>", received.message["Message-ID"])
+
+
+def test_tokens_cannot_be_forged_or_reused_for_another_purpose() -> None:
+    token = make_token(b"k", "unsubscribe", "ana@example.org")
+    payload, signature = token.split(".")
+    other = make_token(b"k", "unsubscribe", "marlon@example.org").split(".")[0]
+    with pytest.raises(BadToken):
+        read_token(b"k", "unsubscribe", f"{other}.{signature}")  # someone else's address
+    with pytest.raises(BadToken):
+        read_token(b"other-secret", "unsubscribe", token)
+    with pytest.raises(BadToken):
+        read_token(b"k", "preferences", token)
+    with pytest.raises(BadToken, match="expired"):
+        read_token(b"k", "confirm", make_token(b"k", "confirm", "a@b.org", expires_at=100), now=200)
+    assert read_token(b"k", "unsubscribe", token) == "ana@example.org"
+
+
+def test_without_the_environment_secret_one_is_generated_once_and_kept(
+    project: Project, smtp_server: SmtpServer
+) -> None:
+    project.use_smtp(smtp_server)
+    env = {"DIGEST_TOKEN_SECRET": ""}
+    assert project.run("send", "--to", "ed@example.org", "--only", "ana@example.org",
+                       env=env).returncode == 0
+    assert project.run("send", "--only", "ana@example.org", env=env).returncode == 0
+    test_copy, first = smtp_server.handler.received
+    assert first.message["List-Unsubscribe"] == test_copy.message["List-Unsubscribe"]

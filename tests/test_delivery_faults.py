@@ -1,0 +1,313 @@
+"""Delivery that survives faults, against a real aiosmtpd server that injects them.
+
+Each test counts what arrived at the server per address and reads what the state says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sqlite3
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from digest.dispatch import RateLimit
+
+from .conftest import Project, RecordingHandler, SmtpServer, free_port
+from .test_send import SHIPPED
+
+
+def deliveries(project: Project) -> list[dict]:
+    with sqlite3.connect(project.state) as db:
+        db.row_factory = sqlite3.Row
+        return [dict(r) for r in db.execute("SELECT * FROM deliveries ORDER BY id")]
+
+
+def sent_items(project: Project) -> dict[str, int]:
+    with sqlite3.connect(project.state) as db:
+        return dict(db.execute("SELECT subscriber, COUNT(*) FROM sent_items GROUP BY subscriber"))
+
+
+def assert_each_once(server: SmtpServer) -> None:
+    assert {a: server.handler.count_for(a) for a in SHIPPED} == {a: 1 for a in SHIPPED}
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        ["451 4.3.0 try again later", "451 4.3.0 try again later"],
+        ["421 4.3.2 service shutting down"],
+        ["DROP"],
+    ],
+    ids=["451-twice", "421", "dropped-mid-DATA"],
+)
+def test_temporary_failures_are_retried_and_each_subscriber_gets_one(
+    project: Project, smtp_server: SmtpServer, script: list[str]
+) -> None:
+    project.use_smtp(smtp_server)
+    smtp_server.handler.data_script = list(script)
+    result = project.run("send")
+    assert result.returncode == 0, result.stderr
+    assert_each_once(smtp_server)
+    rows = deliveries(project)
+    assert [r["status"] for r in rows] == ["sent"] * 7
+    assert rows[0]["attempts"] == len(script) + 1
+    assert sent_items(project)["newsroom@example.org"] == 10
+
+
+def test_a_slow_server_past_the_timeout_is_retried(project: Project, smtp_server: SmtpServer) -> None:
+    project.use_smtp(smtp_server, timeout=1)
+    slow = {"left": 1}
+
+    async def hook(session, envelope):
+        if slow["left"]:
+            slow["left"] -= 1
+            await asyncio.sleep(2.5)  # past the client's timeout; the client has gone
+            return "451 4.4.2 too slow"
+        return None
+
+    smtp_server.handler.data_hook = hook
+    result = project.run("send")
+    assert result.returncode == 0, result.stderr
+    assert_each_once(smtp_server)
+    assert deliveries(project)[0]["attempts"] == 2
+
+
+def test_retries_run_out_then_the_next_run_delivers(project: Project, smtp_server: SmtpServer) -> None:
+    project.use_smtp(smtp_server, retries=2)
+    smtp_server.handler.data_script = ["451 4.3.0 greylisted"] * 3
+    result = project.run("send")
+    assert result.returncode == 1
+    assert "ana@example.org" in result.stderr and "451 4.3.0 greylisted" in result.stderr
+    first = deliveries(project)[0]
+    assert first["status"] == "failed" and "451 4.3.0 greylisted" in first["error"]
+    assert smtp_server.handler.count_for("ana@example.org") == 0
+    assert project.run("send").returncode == 0
+    assert_each_once(smtp_server)
+
+
+def test_history_lists_runs_and_failures_with_the_servers_reply(
+    project: Project, smtp_server: SmtpServer
+) -> None:
+    project.use_smtp(smtp_server)
+    smtp_server.handler.rcpt_replies["ana@example.org"] = "550 5.1.1 no such user"
+    assert project.run("send").returncode == 1
+    del smtp_server.handler.rcpt_replies["ana@example.org"]
+    assert project.run("send").returncode == 0
+    runs = json.loads(project.run("history", "--json").stdout)
+    assert [(r["status"], r["sent"], r["failed"]) for r in runs] == [("ok", 1, 0), ("failed", 6, 1)]
+    failed = next(d for d in runs[1]["deliveries"] if d["status"] == "failed")
+    assert failed["subscriber"] == "ana@example.org" and "550 5.1.1 no such user" in failed["error"]
+    table = project.run("history", "--last", "1")
+    assert "Run 2" in table.stdout and "Run 1" not in table.stdout
+    assert "ana@example.org" in table.stdout
+
+
+class _Password:
+    def __call__(self, server, session, envelope, mechanism, auth_data):
+        ok = isinstance(auth_data, LoginPassword) and auth_data.password == b"right"
+        return AuthResult(success=ok, handled=False)
+
+
+def test_wrong_password_stops_the_run_with_one_clear_message(project: Project) -> None:
+    handler = RecordingHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, authenticator=_Password(),
+                            auth_require_tls=False)
+    controller.start()
+    try:
+        project.settings(delivery={"method": "smtp", "smtp": {
+            "host": "127.0.0.1", "port": port, "username": "digest",
+            "password_env": "TEST_SMTP_PASSWORD", "retry_backoff": 0.05}})
+        result = project.run("send", env={"TEST_SMTP_PASSWORD": "wrong"})
+        assert result.returncode == 2
+        assert f"SMTP login to 127.0.0.1:{port} as 'digest' failed: 535" in result.stderr
+        assert "TEST_SMTP_PASSWORD" in result.stderr
+        assert handler.received == []
+        assert sent_items(project) == {}
+        result = project.run("send", env={"TEST_SMTP_PASSWORD": "right"})
+        assert result.returncode == 0, result.stderr
+        assert len(handler.received) == 7
+    finally:
+        controller.stop()
+
+
+def test_unreachable_server_stops_the_run(project: Project) -> None:
+    port = free_port()
+    project.settings(delivery={"method": "smtp", "smtp": {"host": "127.0.0.1", "port": port}})
+    result = project.run("send")
+    assert result.returncode == 2
+    assert f"cannot reach SMTP server 127.0.0.1:{port}" in result.stderr
+    assert "check delivery.smtp.host and port" in result.stderr
+    assert sent_items(project) == {}
+    assert all(r["status"] == "failed" for r in deliveries(project))
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_tls_is_verified_and_used(project: Project, certificate: tuple[Path, Path],
+                                  security: str) -> None:
+    cert, key = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    handler = RecordingHandler()
+    port = free_port()
+    options = {"tls_context": context, "require_starttls": True} if security == "starttls" else {
+        "ssl_context": context}
+    controller = Controller(handler, hostname="127.0.0.1", port=port, **options)
+    controller.start()
+    try:
+        project.settings(delivery={"method": "smtp", "smtp": {
+            "host": "127.0.0.1", "port": port, "security": security, "retry_backoff": 0.05}})
+        untrusted = project.run("send")
+        assert untrusted.returncode == 2
+        assert f"TLS with SMTP server 127.0.0.1:{port} failed" in untrusted.stderr
+        assert handler.received == []
+        trusted = project.run("send", env={"SSL_CERT_FILE": str(cert)})
+        assert trusted.returncode == 0, trusted.stderr
+        assert len(handler.received) == 7
+    finally:
+        controller.stop()
+
+
+def test_several_connections_deliver_each_digest_once(project: Project,
+                                                      smtp_server: SmtpServer) -> None:
+    project.use_smtp(smtp_server, connections=3)
+    peers: set[tuple] = set()
+
+    async def hook(session, envelope):
+        peers.add(session.peer)
+        await asyncio.sleep(0.2)  # keep each connection busy so the others are used
+        return None
+
+    smtp_server.handler.data_hook = hook
+    result = project.run("send")
+    assert result.returncode == 0, result.stderr
+    assert_each_once(smtp_server)
+    assert len(peers) == 3
+
+
+def test_rate_limit_spaces_messages_at_the_strictest_rate() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    limit = RateLimit(per_second=10, per_minute=300, clock=lambda: now[0], sleep=sleep)
+    for _ in range(4):
+        limit.wait()
+    assert slept == pytest.approx([0.2, 0.2, 0.2])  # 300/min is stricter than 10/s
+
+
+def _blocking_hook(reached: threading.Event, record_first: bool, handler: RecordingHandler):
+    """Accept two messages, then block on the third until the client is killed."""
+    count = {"n": 0}
+
+    async def hook(session, envelope):
+        count["n"] += 1
+        if count["n"] == 3:
+            if record_first:  # the server takes the message but the client never hears 250
+                handler.received.append(type(handler.received[0])(
+                    envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content)))
+            reached.set()
+            await asyncio.sleep(30)
+            return "451 4.3.0 client went away"
+        return None
+
+    return hook
+
+
+def _start_send(project: Project) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "digest", "send", "--config", str(project.config)],
+        cwd=project.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+@pytest.mark.parametrize("server_took_it", [False, True], ids=["not-accepted", "ambiguous"])
+def test_sigkill_mid_run_then_rerun_delivers_to_everyone_once(
+    project: Project, smtp_server: SmtpServer, server_took_it: bool
+) -> None:
+    project.use_smtp(smtp_server)
+    reached = threading.Event()
+    smtp_server.handler.data_hook = _blocking_hook(reached, server_took_it, smtp_server.handler)
+    process = _start_send(project)
+    try:
+        assert reached.wait(60), "the send never reached the third message"
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == -signal.SIGKILL
+    at_kill = deliveries(project)
+    received_at_kill = {a: smtp_server.handler.count_for(a) for a in SHIPPED}
+    # Never recorded as sent without the server having it; the one in flight (and the few
+    # queued behind it) are pending.
+    assert all(received_at_kill[r["subscriber"]] == 1 for r in at_kill if r["status"] == "sent")
+    assert at_kill[2]["status"] == "pending"
+    pending = {r["subscriber"]: r["message_id"] for r in at_kill if r["status"] == "pending"}
+    smtp_server.handler.data_hook = None
+
+    result = project.run("send")
+    assert result.returncode == 0, result.stderr
+    counts = {a: smtp_server.handler.count_for(a) for a in SHIPPED}
+    # Everyone has theirs; a second copy only where the server took the message before the
+    # kill but the state had not recorded it yet, and then with the same Message-ID.
+    expected = {a: 1 + (a in pending and received_at_kill[a] == 1) for a in SHIPPED}
+    assert counts == expected
+    for address in (a for a in SHIPPED if counts[a] == 2):
+        ids = {m["Message-ID"] for m in smtp_server.handler.messages_for(address)}
+        assert ids == {pending[address]}
+    if server_took_it:
+        assert counts[at_kill[2]["subscriber"]] == 2
+    assert all(r["status"] == "sent" for r in deliveries(project))
+    assert set(sent_items(project)) == set(SHIPPED)
+
+
+def test_a_second_send_while_one_runs_exits_with_a_clear_message(
+    project: Project, smtp_server: SmtpServer
+) -> None:
+    project.use_smtp(smtp_server)
+    reached = threading.Event()
+    smtp_server.handler.data_hook = _blocking_hook(reached, False, smtp_server.handler)
+    process = _start_send(project)
+    try:
+        assert reached.wait(60)
+        second = project.run("send")
+        assert second.returncode == 1
+        assert "another send is running" in second.stderr and "nothing was sent" in second.stderr
+        assert len(smtp_server.handler.received) == 2
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+    smtp_server.handler.data_hook = None
+    deadline = time.monotonic() + 30
+    while True:  # the lock is the OS's: it goes with the killed process
+        result = project.run("send")
+        if result.returncode != 1 or time.monotonic() > deadline:
+            break
+    assert result.returncode == 0, result.stderr
+    assert_each_once(smtp_server)
