@@ -18,7 +18,7 @@ from .errors import DigestError, SourceError
 from .message import build_message, stable_message_id
 from .models import Digest, RenderedEmail, Subscriber, TaggedItem
 from .render import LIST_NAME, Personal, Renderer
-from .selection import build_digest, window_start
+from .selection import ItemIndex, build_digest, window_start
 from .settings import Settings
 from .signing import load_signer
 from .sources import read_sources
@@ -172,13 +172,9 @@ class Composer:
         secret: bytes,
         now: datetime,
     ) -> None:
-        self.inputs, self.state, self.items, self.secret, self.now = (
-            inputs,
-            state,
-            items,
-            secret,
-            now,
-        )
+        self.inputs, self.state, self.secret, self.now = inputs, state, secret, now
+        self.items = items
+        self.index = ItemIndex(items)
         settings = inputs.settings
         self.sender = settings.sender_address
         self.list_name = list_name(settings)
@@ -199,7 +195,7 @@ class Composer:
             last = self.state.last_sent_at(subscriber.email)
         return build_digest(
             subscriber,
-            self.items,
+            self.items if only_ids is not None else self.index.candidates(subscriber),
             already_sent=sent,
             since=window_start(last, self.now, settings.lookback),
             today=self.timezone_today,

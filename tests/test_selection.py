@@ -7,9 +7,11 @@ from datetime import UTC, date, datetime, timedelta
 from digest.models import Item, Subscriber, TaggedItem
 from digest.selection import (
     REGION_WIDE,
+    ItemIndex,
     build_digest,
     flatten,
     matches,
+    newest_first,
     truncate,
     window_start,
 )
@@ -142,3 +144,17 @@ def test_truncate_keeps_the_first_items_in_display_order() -> None:
     assert digest is not None
     kept = truncate(digest.sections, 3)
     assert [t.id for t in flatten(kept)] == [t.id for t in flatten(digest.sections)][:3]
+
+
+def test_the_item_index_gives_what_a_scan_would() -> None:
+    items = seed_items() + [item("wide", [], ["Health"]), item("rest", ["Rest of the world"], [])]
+    index = ItemIndex(items)
+    for subscriber in (
+        Subscriber("a@x.org"),
+        Subscriber("b@x.org", regions=("Caribbean",)),
+        Subscriber("c@x.org", topics=("Health", "Diaspora")),
+        Subscriber("d@x.org", regions=("Central America", "South America"), topics=("Labour migration",)),
+        Subscriber("e@x.org", regions=("Rest of the world",), topics=("Health",)),
+    ):
+        scanned = [t.id for t in newest_first(items) if matches(subscriber, t)]
+        assert [t.id for t in index.candidates(subscriber)] == scanned
