@@ -116,19 +116,26 @@ class _RichProgress:
         self.bar.stop()
 
 
+SUMMARY_ROWS = 50
+
+
 def _summary_table(report: pipeline.SendReport, dry_run: bool, to: str | None) -> Table:
     title = (
         "Dry run: nothing sent or recorded"
         if dry_run
         else (f"Test send to {to}: nothing recorded" if to else "Send summary")
     )
+    rows = report.outcomes
+    if len(rows) > SUMMARY_ROWS:  # a large run lists its failures, not every subscriber
+        rows = report.failed[:SUMMARY_ROWS]
+        title += f" (failures only; {len(report.outcomes)} subscribers: --json lists every one)"
     table = Table(title=title, title_justify="left")
     table.add_column("subscriber")
     table.add_column("status")
     table.add_column("items", justify="right")
     table.add_column("size", justify="right")
     table.add_column("detail")
-    for o in report.outcomes:
+    for o in rows:
         style = {"failed": "red", "sent": "green", "test": "green", "would-send": "cyan"}.get(
             o.status, "dim"
         )
