@@ -3,21 +3,23 @@
 The bytes are written directly with the stdlib's encoders (RFC 2047 for non-ASCII names and
 subjects, quoted-printable bodies), rather than through `EmailMessage`: the generator would
 fold a long `List-Unsubscribe` URL into encoded words, which mail clients then cannot use,
-and it re-encodes every part for every subscriber. `tests/test_message.py` parses the result
-back with the stdlib parser.
+and it re-encodes every part for every subscriber. Here both parts are encoded once per
+rendering (`body_template`) and each message only encodes its personal fields;
+`tests/test_render.py` parses the result back with the stdlib parser.
 """
 
 from __future__ import annotations
 
 import binascii
+import functools
 import hashlib
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from email.header import Header
 from email.headerregistry import Address
 from email.utils import format_datetime, formataddr, make_msgid
-
-from .models import RenderedEmail
 
 TEST_PREFIX = "[TEST] "
 CRLF = b"\r\n"
@@ -46,7 +48,7 @@ def encode_text_header(value: str) -> str:
     """An unstructured header value (Subject), encoded and folded when needed."""
     _check_header("Subject", value)
     if value.isascii() and len(value) < 900:
-        return Header(value, "us-ascii", maxlinelen=998).encode()
+        return value
     return Header(value, "utf-8").encode(linesep="\r\n")
 
 
@@ -56,13 +58,71 @@ def quoted_printable(text: str) -> bytes:
     return binascii.b2a_qp(data, istext=True).replace(b"\n", CRLF)
 
 
+def _end_with_soft_break(encoded: bytes) -> bytes:
+    """Close a segment that stops mid-line with a soft line break ("=" CRLF), keeping every
+    line within 76 characters and never splitting an "=XX" escape."""
+    if not encoded or encoded.endswith(CRLF):
+        return encoded
+    start = encoded.rfind(CRLF) + 2 if CRLF in encoded else 0
+    last = encoded[start:]
+    if len(last) > 75:
+        cut = 73
+        while b"=" in last[cut - 2 : cut]:
+            cut -= 1
+        encoded = encoded[: start + cut] + b"=" + CRLF + last[cut:]
+    return encoded + b"=" + CRLF
+
+
+@dataclass(frozen=True)
+class BodyTemplate:
+    """Both parts quoted-printable-encoded once per rendering, with the personal fields left as
+    placeholders between soft line breaks: a message is then a join, not a re-encoding."""
+
+    text: tuple[bytes | str, ...]
+    html: tuple[bytes | str, ...]
+
+
+def _qp_segments(content: str, placeholders: tuple[str, ...]) -> tuple[bytes | str, ...]:
+    pattern = re.compile("(" + "|".join(re.escape(p) for p in placeholders) + ")")
+    pieces = pattern.split(content)
+    result: list[bytes | str] = []
+    for number, piece in enumerate(pieces):
+        if number % 2:
+            result.append(piece)  # a placeholder, filled in per message
+        elif piece:
+            encoded = quoted_printable(piece)
+            result.append(_end_with_soft_break(encoded) if number < len(pieces) - 1 else encoded)
+    return tuple(result)
+
+
+def body_template(text: str, html: str, placeholders: tuple[str, ...]) -> BodyTemplate:
+    return BodyTemplate(_qp_segments(text, placeholders), _qp_segments(html, placeholders))
+
+
+def _fill(parts: tuple[bytes | str, ...], values: dict[str, str]) -> bytes:
+    return b"".join(
+        part if isinstance(part, bytes) else _end_with_soft_break(quoted_printable(values[part]))
+        for part in parts
+    )
+
+
 def boundary_for(message_id: str) -> str:
     return "=_digest_" + hashlib.sha256(message_id.encode()).hexdigest()[:24]
 
 
+@functools.lru_cache(maxsize=64)
+def _sender_header(name: str, address: str) -> str:
+    return encode_address(name, address)
+
+
 def build_message(
-    rendered: RenderedEmail,
     *,
+    subject: str,
+    body: BodyTemplate,
+    text_values: dict[str, str],
+    html_values: dict[str, str],
+    to_name: str,
+    to_email: str,
     sender: Address,
     message_id: str,
     unsubscribe_url: str,
@@ -71,15 +131,14 @@ def build_message(
     now: datetime,
     test: bool = False,
 ) -> bytes:
-    """The message's bytes. Raises ValueError on a line break in any header value."""
-    subscriber = rendered.subscriber
+    """One message's bytes. Raises ValueError on a line break in any header value."""
     if test:
         message_id = make_msgid(domain=sender.domain)
     boundary = boundary_for(message_id)
     headers = [
-        ("From", encode_address(sender.display_name, sender.addr_spec)),
-        ("To", encode_address(subscriber.name, subscriber.email)),
-        ("Subject", encode_text_header((TEST_PREFIX if test else "") + rendered.subject)),
+        ("From", _sender_header(sender.display_name, sender.addr_spec)),
+        ("To", encode_address(to_name, to_email)),
+        ("Subject", encode_text_header((TEST_PREFIX if test else "") + subject)),
         ("Date", format_datetime(now)),
         ("Message-ID", _check_header("Message-ID", message_id)),
         ("List-Id", encode_text_header(f"{list_name} <{list_id}>")),
@@ -89,19 +148,21 @@ def build_message(
         ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
     ]
     head = "".join(f"{name}: {value}\r\n" for name, value in headers).encode("ascii")
-    parts = [
-        head,
-        CRLF,
-        f"--{boundary}\r\n".encode(),
-        b'Content-Type: text/plain; charset="utf-8"\r\n',
-        b"Content-Transfer-Encoding: quoted-printable\r\n\r\n",
-        quoted_printable(rendered.text),
-        CRLF,
-        f"--{boundary}\r\n".encode(),
-        b'Content-Type: text/html; charset="utf-8"\r\n',
-        b"Content-Transfer-Encoding: quoted-printable\r\n\r\n",
-        quoted_printable(rendered.html),
-        CRLF,
-        f"--{boundary}--\r\n".encode(),
-    ]
-    return b"".join(parts)
+    separator = f"--{boundary}\r\n".encode()
+    return b"".join(
+        (
+            head,
+            CRLF,
+            separator,
+            b'Content-Type: text/plain; charset="utf-8"\r\n',
+            b"Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+            _fill(body.text, text_values),
+            CRLF,
+            separator,
+            b'Content-Type: text/html; charset="utf-8"\r\n',
+            b"Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+            _fill(body.html, html_values),
+            CRLF,
+            f"--{boundary}--\r\n".encode(),
+        )
+    )

@@ -6,6 +6,7 @@ settings, subscribers or templates raise an InputError and nothing goes out.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,7 +18,14 @@ from .dispatch import Dispatcher, Job, RateLimit, Result
 from .errors import DigestError, SourceError
 from .message import build_message, stable_message_id
 from .models import Digest, RenderedEmail, Subscriber, TaggedItem
-from .render import LIST_NAME, Personal, Renderer
+from .render import (
+    LIST_NAME,
+    Personal,
+    Rendered,
+    Renderer,
+    html_values_for,
+    text_values_for,
+)
 from .selection import ItemIndex, build_digest, window_start
 from .settings import Settings
 from .signing import load_signer
@@ -152,13 +160,23 @@ def select_subscribers(subscribers: list[Subscriber], only: Iterable[str]) -> li
 
 @dataclass
 class Prepared:
-    """A digest ready to go: the rendering, the message bytes and what to record."""
+    """A digest ready to go: the message bytes, and what to record."""
 
     subscriber: Subscriber
     digest: Digest
-    rendered: RenderedEmail
+    profile: Rendered  # the shared rendering, personal fields still placeholders
+    personal: Personal
     message_id: str
     data: bytes
+
+    @property
+    def item_ids(self) -> tuple[str, ...]:
+        return self.profile.shown_ids
+
+    @functools.cached_property
+    def rendered(self) -> RenderedEmail:
+        """The personal rendering as strings (for previews; sending uses `data`)."""
+        return self.profile.personalise(self.subscriber, self.personal)
 
 
 class Composer:
@@ -178,6 +196,7 @@ class Composer:
         settings = inputs.settings
         self.sender = settings.sender_address
         self.list_name = list_name(settings)
+        self.list_id = settings.list_id_value
         self.timezone_today = now.astimezone(_zone(settings.schedule.timezone)).date()
         self.signer, warning = load_signer(settings.dkim)
         self.warnings = [warning] if warning else []
@@ -211,23 +230,27 @@ class Composer:
     def prepare(self, digest: Digest, test: bool = False) -> Prepared:
         subscriber = digest.subscriber
         unsubscribe = self.unsubscribe_url(subscriber)
-        rendered = self.inputs.renderer.render(
-            digest, Personal(subscriber.name, subscriber.email, unsubscribe)
-        )
-        message_id = stable_message_id(subscriber.email, rendered.item_ids, self.sender.domain)
+        personal = Personal(subscriber.name, subscriber.email, unsubscribe)
+        profile = self.inputs.renderer.render_shared(digest)
+        message_id = stable_message_id(subscriber.email, profile.shown_ids, self.sender.domain)
         message = build_message(
-            rendered,
+            subject=profile.subject,
+            body=profile.body,
+            text_values=text_values_for(personal),
+            html_values=html_values_for(personal),
+            to_name=subscriber.name,
+            to_email=subscriber.email,
             sender=self.sender,
             message_id=message_id,
             unsubscribe_url=unsubscribe,
-            list_id=self.inputs.settings.list_id_value,
+            list_id=self.list_id,
             list_name=self.list_name,
             now=self.now,
             test=test,
         )
         if self.signer is not None:
             message = self.signer.sign(message)
-        return Prepared(subscriber, digest, rendered, message_id, message)
+        return Prepared(subscriber, digest, profile, personal, message_id, message)
 
 
 def _zone(name: str):  # noqa: ANN202 - a tzinfo
@@ -320,7 +343,7 @@ def send(
                 outcome = Outcome(
                     subscriber.email,
                     "would-send",
-                    items=len(prepared.rendered.item_ids),
+                    items=len(prepared.item_ids),
                     size=len(prepared.data),
                     message_id=prepared.message_id,
                 )
@@ -334,7 +357,7 @@ def send(
                         run_id,
                         subscriber.email,
                         prepared.message_id,
-                        prepared.rendered.item_ids,
+                        prepared.item_ids,
                         clock(),
                     )
                 else:

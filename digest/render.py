@@ -8,9 +8,11 @@ afterwards, escaped for HTML in the HTML part. So a template may print `recipien
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import sys
+import textwrap
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -21,6 +23,7 @@ import jinja2
 from mjml import mjml2html
 
 from .errors import TemplateError
+from .message import BodyTemplate, body_template
 from .models import Digest, RenderedEmail, Section, Subscriber
 from .selection import flatten, truncate
 
@@ -30,6 +33,7 @@ _PERSONAL_MARGIN = 1_500  # room left for the name, address and link filled in l
 LIST_NAME = "Regional Migration Digest"
 
 _NAME, _EMAIL, _UNSUB = "@@digest.name@@", "@@digest.email@@", "@@digest.unsubscribe@@"
+PLACEHOLDERS = (_NAME, _EMAIL, _UNSUB)
 
 
 @dataclass(frozen=True)
@@ -49,17 +53,13 @@ class Rendered:
     text: str
     shown_ids: tuple[str, ...]
 
+    @functools.cached_property
+    def body(self) -> BodyTemplate:
+        """Both parts encoded for the wire once, the personal fields left to fill in."""
+        return body_template(self.text, self.html, PLACEHOLDERS)
+
     def personalise(self, subscriber: Subscriber, personal: Personal) -> RenderedEmail:
-        html_values = {
-            _NAME: html.escape(personal.name),
-            _EMAIL: html.escape(personal.email),
-            _UNSUB: html.escape(personal.unsubscribe_url),
-        }
-        text_values = {
-            _NAME: personal.name,
-            _EMAIL: personal.email,
-            _UNSUB: personal.unsubscribe_url,
-        }
+        html_values, text_values = html_values_for(personal), text_values_for(personal)
         return RenderedEmail(
             subscriber=subscriber,
             subject=_fill(self.subject, text_values),
@@ -69,6 +69,14 @@ class Rendered:
             item_ids=self.shown_ids,
             shown=len(self.shown_ids),
         )
+
+
+def text_values_for(personal: Personal) -> dict[str, str]:
+    return {_NAME: personal.name, _EMAIL: personal.email, _UNSUB: personal.unsubscribe_url}
+
+
+def html_values_for(personal: Personal) -> dict[str, str]:
+    return {key: html.escape(value) for key, value in text_values_for(personal).items()}
 
 
 def _fill(text: str, values: dict[str, str]) -> str:
@@ -91,8 +99,20 @@ def format_period(start: date, end: date) -> str:
     return f"{start.day} {start:%b %Y}-{end.day} {end:%b %Y}"
 
 
+@functools.lru_cache(maxsize=4096)
 def long_date(value: date) -> str:
     return f"{value.day} {value:%B %Y}"
+
+
+@functools.lru_cache(maxsize=65536)
+def wordwrap(text: str, width: int = 79, break_long_words: bool = True,
+             wrapstring: str | None = None, break_on_hyphens: bool = True) -> str:
+    """Jinja's `wordwrap`, remembered: the same item is wrapped for many renderings."""
+    wrapper = textwrap.TextWrapper(width=width, break_long_words=break_long_words,
+                                   break_on_hyphens=break_on_hyphens, expand_tabs=False,
+                                   replace_whitespace=False)
+    joiner = wrapstring or "\n"
+    return joiner.join(joiner.join(wrapper.wrap(line)) for line in text.splitlines())
 
 
 def safe_link(link: str | None) -> str | None:
@@ -122,8 +142,10 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
+            auto_reload=False,  # one Renderer per run: no stat() of the templates per message
         )
         self.env.filters["longdate"] = long_date
+        self.env.filters["wordwrap"] = wordwrap
         self._cache: dict[tuple[Any, ...], Rendered] = {}
         self.compiled = 0  # MJML compilations done, for progress and benchmarks
 

@@ -13,8 +13,15 @@ import pytest
 
 from digest.errors import TemplateError
 from digest.message import build_message, stable_message_id
-from digest.models import Item, Subscriber, TaggedItem
-from digest.render import HTML_LIMIT, Personal, Renderer, format_period
+from digest.models import Item, RenderedEmail, Subscriber, TaggedItem
+from digest.render import (
+    HTML_LIMIT,
+    Personal,
+    Renderer,
+    format_period,
+    html_values_for,
+    text_values_for,
+)
 from digest.selection import build_digest
 from digest.settings import load_settings
 from digest.sources.listing import read_listing
@@ -151,39 +158,66 @@ def test_missing_template_lists_what_is_needed(tmp_path: Path) -> None:
         Renderer(tmp_path / "empty")
 
 
+def message(subscriber: Subscriber, unsubscribe: str = UNSUB, subject: str | None = None,
+            items: list[TaggedItem] | None = None) -> tuple[bytes, RenderedEmail]:
+    """The wire bytes the pipeline would send, and the personal rendering to compare with."""
+    digest = build_digest(subscriber, items or tagged(read_listing(str(SEED))), set(),
+                          NOW - timedelta(days=14), NOW.date(), TAXONOMY.regions, TAXONOMY.topics)
+    assert digest is not None
+    profile = Renderer(ROOT / "templates").render_shared(digest)
+    personal = Personal(subscriber.name, subscriber.email, unsubscribe)
+    data = build_message(
+        subject=subject or profile.subject, body=profile.body,
+        text_values=text_values_for(personal), html_values=html_values_for(personal),
+        to_name=subscriber.name, to_email=subscriber.email,
+        sender=load_settings(ROOT / "digest.yaml").sender_address,
+        message_id=stable_message_id(subscriber.email, profile.shown_ids, "example.org"),
+        unsubscribe_url=unsubscribe, list_id="digest.example.org",
+        list_name="Regional Migration Digest", now=NOW,
+    )
+    return data, profile.personalise(subscriber, personal)
+
+
 def test_message_parses_back_with_every_header() -> None:
     subscriber = Subscriber("jean@example.org", name="Jean-Baptiste Désir")
-    rendered = render(tagged(read_listing(str(SEED))), subscriber)
-    settings = load_settings(ROOT / "digest.yaml")
-    message_id = stable_message_id(subscriber.email, rendered.item_ids, "example.org")
-    data = build_message(rendered, sender=settings.sender_address, message_id=message_id,
-                         unsubscribe_url=UNSUB, list_id="digest.example.org",
-                         list_name="Regional Migration Digest", now=NOW)
-    assert all(len(line) <= 998 for line in data.split(b"\r\n"))
-    message = email.message_from_bytes(data, policy=email.policy.default)
-    assert message["From"] == "Regional Migration Digest <digest@example.org>"
-    assert message["To"] == "Jean-Baptiste Désir <jean@example.org>"
-    assert message["To"].addresses[0].display_name == "Jean-Baptiste Désir"
-    assert message["Subject"] == rendered.subject
-    assert message["Message-ID"] == message_id
-    assert message["List-Unsubscribe"] == f"<{UNSUB}>"
-    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    assert message["List-Id"] == "Regional Migration Digest <digest.example.org>"
-    assert message["Date"] == "Sun, 22 Nov 2026 12:00:00 +0000"
-    assert message.get_content_type() == "multipart/alternative"
-    plain, html = message.iter_parts()
-    assert plain.get_content_type() == "text/plain" and html.get_content_type() == "text/html"
+    data, rendered = message(subscriber)
+    assert all(len(line) <= 76 for line in data.split(b"\r\n\r\n", 1)[1].split(b"\r\n"))
+    parsed = email.message_from_bytes(data, policy=email.policy.default)
+    assert parsed["From"] == "Regional Migration Digest <digest@example.org>"
+    assert parsed["To"] == "Jean-Baptiste Désir <jean@example.org>"
+    assert parsed["To"].addresses[0].display_name == "Jean-Baptiste Désir"
+    assert parsed["Subject"] == rendered.subject
+    assert parsed["Message-ID"] == stable_message_id(subscriber.email, rendered.item_ids, "example.org")
+    assert parsed["List-Unsubscribe"] == f"<{UNSUB}>"
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert parsed["List-Id"] == "Regional Migration Digest <digest.example.org>"
+    assert parsed["Date"] == "Sun, 22 Nov 2026 12:00:00 +0000"
+    assert parsed.get_content_type() == "multipart/alternative"
+    plain, html_part = parsed.iter_parts()
+    assert plain.get_content_type() == "text/plain" and html_part.get_content_type() == "text/html"
     assert plain.get_content().replace("\r\n", "\n") == rendered.text
-    assert html.get_content().replace("\r\n", "\n") == rendered.html
+    assert html_part.get_content().replace("\r\n", "\n") == rendered.html
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "Ana", "Ana Pérez " * 12, "<b>&amp; \"quoted\"</b>", "x" * 300, "Zoë =?utf-8?q?x?= .dot"],
+)
+def test_personal_fields_spliced_into_the_encoded_parts_decode_exactly(name: str) -> None:
+    """The parts are encoded once per rendering; each message splices its own fields in."""
+    subscriber = Subscriber("someone.with.a.long.address@example.org", name=name)
+    long_link = "https://example.org/unsubscribe?token=" + "A" * 150 + "=="
+    data, rendered = message(subscriber, unsubscribe=long_link)
+    assert all(len(line) <= 76 for line in data.split(b"\r\n\r\n", 1)[1].split(b"\r\n"))
+    parsed = email.message_from_bytes(data, policy=email.policy.default)
+    plain, html_part = parsed.iter_parts()
+    assert plain.get_content().replace("\r\n", "\n") == rendered.text
+    assert html_part.get_content().replace("\r\n", "\n") == rendered.html
+    assert long_link in rendered.text
 
 
 def test_non_ascii_subject_is_encoded() -> None:
-    subscriber = Subscriber("a@example.org")
-    rendered = render(tagged(read_listing(str(SEED))), subscriber)
-    object.__setattr__(rendered, "subject", "Resumen de migración: 10 noticias")
-    data = build_message(rendered, sender=load_settings(ROOT / "digest.yaml").sender_address,
-                         message_id="<x@example.org>", unsubscribe_url=UNSUB, list_id="l",
-                         list_name="L", now=NOW)
+    data, _ = message(Subscriber("a@example.org"), subject="Resumen de migración: 10 noticias")
     assert b"Subject: =?utf-8?" in data
     assert email.message_from_bytes(data, policy=email.policy.default)["Subject"] == (
         "Resumen de migración: 10 noticias"
@@ -191,11 +225,8 @@ def test_non_ascii_subject_is_encoded() -> None:
 
 
 def test_line_breaks_in_headers_are_refused() -> None:
-    rendered = render(tagged(read_listing(str(SEED))), Subscriber("a@example.org"))
     with pytest.raises(ValueError, match="line break"):
-        build_message(rendered, sender=load_settings(ROOT / "digest.yaml").sender_address,
-                      message_id="<x@example.org>", unsubscribe_url=UNSUB + "\r\nBcc: x@evil",
-                      list_id="l", list_name="L", now=NOW)
+        message(Subscriber("a@example.org"), unsubscribe=UNSUB + "\r\nBcc: x@evil")
 
 
 def test_message_id_is_stable_per_subscriber_and_items() -> None:
