@@ -67,7 +67,7 @@ def run_checks(settings: Settings) -> tuple[list[DigestError], list[str], list[s
         )
         assert digest is not None
         rendered = renderer.render(
-            digest, Personal(subscriber.name, subscriber.email, settings.unsubscribe_url)
+            digest, Personal.of(subscriber, settings.unsubscribe_url)
         )
         notes.append(
             f"templates in {settings.templates} render and compile "

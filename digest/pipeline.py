@@ -230,7 +230,7 @@ class Composer:
     def prepare(self, digest: Digest, test: bool = False) -> Prepared:
         subscriber = digest.subscriber
         unsubscribe = self.unsubscribe_url(subscriber)
-        personal = Personal(subscriber.name, subscriber.email, unsubscribe)
+        personal = Personal.of(subscriber, unsubscribe)
         profile = self.inputs.renderer.render_shared(digest)
         message_id = stable_message_id(subscriber.email, profile.shown_ids, self.sender.domain)
         message = build_message(

@@ -33,14 +33,24 @@ _PERSONAL_MARGIN = 1_500  # room left for the name, address and link filled in l
 LIST_NAME = "Regional Migration Digest"
 
 _NAME, _EMAIL, _UNSUB = "@@digest.name@@", "@@digest.email@@", "@@digest.unsubscribe@@"
-PLACEHOLDERS = (_NAME, _EMAIL, _UNSUB)
+_REGIONS, _TOPICS = "@@digest.regions@@", "@@digest.topics@@"
+PLACEHOLDERS = (_NAME, _EMAIL, _UNSUB, _REGIONS, _TOPICS)
 
 
 @dataclass(frozen=True)
 class Personal:
+    """What differs between subscribers who get the same digest."""
+
     name: str
     email: str
     unsubscribe_url: str
+    regions: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, subscriber: Subscriber, unsubscribe_url: str) -> Personal:
+        return cls(subscriber.name, subscriber.email, unsubscribe_url, subscriber.regions,
+                   subscriber.topics)
 
 
 @dataclass(frozen=True)
@@ -72,7 +82,13 @@ class Rendered:
 
 
 def text_values_for(personal: Personal) -> dict[str, str]:
-    return {_NAME: personal.name, _EMAIL: personal.email, _UNSUB: personal.unsubscribe_url}
+    return {
+        _NAME: personal.name,
+        _EMAIL: personal.email,
+        _UNSUB: personal.unsubscribe_url,
+        _REGIONS: ", ".join(personal.regions) or "all regions",
+        _TOPICS: ", ".join(personal.topics) or "all topics",
+    }
 
 
 def html_values_for(personal: Personal) -> dict[str, str]:
@@ -192,10 +208,7 @@ class Renderer:
             "has_name": bool(subscriber.name),
             "recipient": {"name": _NAME, "email": _EMAIL},
             "unsubscribe_url": _UNSUB,
-            "subscription": {
-                "regions": ", ".join(subscriber.regions) or "all regions",
-                "topics": ", ".join(subscriber.topics) or "all topics",
-            },
+            "subscription": {"regions": _REGIONS, "topics": _TOPICS},
         }
 
     def _render_profile(self, digest: Digest, shown: int) -> Rendered:
@@ -222,13 +235,13 @@ class Renderer:
     def render_shared(self, digest: Digest) -> Rendered:
         """The rendering for this digest's profile, fitted under the HTML size limit."""
         subscriber = digest.subscriber
+        # Subscribers whose preferences differ but whose digests come out the same (same
+        # sections, same items) share one rendering: their preferences are personal fields.
         key = (
-            digest.item_ids,
+            _shape(digest.sections),
             digest.period_start,
             digest.period_end,
             subscriber.group_by,
-            subscriber.regions,
-            subscriber.topics,
             bool(subscriber.name),
         )
         cached = self._cache.get(key)
@@ -254,6 +267,12 @@ class Renderer:
 
     def render(self, digest: Digest, personal: Personal) -> RenderedEmail:
         return self.render_shared(digest).personalise(digest.subscriber, personal)
+
+
+def _shape(sections: tuple[Section, ...]) -> tuple[object, ...]:
+    return tuple(
+        (s.title, tuple(t.id for t in s.items), _shape(s.sections)) for s in sections
+    )
 
 
 def _paragraphs(summary: str) -> list[str]:

@@ -45,7 +45,7 @@ def render(items: list[TaggedItem], subscriber: Subscriber, templates: Path = RO
     digest = build_digest(subscriber, items, set(), NOW - timedelta(days=14), NOW.date(),
                           TAXONOMY.regions, TAXONOMY.topics)
     assert digest is not None
-    return Renderer(templates).render(digest, Personal(subscriber.name, subscriber.email, UNSUB))
+    return Renderer(templates).render(digest, Personal.of(subscriber, UNSUB))
 
 
 def test_seed_digest_renders_responsive_html_with_every_item() -> None:
@@ -165,7 +165,7 @@ def message(subscriber: Subscriber, unsubscribe: str = UNSUB, subject: str | Non
                           NOW - timedelta(days=14), NOW.date(), TAXONOMY.regions, TAXONOMY.topics)
     assert digest is not None
     profile = Renderer(ROOT / "templates").render_shared(digest)
-    personal = Personal(subscriber.name, subscriber.email, unsubscribe)
+    personal = Personal.of(subscriber, unsubscribe)
     data = build_message(
         subject=subject or profile.subject, body=profile.body,
         text_values=text_values_for(personal), html_values=html_values_for(personal),
@@ -234,3 +234,21 @@ def test_message_id_is_stable_per_subscriber_and_items() -> None:
     assert a == stable_message_id("ana@example.org", ["2", "1"], "example.org")
     assert a != stable_message_id("ana@example.org", ["1", "2", "3"], "example.org")
     assert a.endswith("@example.org>")
+
+
+def test_subscribers_with_the_same_digest_share_one_rendering() -> None:
+    items = tagged(read_listing(str(SEED)))
+    renderer = Renderer(ROOT / "templates")
+    # Different preferences, same resulting digest (the Caribbean has no Health story).
+    a = Subscriber("a@example.org", name="A", regions=("Caribbean",))
+    b = Subscriber("b@example.org", name="B", regions=("Caribbean",), topics=(
+        "Labour migration", "Return and reintegration", "Health", "Diaspora",
+        "Training and capacity building", "Migration governance"))
+    digests = [build_digest(s, items, set(), NOW - timedelta(days=14), NOW.date(),
+                            TAXONOMY.regions, TAXONOMY.topics) for s in (a, b)]
+    assert digests[0] is not None and digests[1] is not None
+    first = renderer.render(digests[0], Personal.of(a, UNSUB))
+    second = renderer.render(digests[1], Personal.of(b, UNSUB))
+    assert renderer.compiled == 1
+    assert "Topics: all topics" in first.text and "Topics: Labour migration, Return" in second.text
+    assert "Hello A," in first.html and "Hello B," in second.html
