@@ -126,9 +126,9 @@ def _summary_table(report: pipeline.SendReport, dry_run: bool, to: str | None) -
         else (f"Test send to {to}: nothing recorded" if to else "Send summary")
     )
     rows = report.outcomes
-    if len(rows) > SUMMARY_ROWS:  # a large run lists its failures, not every subscriber
+    if report.total > SUMMARY_ROWS:  # a large run lists its failures, not every subscriber
         rows = report.failed[:SUMMARY_ROWS]
-        title += f" (failures only; {len(report.outcomes)} subscribers: --json lists every one)"
+        title += f" (failures only, of {report.total} subscribers)"
     table = Table(title=title, title_justify="left")
     table.add_column("subscriber")
     table.add_column("status")
@@ -150,6 +150,12 @@ def _summary_table(report: pipeline.SendReport, dry_run: bool, to: str | None) -
     return table
 
 
+def _listed(report: pipeline.SendReport) -> list[pipeline.Outcome]:
+    """The outcomes kept for the report, and every failure."""
+    kept = {id(o) for o in report.outcomes}
+    return report.outcomes + [o for o in report.failed if id(o) not in kept]
+
+
 def _report_json(report: pipeline.SendReport, dry_run: bool, to: str | None) -> dict[str, Any]:
     return {
         "run_id": report.run_id,
@@ -166,6 +172,7 @@ def _report_json(report: pipeline.SendReport, dry_run: bool, to: str | None) -> 
         "failed": report.count("failed"),
         "aborted": report.aborted,
         "warnings": report.warnings,
+        "subscribers_total": report.total,
         "subscribers": [
             {
                 "email": o.email,
@@ -176,7 +183,7 @@ def _report_json(report: pipeline.SendReport, dry_run: bool, to: str | None) -> 
                 "error": o.error,
                 "attempts": o.attempts,
             }
-            for o in report.outcomes
+            for o in _listed(report)
         ],
     }
 

@@ -6,12 +6,20 @@ settings, subscribers or templates raise an InputError and nothing goes out.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import functools
+import multiprocessing
+import os
+import queue
+import signal
+import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from .delivery import MaildirSender, SMTPSender
 from .dispatch import Dispatcher, Job, RateLimit, Result
@@ -27,7 +35,7 @@ from .render import (
     text_values_for,
 )
 from .selection import ItemIndex, build_digest, window_start
-from .settings import Settings
+from .settings import Settings, load_settings
 from .signing import load_signer
 from .sources import read_sources
 from .state import State, send_lock, utcnow
@@ -57,18 +65,30 @@ class Outcome:
 
 @dataclass
 class SendReport:
+    """Counts for every subscriber; the outcomes themselves for the first `KEPT_OUTCOMES` and
+    for every failure, so a run of any size reports in bounded memory."""
+
     run_id: int | None
     pickup: PickupReport
     outcomes: list[Outcome] = field(default_factory=list)
     aborted: str | None = None
     warnings: list[str] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+    failed: list[Outcome] = field(default_factory=list)
+    total: int = 0
+
+    KEPT_OUTCOMES = 10_000
+
+    def add(self, outcome: Outcome) -> None:
+        self.total += 1
+        self.counts[outcome.status] += 1
+        if outcome.status == "failed":
+            self.failed.append(outcome)
+        if len(self.outcomes) < self.KEPT_OUTCOMES:
+            self.outcomes.append(outcome)
 
     def count(self, status: str) -> int:
-        return sum(1 for o in self.outcomes if o.status == status)
-
-    @property
-    def failed(self) -> list[Outcome]:
-        return [o for o in self.outcomes if o.status == "failed"]
+        return self.counts[status]
 
     @property
     def ok(self) -> bool:
@@ -259,18 +279,105 @@ def _zone(name: str):  # noqa: ANN202 - a tzinfo
     return ZoneInfo(name)
 
 
-def make_dispatcher(settings: Settings) -> Dispatcher:
+def make_dispatcher(settings: Settings, connections: int | None = None) -> Dispatcher:
     delivery, smtp = settings.delivery, settings.delivery.smtp
     if delivery.method == "smtp":
         return Dispatcher(
             lambda: SMTPSender(smtp),
             settings.sender_address.addr_spec,
-            connections=smtp.connections,
+            connections=connections or smtp.connections,
             retries=smtp.retries,
             backoff=smtp.retry_backoff,
             rate=RateLimit(smtp.max_per_second, smtp.max_per_minute),
         )
     return Dispatcher(lambda: MaildirSender(delivery.maildir), settings.sender_address.addr_spec)
+
+
+def worker_count(settings: Settings, dry_run: bool, subscribers: int) -> int:
+    """Processes composing and sending side by side: one per SMTP connection, at most one per
+    core (threads would share one core under the GIL). Small runs stay in one process."""
+    if dry_run or settings.delivery.method != "smtp" or subscribers < 200:
+        return 1
+    return max(1, min(settings.delivery.smtp.connections, os.cpu_count() or 1))
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One worker's share of a run: every `count`-th subscriber from `index`."""
+
+    index: int = 0
+    count: int = 1
+    connections: int | None = None
+
+
+def deliver(
+    settings: Settings,
+    composer: Composer,
+    state: State,
+    subscribers: Iterable[Subscriber],
+    *,
+    run_id: int | None,
+    dry_run: bool,
+    to: str | None,
+    emit: Callable[[Outcome], None],
+    should_stop: Callable[[], bool],
+    clock: Callable[[], datetime],
+    connections: int | None = None,
+) -> str | None:
+    """Compose and hand over each subscriber's digest, recording as it goes. Returns why the
+    run stopped early, or None."""
+    recording = run_id is not None
+    outcomes: dict[int, Outcome] = {}
+    aborted: str | None = None
+
+    def record(result: Result) -> None:
+        nonlocal aborted
+        outcome = outcomes.pop(result.job.key)
+        outcome.attempts = result.attempts
+        if result.ok:
+            outcome.status = "test" if to else "sent"
+            if recording:
+                state.mark_sent(result.job.key, clock(), attempts=result.attempts)
+        else:
+            error = result.error.message if result.error else "unknown error"
+            outcome.status, outcome.error = "failed", error
+            if recording:
+                state.mark_failed(result.job.key, error, clock(), attempts=result.attempts)
+            if result.fatal and aborted is None:
+                aborted = str(result.error)
+        emit(outcome)
+
+    dispatcher = None if dry_run else make_dispatcher(settings, connections)
+    try:
+        for number, subscriber in enumerate(subscribers):
+            if should_stop():
+                aborted = aborted or "stopped before every subscriber was done"
+                break
+            if dispatcher is not None and dispatcher.aborted.is_set():
+                break
+            digest = composer.digest_for(subscriber, resend_pending=recording)
+            if digest is None:
+                emit(Outcome(subscriber.email, "skipped"))
+                continue
+            prepared = composer.prepare(digest, test=to is not None)
+            outcome = Outcome(subscriber.email, "would-send", items=len(prepared.item_ids),
+                              size=len(prepared.data), message_id=prepared.message_id)
+            if dispatcher is None:
+                emit(outcome)
+                continue
+            if run_id is not None:
+                key = state.begin_delivery(run_id, subscriber.email, prepared.message_id,
+                                           prepared.item_ids, clock())
+            else:
+                key = number
+            outcomes[key] = outcome
+            for result in dispatcher.submit(Job(key, to or subscriber.email, prepared.data)):
+                record(result)
+    finally:
+        if dispatcher is not None:
+            for result in dispatcher.finish():
+                record(result)
+    return aborted
 
 
 def send(
@@ -296,91 +403,153 @@ def send(
     """
     progress = progress or _NoProgress()
     inputs = load_inputs(settings)
+    only = tuple(only)
     subscribers = select_subscribers(inputs.subscribers, only)
     now = now or clock()
     recording = not dry_run and to is None
     with send_lock(settings.state, wait=lock_wait), State(settings.state) as state:
         pickup = pick_up(settings, state, inputs.taxonomy, now)
         secret, _ = state.token_secret(settings.token_secret_env)
-        composer = Composer(inputs, state, tagged_items(state, inputs.taxonomy), secret, now)
         run_id = state.start_run(kind, now, due_at) if recording else None
-        report = SendReport(run_id=run_id, pickup=pickup, warnings=list(composer.warnings))
-        outcomes: dict[int, Outcome] = {}
+        report = SendReport(run_id=run_id, pickup=pickup)
+        workers = worker_count(settings, dry_run, len(subscribers))
 
-        def record(result: Result) -> None:
-            outcome = outcomes.pop(result.job.key)
-            outcome.attempts = result.attempts
-            if result.ok:
-                outcome.status = "test" if to else "sent"
-                if recording:
-                    state.mark_sent(result.job.key, clock(), attempts=result.attempts)
-            else:
-                error = result.error.message if result.error else "unknown error"
-                outcome.status, outcome.error = "failed", error
-                if recording:
-                    state.mark_failed(result.job.key, error, clock(), attempts=result.attempts)
-                if result.fatal and report.aborted is None:
-                    report.aborted = str(result.error)
-            report.outcomes.append(outcome)
+        def emit(outcome: Outcome) -> None:
+            report.add(outcome)
             progress.advance(outcome)
 
-        progress.start(len(subscribers))
-        dispatcher = None if dry_run else make_dispatcher(settings)
         try:
-            for number, subscriber in enumerate(subscribers):
-                if should_stop():
-                    report.aborted = "stopped before every subscriber was done"
-                    break
-                if dispatcher is not None and dispatcher.aborted.is_set():
-                    break
-                digest = composer.digest_for(subscriber, resend_pending=recording)
-                if digest is None:
-                    outcome = Outcome(subscriber.email, "skipped")
-                    report.outcomes.append(outcome)
-                    progress.advance(outcome)
-                    continue
-                prepared = composer.prepare(digest, test=to is not None)
-                outcome = Outcome(
-                    subscriber.email,
-                    "would-send",
-                    items=len(prepared.item_ids),
-                    size=len(prepared.data),
-                    message_id=prepared.message_id,
+            if workers == 1:
+                composer = Composer(inputs, state, tagged_items(state, inputs.taxonomy), secret,
+                                    now)
+                report.warnings.extend(composer.warnings)
+                progress.start(len(subscribers))
+                report.aborted = deliver(
+                    settings, composer, state, subscribers, run_id=run_id, dry_run=dry_run,
+                    to=to, emit=emit, should_stop=should_stop, clock=clock,
                 )
-                if dispatcher is None:
-                    report.outcomes.append(outcome)
-                    progress.advance(outcome)
-                    continue
-                if recording:
-                    assert run_id is not None
-                    key = state.begin_delivery(
-                        run_id,
-                        subscriber.email,
-                        prepared.message_id,
-                        prepared.item_ids,
-                        clock(),
-                    )
-                else:
-                    key = number
-                outcomes[key] = outcome
-                for result in dispatcher.submit(Job(key, to or subscriber.email, prepared.data)):
-                    record(result)
+            else:
+                progress.start(len(subscribers))
+                report.aborted = _deliver_in_processes(
+                    settings, workers, only, run_id=run_id, to=to, now=now, emit=emit,
+                    should_stop=should_stop, warnings=report.warnings,
+                )
         finally:
-            if dispatcher is not None:
-                for result in dispatcher.finish():
-                    record(result)
             if run_id is not None:
                 status = "aborted" if report.aborted else ("failed" if report.failed else "ok")
                 state.finish_run(
-                    run_id,
-                    clock(),
-                    status,
-                    report.count("sent"),
-                    report.count("failed"),
-                    report.count("skipped"),
-                    note=report.aborted,
+                    run_id, clock(), status, report.count("sent"), report.count("failed"),
+                    report.count("skipped"), note=report.aborted,
                 )
     return report
+
+
+def _deliver_in_processes(
+    settings: Settings,
+    workers: int,
+    only: tuple[str, ...],
+    *,
+    run_id: int | None,
+    to: str | None,
+    now: datetime,
+    emit: Callable[[Outcome], None],
+    should_stop: Callable[[], bool],
+    warnings: list[str],
+) -> str | None:
+    """Run `workers` processes, each composing and sending its share of the subscribers over
+    its share of the connections, recording into the same state; collect their outcomes."""
+    context = multiprocessing.get_context("spawn")
+    messages: multiprocessing.Queue[tuple[str, Any]] = context.Queue()
+    stop = context.Event()
+    total = settings.delivery.smtp.connections
+    shards = [
+        Shard(k, workers, total // workers + (1 if k < total % workers else 0))
+        for k in range(workers)
+    ]
+    processes = [
+        context.Process(target=_shard_main, name=f"digest-worker-{shard.index}",
+                        args=(settings.path, shard, only, run_id, to, now, messages, stop))
+        for shard in shards
+    ]
+    for process in processes:
+        process.start()
+    aborted: str | None = None
+    running = len(processes)
+    try:
+        while running:
+            if should_stop():
+                stop.set()
+            try:
+                kind, payload = messages.get(timeout=0.2)
+            except queue.Empty:
+                if not any(p.is_alive() for p in processes):
+                    # A worker died without saying so: its pending rows are resent next run.
+                    aborted = aborted or "a worker process died; rerun to finish"
+                    break
+                continue
+            if kind == "outcomes":
+                for outcome in payload:
+                    emit(outcome)
+            elif kind == "warning":
+                if payload not in warnings:
+                    warnings.append(payload)
+            elif kind == "done":
+                running -= 1
+                if payload and aborted is None:
+                    aborted = payload
+                    stop.set()  # a configuration failure in one worker stops them all
+    finally:
+        stop.set()
+        for process in processes:
+            process.join(timeout=60)
+            if process.is_alive():
+                process.kill()
+    return aborted
+
+
+def _die_with_parent() -> None:
+    """A worker must not outlive the run that holds the lock (Linux: PR_SET_PDEATHSIG)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+
+
+def _shard_main(settings_path: Path, shard: Shard, only: tuple[str, ...], run_id: int | None,
+                to: str | None, now: datetime, messages: Any, stop: Any) -> None:
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    batch: list[Outcome] = []
+    last_flush = time.monotonic()
+
+    def emit(outcome: Outcome) -> None:
+        nonlocal last_flush
+        batch.append(outcome)
+        if len(batch) >= 200 or time.monotonic() - last_flush > 0.25 or outcome.error:
+            messages.put(("outcomes", list(batch)))
+            batch.clear()
+            last_flush = time.monotonic()
+
+    aborted: str | None = None
+    try:
+        settings = load_settings(settings_path)
+        inputs = load_inputs(settings)
+        subscribers = select_subscribers(inputs.subscribers, only)[shard.index :: shard.count]
+        with State(settings.state) as state:
+            secret, _ = state.token_secret(settings.token_secret_env)
+            composer = Composer(inputs, state, tagged_items(state, inputs.taxonomy), secret, now)
+            for warning in composer.warnings:
+                messages.put(("warning", warning))
+            aborted = deliver(
+                settings, composer, state, subscribers, run_id=run_id, dry_run=False, to=to,
+                emit=emit, should_stop=stop.is_set, clock=utcnow, connections=shard.connections,
+            )
+    except DigestError as exc:
+        aborted = str(exc)
+    except Exception as exc:  # report, never hang the parent
+        aborted = f"worker {shard.index} failed: {type(exc).__name__}: {exc}"
+    finally:
+        if batch:
+            messages.put(("outcomes", list(batch)))
+        messages.put(("done", aborted))
 
 
 @dataclass

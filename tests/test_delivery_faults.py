@@ -311,3 +311,44 @@ def test_a_second_send_while_one_runs_exits_with_a_clear_message(
             break
     assert result.returncode == 0, result.stderr
     assert_each_once(smtp_server)
+
+
+def test_a_large_run_is_shared_between_worker_processes(project: Project,
+                                                        smtp_server: SmtpServer) -> None:
+    regions = ["Central America", "Caribbean", "North America", "South America"]
+    project.subscribers([
+        {"email": f"reader{n}@example.org", "name": f"Reader {n}",
+         "regions": [regions[n % 4]], "group_by": "topic" if n % 3 else "region"}
+        for n in range(240)
+    ])
+    project.use_smtp(smtp_server, connections=2)
+    result = project.run("send", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["sent"] == 240 and summary["failed"] == 0
+    assert all(smtp_server.handler.count_for(f"reader{n}@example.org") == 1 for n in range(240))
+    rows = deliveries(project)
+    assert len(rows) == 240 and {r["status"] for r in rows} == {"sent"}
+    assert len({r["run_id"] for r in rows}) == 1
+    again = project.run("send", "--json")
+    assert json.loads(again.stdout)["sent"] == 0
+    assert len(smtp_server.handler.received) == 240
+
+
+def test_a_worker_process_stopped_by_a_wrong_password_stops_the_run(project: Project) -> None:
+    handler = RecordingHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, authenticator=_Password(),
+                            auth_require_tls=False)
+    controller.start()
+    try:
+        project.subscribers([{"email": f"r{n}@example.org"} for n in range(220)])
+        project.settings(delivery={"method": "smtp", "smtp": {
+            "host": "127.0.0.1", "port": port, "username": "digest", "connections": 2,
+            "password_env": "TEST_SMTP_PASSWORD", "retry_backoff": 0.05}})
+        result = project.run("send", env={"TEST_SMTP_PASSWORD": "wrong"})
+        assert result.returncode == 2
+        assert "SMTP login to" in result.stderr and "failed: 535" in result.stderr
+        assert handler.received == [] and sent_items(project) == {}
+    finally:
+        controller.stop()
