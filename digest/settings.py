@@ -220,6 +220,15 @@ def _timezone(value: Any) -> str:
     return text
 
 
+def _cron(value: Any) -> str:
+    # The scheduler sits above the settings; imported here, when a file is read, not at import.
+    from .scheduler import crontab_trigger
+
+    text = _string(value)
+    crontab_trigger(text, "UTC")  # ValueError says which field is wrong
+    return text
+
+
 def _string_list(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
@@ -360,7 +369,7 @@ def load_settings(path: Path | str = DEFAULT_PATH) -> Settings:
     schedule_reader.unknown_keys({"cron", "timezone"})
     defaults = ScheduleSettings()
     schedule = ScheduleSettings(
-        cron=schedule_reader.get("cron", defaults.cron, _string, "a crontab expression"),
+        cron=schedule_reader.get("cron", defaults.cron, _cron, "a crontab expression"),
         timezone=schedule_reader.get("timezone", defaults.timezone, _timezone, "an IANA timezone"),
     )
 

@@ -1,0 +1,645 @@
+"""When each digest is due, and the long-running runner that sends it (APScheduler 3).
+
+The schedule part is pure: every function takes `now`, so tests walk a fake clock across due
+times, outages and clock changes.
+
+- `crontab_trigger(expr, zone)`: a crontab expression meaning what it means in crontab, matched
+  on the local wall clock of `zone`.
+- `build_schedules(default, subscribers)`: the default schedule, plus one per distinct
+  (frequency, timezone) of subscribers who set their own.
+- `Schedule.next_fire(now)`, `Schedule.latest_due(now, catch_up)`, `Schedule.due_key(due)`.
+
+Crontab, not APScheduler, decides the meaning: day-of-week 0 and 7 are Sunday (APScheduler 3
+counts 0 as Monday), and when both day-of-month and day-of-week are restricted a day matching
+either fires (APScheduler would require both).
+
+Clock changes: a local time that happens twice (fall back) fires once, at its first
+occurrence; a local time the clock skips (spring forward) fires when the clock would have shown
+it, so 02:30 on a spring-forward day fires at 03:30. APScheduler's own CronTrigger fires a fall-
+back 01:30 twice and skips a midnight that does not exist (America/Havana, 2021-03-14), so wall
+times are matched here and turned into instants by `_instant`.
+
+`Runner` wires the schedules to APScheduler: a poll job every `poll_every`, one cron job per
+schedule. Every send job does the same idempotent thing, `Runner.send_due(key)`: find the
+latest due time within `catch_up`, and send it unless a finished run in the state already has
+that due time. The jobs also run once on start, which is how a send missed while the process
+was down goes out once (and a restart never repeats one).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from functools import cached_property
+from zoneinfo import ZoneInfo
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from . import pipeline
+from .durations import format_duration
+from .errors import DigestError, LockedError
+from .models import Subscriber
+from .settings import ScheduleSettings, Settings
+from .state import State, utcnow
+from .taxonomy import load_taxonomy
+
+log = logging.getLogger("digest.scheduler")
+
+DEFAULT_KEY = "default"
+# A scheduled send waits this long for a manual one holding the send lock, then tries later.
+LOCK_WAIT = 600.0
+# Each attempt at the lock waits this long, so a stop request is noticed between attempts.
+LOCK_STEP = 2.0
+RETRY_AFTER = timedelta(minutes=10)
+
+# -- crontab -------------------------------------------------------------------------------------
+
+FIELDS = ("minute", "hour", "day-of-month", "month", "day-of-week")
+_RANGES = {
+    "minute": (0, 59),
+    "hour": (0, 23),
+    "day-of-month": (1, 31),
+    "month": (1, 12),
+    "day-of-week": (0, 7),
+}
+_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_NAMES = {
+    "month": {name: number for number, name in enumerate(_MONTHS, 1)},
+    "day-of-week": {name: number for number, name in enumerate(_DAYS)},
+}
+MACROS = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+_ITEM = re.compile(
+    r"^(?:(?P<star>\*)|(?P<first>[a-z0-9]+)(?:-(?P<last>[a-z0-9]+))?)(?:/(?P<step>\d+))?$"
+)
+# Wider than any clock change in tzdata (Samoa skipped a whole day in 2011).
+_WIDEST_JUMP = timedelta(hours=26)
+_FOREVER = datetime(2000, 1, 1, tzinfo=UTC)  # any fixed start: "never fires" does not depend on it
+
+
+def crontab_fields(expr: str) -> list[str]:
+    """The five fields of a crontab expression, macros such as `@daily` spelled out."""
+    text = expr.strip().lower()
+    if text.startswith("@"):
+        if text not in MACROS:
+            raise ValueError(f"unknown macro {expr.strip()!r}; use one of {', '.join(MACROS)}")
+        text = MACROS[text]
+    fields = text.split()
+    if len(fields) != 5:
+        raise ValueError(
+            f"{len(fields)} field(s), expected 5: minute hour day-of-month month day-of-week"
+        )
+    return fields
+
+
+def _value(field: str, text: str) -> int:
+    names = _NAMES.get(field, {})
+    if text.isdigit():
+        number = int(text)
+    elif text in names:
+        number = names[text]
+    else:
+        known = f" or a name ({', '.join(names)})" if names else ""
+        raise ValueError(f"{field} {text!r} is not a number{known}")
+    low, high = _RANGES[field]
+    if not low <= number <= high:
+        sunday = " (0 and 7 are Sunday)" if field == "day-of-week" else ""
+        raise ValueError(f"{field} {number} is out of range {low}-{high}{sunday}")
+    return number
+
+
+def field_values(field: str, text: str) -> set[int]:
+    """The values a crontab field matches: `1-5`, `*/15`, `mon-fri`, `0,6`; Sunday is 0."""
+    low, high = _RANGES[field]
+    if field == "day-of-week":
+        high = 6  # 7 is only another name for Sunday
+    values: set[int] = set()
+    for item in text.split(","):
+        match = _ITEM.match(item)
+        if not match:
+            raise ValueError(
+                f"{field} {text!r}: {item!r} is not crontab syntax "
+                "(use N, N-M, *, */S or N-M/S, separated by commas)"
+            )
+        step = int(match["step"]) if match["step"] else 1
+        if step == 0:
+            raise ValueError(f"{field} {item!r}: a step must be at least 1")
+        if match["star"]:
+            first, last = low, high
+        else:
+            if match["step"] and not match["last"]:
+                raise ValueError(f"{field} {item!r}: a step needs a range, e.g. */{step}")
+            first = _value(field, match["first"])
+            last = _value(field, match["last"]) if match["last"] else first
+            if field == "day-of-week" and match["last"] == "sun" and first > 0:
+                last = 7  # fri-sun: Sunday ends the week here
+            if first > last:
+                raise ValueError(f"{field} {item!r}: the range runs backwards")
+        values.update(v % 7 if field == "day-of-week" else v for v in range(first, last + 1, step))
+    return values
+
+
+def apscheduler_day_of_week(text: str) -> str:
+    """A crontab day-of-week field for APScheduler 3, by name: `0` -> `sun`, `1-5` ->
+    `mon,tue,wed,thu,fri`. Names because APScheduler 3 counts 0 as Monday."""
+    days = field_values("day-of-week", text)
+    if len(days) == 7:
+        return "*"
+    return ",".join(_DAYS[d] for d in sorted(days))
+
+
+def _apscheduler_field(field: str, text: str) -> str:
+    values = field_values(field, text)
+    low, high = _RANGES[field]
+    if values == set(range(low, high + 1)):
+        return "*"
+    return ",".join(str(v) for v in sorted(values))
+
+
+class WallClockTrigger(BaseTrigger):
+    """A crontab expression matched on the local wall clock of `zone` (an APScheduler trigger).
+
+    The fields are matched by APScheduler CronTriggers running in UTC, a clock that never
+    jumps, over wall-clock times; `_instant` then places each wall time on the real timeline.
+    """
+
+    __slots__ = ("expr", "zone", "_triggers")
+
+    def __init__(self, expr: str, zone: tzinfo) -> None:
+        self.expr, self.zone = expr, zone
+        minute, hour, day, month, weekday = crontab_fields(expr)
+        for name, text in zip(FIELDS, (minute, hour, day, month, weekday), strict=True):
+            field_values(name, text)  # crontab syntax only; APScheduler accepts more
+        fields = {
+            "minute": _apscheduler_field("minute", minute),
+            "hour": _apscheduler_field("hour", hour),
+            "month": _apscheduler_field("month", month),
+            "timezone": UTC,
+        }
+        day_text = _apscheduler_field("day-of-month", day)
+        weekday_text = apscheduler_day_of_week(weekday)
+        if day.startswith("*") or weekday.startswith("*"):
+            # As in crontab, a field starting with * leaves the other one to decide alone.
+            self._triggers = [CronTrigger(day=day_text, day_of_week=weekday_text, **fields)]
+        else:  # both restricted: crontab fires on a day matching either
+            self._triggers = [
+                CronTrigger(day=day_text, day_of_week="*", **fields),
+                CronTrigger(day="*", day_of_week=weekday_text, **fields),
+            ]
+        if self._next_wall(_FOREVER.replace(tzinfo=None)) is None:
+            raise ValueError(f"{expr.strip()!r} never fires (no such date)")
+
+    def __str__(self) -> str:
+        return f"crontab[{self.expr}, {self.zone}]"
+
+    def __repr__(self) -> str:
+        return f"<WallClockTrigger ({self.expr!r}, timezone={str(self.zone)!r})>"
+
+    def _next_wall(self, wall: datetime) -> datetime | None:
+        """The first matching wall-clock time at or after `wall` (naive)."""
+        found = [
+            t.get_next_fire_time(None, wall.replace(tzinfo=UTC, fold=0)) for t in self._triggers
+        ]
+        times = [f for f in found if f is not None]
+        return min(times).replace(tzinfo=None) if times else None
+
+    def _instant(self, wall: datetime) -> datetime:
+        """A wall-clock time on the timeline: an ambiguous time at its first occurrence, a
+        skipped one with the offset before the jump (02:30 in a 02:00->03:00 gap is 03:30)."""
+        return wall.replace(tzinfo=self.zone, fold=0).astimezone(UTC)
+
+    def _offset(self, moment: datetime) -> timedelta:
+        return moment.astimezone(self.zone).utcoffset() or timedelta()
+
+    def _recent_jump(self, moment: datetime) -> timedelta:
+        """The length of a forward clock jump that happened less than its own length before
+        `moment`, else zero: only then do wall times and instants run out of order."""
+        jump = self._offset(moment) - self._offset(moment - _WIDEST_JUMP)
+        if jump <= timedelta() or self._offset(moment - jump) == self._offset(moment):
+            return timedelta()
+        return jump
+
+    def next_fire(self, now: datetime) -> datetime | None:
+        """The first fire time at or after `now` (aware, UTC).
+
+        Wall times map to instants in order, except just after a forward jump: a skipped wall
+        time lands up to the jump's length later than the wall times after it. So there the
+        search starts that much earlier and looks that much past the first hit.
+        """
+        now = now.astimezone(UTC)
+        wall = now.astimezone(self.zone).replace(tzinfo=None, fold=0)
+        candidate = self._next_wall(wall - self._recent_jump(now))
+        while candidate is not None and self._instant(candidate) < now:
+            candidate = self._next_wall(candidate + timedelta(seconds=1))
+        if candidate is None:
+            return None
+        best = self._instant(candidate)
+        reach = candidate + self._recent_jump(best)
+        following = self._next_wall(candidate + timedelta(seconds=1))
+        while following is not None and following <= reach:
+            instant = self._instant(following)
+            if now <= instant < best:
+                best = instant
+            following = self._next_wall(following + timedelta(seconds=1))
+        return best
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        start = previous_fire_time + timedelta(microseconds=1) if previous_fire_time else now
+        found = self.next_fire(start)
+        return found.astimezone(self.zone) if found else None
+
+
+def crontab_trigger(expr: str, timezone: str | tzinfo) -> WallClockTrigger:
+    """A trigger for a crontab expression in a timezone; ValueError says what is wrong.
+
+    >>> crontab_trigger("0 8 * * 0", "America/Jamaica").next_fire(datetime(2026, 3, 2, tzinfo=UTC))
+    datetime.datetime(2026, 3, 8, 13, 0, tzinfo=datetime.timezone.utc)
+    """
+    zone = ZoneInfo(timezone) if isinstance(timezone, str) else timezone
+    return WallClockTrigger(expr, zone)
+
+
+def fire_times(trigger: WallClockTrigger, start: datetime, end: datetime) -> list[datetime]:
+    """Every fire time t with start <= t <= end, in order (UTC)."""
+    times: list[datetime] = []
+    found = trigger.next_fire(start)
+    while found is not None and found <= end:
+        times.append(found)
+        found = trigger.next_fire(found + timedelta(microseconds=1))
+    return times
+
+
+def latest_fire(trigger: WallClockTrigger, now: datetime, within: timedelta) -> datetime | None:
+    """The latest fire time t with now - within <= t <= now, or None."""
+    span = min(within, timedelta(hours=1))
+    while True:  # look back in growing windows: an every-minute cron need not list a day
+        times = fire_times(trigger, now - span, now)
+        if times:
+            return times[-1]
+        if span >= within:
+            return None
+        span = min(span * 2, within)
+
+
+# -- schedules -----------------------------------------------------------------------------------
+
+
+def cron_for(frequency: str, default_cron: str) -> str:
+    """The crontab for a frequency: weekly is the default cron itself; daily and monthly keep
+    its minute and hour, every day or on day 1."""
+    if frequency == "weekly":
+        return default_cron
+    minute, hour, *_ = crontab_fields(default_cron)
+    return f"{minute} {hour} * * *" if frequency == "daily" else f"{minute} {hour} 1 * *"
+
+
+def schedule_key(subscriber: Subscriber, default: ScheduleSettings) -> str:
+    """`default`, or `<frequency>:<timezone>` for a subscriber with their own schedule."""
+    timezone = subscriber.timezone or default.timezone
+    if subscriber.frequency == "weekly" and timezone == default.timezone:
+        return DEFAULT_KEY
+    return f"{subscriber.frequency}:{timezone}"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    key: str
+    frequency: str
+    cron: str
+    timezone: str
+    subscribers: tuple[str, ...]  # the addresses it sends to
+
+    @cached_property
+    def trigger(self) -> WallClockTrigger:
+        return crontab_trigger(self.cron, self.timezone)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def covers(self) -> str:
+        if len(self.subscribers) == 1:
+            return self.subscribers[0]
+        return f"{len(self.subscribers)} subscribers"
+
+    def next_fire(self, now: datetime) -> datetime | None:
+        """The next send strictly after `now` (UTC)."""
+        return self.trigger.next_fire(now + timedelta(microseconds=1))
+
+    def latest_due(self, now: datetime, catch_up: timedelta) -> datetime | None:
+        """The latest due time within `catch_up` before `now` (inclusive), or None."""
+        return latest_fire(self.trigger, now, catch_up)
+
+    def due_key(self, due: datetime) -> str:
+        """What the state keeps for a due time: `default@2026-03-09T14:00:00Z`."""
+        return f"{self.key}@{due.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+
+
+def build_schedules(default: ScheduleSettings, subscribers: Iterable[Subscriber]) -> list[Schedule]:
+    """The default schedule (always, first), then one per distinct (frequency, timezone) of
+    subscribers who set their own, sorted by key. A subscriber with neither, or with weekly in
+    the default timezone, is on the default schedule."""
+    covered: dict[str, list[str]] = {DEFAULT_KEY: []}
+    settings_of: dict[str, tuple[str, str]] = {DEFAULT_KEY: ("weekly", default.timezone)}
+    for subscriber in subscribers:
+        key = schedule_key(subscriber, default)
+        covered.setdefault(key, []).append(subscriber.email)
+        settings_of[key] = (subscriber.frequency, subscriber.timezone or default.timezone)
+    schedules = []
+    for key in [DEFAULT_KEY, *sorted(k for k in covered if k != DEFAULT_KEY)]:
+        frequency, timezone = settings_of[key]
+        schedules.append(
+            Schedule(
+                key=key,
+                frequency=frequency,
+                cron=cron_for(frequency, default.cron),
+                timezone=timezone,
+                subscribers=tuple(covered[key]),
+            )
+        )
+    return schedules
+
+
+def load_schedules(settings: Settings) -> list[Schedule]:
+    """The schedules for the subscribers a send would see (the file with web changes)."""
+    return build_schedules(settings.schedule, pipeline.load_inputs(settings).subscribers)
+
+
+# -- the runner ----------------------------------------------------------------------------------
+
+
+@dataclass
+class DueSend:
+    """What `Runner.send_due` did for one schedule.
+
+    status: nothing-due | already-sent | no-subscribers | sent | stopped (a stop request; the
+    next start finishes it) | incomplete (the delivery broke off) | locked (another send held the
+    lock too long) | error (inputs unreadable). The last three are tried again later.
+    """
+
+    schedule: str
+    status: str
+    due: datetime | None = None
+    report: pipeline.SendReport | None = None
+    detail: str | None = None
+
+    @property
+    def retry(self) -> bool:
+        return self.status in ("incomplete", "locked", "error")
+
+
+def _when(moment: datetime, zone: tzinfo) -> str:
+    local, utc = moment.astimezone(zone), f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    return utc if local.utcoffset() == timedelta() else f"{local:%Y-%m-%d %H:%M %Z} ({utc})"
+
+
+class Runner:
+    """Polls the sources and sends each schedule's digest when it is due, until stopped.
+
+    `send_due` and `poll` are what the jobs call; tests call them directly with a fake clock.
+    All jobs run on one worker thread, so this process never runs two sends at once; the send
+    lock keeps it apart from a manual `digest send`.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        lock_wait: float = LOCK_WAIT,
+    ) -> None:
+        self.settings, self.clock, self.lock_wait = settings, clock, lock_wait
+        self.stopping = threading.Event()
+        self.stop_reason: str | None = None
+        self.scheduler: BackgroundScheduler | None = None
+
+    # -- jobs -------------------------------------------------------------------------------------
+    def poll(self) -> pipeline.PickupReport | None:
+        """Pick up new items so they are in the state before a send fires."""
+        if self.stopping.is_set():
+            return None
+        try:
+            taxonomy = load_taxonomy(self.settings.taxonomy)
+            with State(self.settings.state) as state:
+                report = pipeline.pick_up(self.settings, state, taxonomy, self.clock())
+        except DigestError as exc:
+            log.error("poll: %s", exc)
+            return None
+        log.info(
+            "poll: picked up %d new item(s) (%d in %d source file(s))",
+            report.new,
+            report.total,
+            report.files,
+        )
+        for problem in report.problems:
+            log.warning("poll: %s", problem.message)
+        return report
+
+    def send_due(self, key: str) -> DueSend:
+        """Send schedule `key`'s latest due time within catch_up, unless a finished run already
+        did. Safe to call at any moment, as often as wanted."""
+        if self.stopping.is_set():
+            return DueSend(key, "stopped")
+        try:
+            result = self._send_due(key)
+        except Exception as exc:  # a job must never take the runner down; try again later
+            log.exception("%s: the send failed", key)
+            result = DueSend(key, "error", detail=str(exc))
+        if result.retry:
+            self._retry_later(key)
+        return result
+
+    def _send_due(self, key: str) -> DueSend:
+        now = self.clock()
+        try:
+            schedule = next((s for s in load_schedules(self.settings) if s.key == key), None)
+        except DigestError as exc:
+            log.error("%s: %s", key, exc)
+            return DueSend(key, "error", detail=str(exc))
+        if schedule is None or not schedule.subscribers:
+            log.info("%s: no subscriber is on this schedule now; nothing to send", key)
+            return DueSend(key, "no-subscribers")
+        due = schedule.latest_due(now, self.settings.catch_up)
+        if due is None:
+            following = schedule.next_fire(now)
+            log.info(
+                "%s: nothing due; next send %s",
+                key,
+                _when(following, schedule.zone) if following else "never",
+            )
+            return DueSend(key, "nothing-due")
+        due_at = schedule.due_key(due)
+        with State(self.settings.state) as state:
+            done = due_at in state.completed_due_times()
+        if done:
+            log.info("%s: the send due %s was already made", key, _when(due, schedule.zone))
+            return DueSend(key, "already-sent", due)
+        log.info(
+            "%s: sending the digest due %s to %d subscriber(s)",
+            key,
+            _when(due, schedule.zone),
+            len(schedule.subscribers),
+        )
+        try:
+            report = self._send_with_lock(schedule, due_at)
+        except LockedError as exc:
+            if self.stopping.is_set():
+                return DueSend(key, "stopped", due)
+            log.warning("%s: %s; trying again later", key, exc.message)
+            return DueSend(key, "locked", due, detail=exc.message)
+        except DigestError as exc:
+            log.error("%s: %s", key, exc)
+            return DueSend(key, "error", due, detail=str(exc))
+        return self._outcome(schedule, due, report)
+
+    def _send_with_lock(self, schedule: Schedule, due_at: str) -> pipeline.SendReport:
+        """pipeline.send, waiting up to lock_wait for another send in short steps so that a
+        stop request is seen; the first try does not wait, so a wait is logged when it starts."""
+        deadline = time.monotonic() + self.lock_wait
+        wait = 0.0
+        while True:
+            try:
+                return pipeline.send(
+                    self.settings,
+                    only=schedule.subscribers,
+                    kind="scheduled",
+                    due_at=due_at,
+                    lock_wait=wait,
+                    clock=self.clock,
+                    should_stop=self.stopping.is_set,
+                )
+            except LockedError as exc:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self.stopping.is_set():
+                    raise
+                if wait == 0.0:
+                    log.info(
+                        "%s: %s; waiting up to %s",
+                        schedule.key,
+                        exc.message,
+                        format_duration(timedelta(seconds=self.lock_wait)),
+                    )
+                wait = min(LOCK_STEP, remaining)
+
+    def _outcome(self, schedule: Schedule, due: datetime, report: pipeline.SendReport) -> DueSend:
+        counts = (
+            f"{report.count('sent')} sent, {report.count('failed')} failed, "
+            f"{report.count('skipped')} skipped (nothing new); "
+            f"picked up {report.pickup.new} new item(s)"
+        )
+        for outcome in report.failed:
+            log.warning("%s: %s failed: %s", schedule.key, outcome.email, outcome.error)
+        for problem in report.pickup.problems:
+            log.warning("%s: %s", schedule.key, problem.message)
+        if report.aborted and self.stopping.is_set():
+            log.info(
+                "%s: stopped after %s; the rest go out on the next start", schedule.key, counts
+            )
+            return DueSend(schedule.key, "stopped", due, report, report.aborted)
+        if report.aborted:
+            log.error("%s: broke off after %s: %s", schedule.key, counts, report.aborted)
+            return DueSend(schedule.key, "incomplete", due, report, report.aborted)
+        log.info("%s: done: %s", schedule.key, counts)
+        return DueSend(schedule.key, "sent", due, report)
+
+    def _retry_later(self, key: str) -> None:
+        scheduler = self.scheduler
+        if scheduler is None or not scheduler.running or self.stopping.is_set():
+            return
+        at = datetime.now(UTC) + RETRY_AFTER
+        scheduler.add_job(
+            self.send_due,
+            DateTrigger(run_date=at),
+            args=[key],
+            id=f"retry:{key}",
+            name=f"retry {key}",
+            replace_existing=True,
+        )
+        log.info("%s: trying again at %s", key, f"{at:%Y-%m-%d %H:%M} UTC")
+
+    # -- the scheduler ----------------------------------------------------------------------------
+    def build_scheduler(self, schedules: Sequence[Schedule], now: datetime) -> BackgroundScheduler:
+        """The jobs, not started: a poll every poll_every and one send job per schedule, all
+        first run at `now` (the catch-up on start)."""
+        grace = max(1, int(self.settings.catch_up.total_seconds()))
+        scheduler = BackgroundScheduler(
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(max_workers=1)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": grace},
+        )
+        scheduler.add_job(
+            self.poll,
+            IntervalTrigger(seconds=self.settings.poll_every.total_seconds(), timezone=UTC),
+            id="poll",
+            name="pick up new items",
+            next_run_time=now,
+        )
+        for schedule in schedules:
+            scheduler.add_job(
+                self.send_due,
+                schedule.trigger,
+                args=[schedule.key],
+                id=f"send:{schedule.key}",
+                name=f"send {schedule.key}",
+                next_run_time=now,
+            )
+        return scheduler
+
+    def start(self) -> None:
+        """Start the jobs in the background; input problems raise before anything starts."""
+        schedules = load_schedules(self.settings)
+        now = datetime.now(UTC)
+        log.info(
+            "starting: %d schedule(s); polling sources every %s; catch-up window %s",
+            len(schedules),
+            format_duration(self.settings.poll_every),
+            format_duration(self.settings.catch_up),
+        )
+        for schedule in schedules:
+            following = schedule.next_fire(now)
+            log.info(
+                "schedule %s: '%s' in %s, %s; next send %s",
+                schedule.key,
+                schedule.cron,
+                schedule.timezone,
+                schedule.covers,
+                _when(following, schedule.zone) if following else "never",
+            )
+        self.scheduler = self.build_scheduler(schedules, now)
+        self.scheduler.start()
+
+    def request_stop(self, reason: str = "stop requested") -> None:
+        """Safe from a signal handler: only sets a flag."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self.stopping.set()
+
+    def wait(self) -> None:
+        self.stopping.wait()
+
+    def stop(self) -> None:
+        """Stop the jobs; a send in flight finishes its current message first."""
+        self.stopping.set()
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
