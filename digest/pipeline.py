@@ -26,6 +26,7 @@ from .dispatch import Dispatcher, Job, RateLimit, Result
 from .errors import DigestError, SourceError
 from .message import build_message, stable_message_id
 from .models import Digest, RenderedEmail, Subscriber, TaggedItem
+from .overrides import effective_subscribers
 from .render import (
     LIST_NAME,
     Personal,
@@ -123,8 +124,6 @@ def load_inputs(settings: Settings) -> Inputs:
     taxonomy = load_taxonomy(settings.taxonomy)
     # The file with the changes subscribers made on the web laid over it (unsubscribes win).
     # Read-only: the preview loads its inputs here too and must never write the state.
-    from .overrides import effective_subscribers
-
     state = State.open_readonly(settings.state)
     try:
         subscribers = effective_subscribers(
