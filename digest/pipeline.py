@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from .delivery import MaildirSender, SMTPSender
 from .dispatch import Dispatcher, Job, RateLimit, Result
@@ -216,12 +217,13 @@ class Composer:
         self.sender = settings.sender_address
         self.list_name = list_name(settings)
         self.list_id = settings.list_id_value
-        self.timezone_today = now.astimezone(_zone(settings.schedule.timezone)).date()
+        self.default_zone = settings.schedule.timezone
         self.signer, warning = load_signer(settings.dkim)
         self.warnings = [warning] if warning else []
 
     def digest_for(self, subscriber: Subscriber, resend_pending: bool = True) -> Digest | None:
         settings, taxonomy = self.inputs.settings, self.inputs.taxonomy
+        zone = _zone(subscriber.timezone or self.default_zone)
         sent: set[str] = set()
         last = None
         only_ids = None
@@ -236,10 +238,11 @@ class Composer:
             self.items if only_ids is not None else self.index.candidates(subscriber),
             already_sent=sent,
             since=window_start(last, self.now, settings.lookback),
-            today=self.timezone_today,
+            today=self.now.astimezone(zone).date(),
             all_regions=taxonomy.regions,
             all_topics=taxonomy.topics,
             only_ids=only_ids,
+            zone=zone,
         )
 
     def unsubscribe_url(self, subscriber: Subscriber) -> str:
@@ -272,10 +275,8 @@ class Composer:
         return Prepared(subscriber, digest, profile, personal, message_id, message)
 
 
-def _zone(name: str):  # noqa: ANN202 - a tzinfo
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(name)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)  # ZoneInfo keeps one instance per name
 
 
 def make_dispatcher(settings: Settings, connections: int | None = None) -> Dispatcher:

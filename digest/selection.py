@@ -9,7 +9,7 @@ digest minus `lookback` (or in the last `lookback` for a first digest) and not s
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from .models import Digest, Section, Subscriber, TaggedItem
 
@@ -95,10 +95,12 @@ def build_digest(
     all_regions: tuple[str, ...],
     all_topics: tuple[str, ...],
     only_ids: Iterable[str] | None = None,
+    zone: tzinfo = UTC,
 ) -> Digest | None:
     """The subscriber's digest, or None when they have nothing new.
 
-    With `only_ids` (resending an interrupted delivery) exactly those items are used.
+    With `only_ids` (resending an interrupted delivery) exactly those items are used. The
+    period runs from the day the oldest item was picked up to `today`, both in `zone`.
     """
     if only_ids is not None:
         wanted = set(only_ids)
@@ -114,7 +116,7 @@ def build_digest(
     if not chosen:
         return None
     ordered = newest_first(chosen)
-    seen = [t.first_seen.date() for t in ordered if t.first_seen is not None]
+    seen = [t.first_seen.astimezone(zone).date() for t in ordered if t.first_seen is not None]
     return Digest(
         subscriber=subscriber,
         items=tuple(ordered),

@@ -216,3 +216,21 @@ def test_every_command_has_help(project: Project) -> None:
     for command in commands:
         result = project.run(command, "--help")
         assert result.returncode == 0 and "--config" in result.stdout, command
+
+
+def test_the_period_is_dated_in_each_subscribers_timezone(project: Project) -> None:
+    from datetime import UTC, datetime
+
+    from digest import pipeline
+    from digest.settings import load_settings
+
+    project.subscribers([
+        {"email": "kiribati@example.org", "timezone": "Pacific/Kiritimati"},  # UTC+14
+        {"email": "guatemala@example.org"},  # the schedule's America/Guatemala, UTC-6
+    ])
+    report = pipeline.send(load_settings(project.config),
+                           now=datetime(2026, 11, 22, 12, 0, tzinfo=UTC))
+    assert report.count("sent") == 2
+    subjects = {m["To"].addresses[0].addr_spec: m["Subject"] for m in project.maildir_messages()}
+    assert subjects["kiribati@example.org"].endswith("(23 Nov 2026)")
+    assert subjects["guatemala@example.org"].endswith("(22 Nov 2026)")
