@@ -14,6 +14,7 @@ import binascii
 import functools
 import hashlib
 import re
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -83,6 +84,7 @@ class BodyTemplate:
 
 
 def _qp_segments(content: str, placeholders: tuple[str, ...]) -> tuple[bytes | str, ...]:
+    """One piece encoded, each placeholder left in its place between soft line breaks."""
     pattern = re.compile("(" + "|".join(re.escape(p) for p in placeholders) + ")")
     pieces = pattern.split(content)
     result: list[bytes | str] = []
@@ -90,13 +92,35 @@ def _qp_segments(content: str, placeholders: tuple[str, ...]) -> tuple[bytes | s
         if number % 2:
             result.append(piece)  # a placeholder, filled in per message
         elif piece:
-            encoded = quoted_printable(piece)
-            result.append(_end_with_soft_break(encoded) if number < len(pieces) - 1 else encoded)
+            result.append(_end_with_soft_break(quoted_printable(piece)))
     return tuple(result)
 
 
-def body_template(text: str, html: str, placeholders: tuple[str, ...]) -> BodyTemplate:
-    return BodyTemplate(_qp_segments(text, placeholders), _qp_segments(html, placeholders))
+# Pieces (a story's section, a heading) recur across digests: each is encoded once per run.
+_encoded_pieces: OrderedDict[tuple[str, tuple[str, ...]], tuple[bytes | str, ...]] = OrderedDict()
+PIECES_KEPT = 4096
+
+
+def _encode_piece(piece: str, placeholders: tuple[str, ...]) -> tuple[bytes | str, ...]:
+    key = (piece, placeholders)
+    encoded = _encoded_pieces.get(key)
+    if encoded is None:
+        encoded = _encoded_pieces[key] = _qp_segments(piece, placeholders)
+        if len(_encoded_pieces) > PIECES_KEPT:
+            _encoded_pieces.popitem(last=False)
+    return encoded
+
+
+def body_template(
+    text: str, html_pieces: tuple[str, ...], placeholders: tuple[str, ...]
+) -> BodyTemplate:
+    """Both parts as quoted-printable segments. The HTML comes in pieces (the compiled frame
+    and sections); each piece starts on a fresh encoded line, so a piece met before is reused
+    as it was encoded."""
+    html: list[bytes | str] = []
+    for piece in html_pieces:
+        html.extend(_encode_piece(piece, placeholders))
+    return BodyTemplate(_qp_segments(text, placeholders), tuple(html))
 
 
 def _fill(parts: tuple[bytes | str, ...], values: dict[str, str]) -> bytes:

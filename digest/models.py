@@ -40,7 +40,7 @@ class TaggedItem:
         return not self.regions
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Subscriber:
     email: str
     name: str = ""

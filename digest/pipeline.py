@@ -9,11 +9,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import itertools
 import multiprocessing
 import os
 import queue
 import signal
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -40,7 +42,7 @@ from .selection import ItemIndex, build_digest, window_start
 from .settings import Settings, load_settings
 from .signing import load_signer
 from .sources import read_sources
-from .state import State, send_lock, utcnow
+from .state import Delivery, Finished, State, send_lock, utcnow
 from .subscribers import load_subscribers
 from .taxonomy import Taxonomy, load_taxonomy, tag
 from .tokens import link_with_token, make_token
@@ -121,7 +123,9 @@ class Inputs:
     renderer: Renderer
 
 
-def load_inputs(settings: Settings) -> Inputs:
+def load_inputs(settings: Settings, keep_sources: bool = True) -> Inputs:
+    """Taxonomy, effective subscribers and templates, validated. `keep_sources=False` (sending)
+    keeps only the encoded parts of each rendering, not its MJML, HTML and text."""
     taxonomy = load_taxonomy(settings.taxonomy)
     # The file with the changes subscribers made on the web laid over it (unsubscribes win).
     # Read-only: the preview loads its inputs here too and must never write the state.
@@ -133,7 +137,8 @@ def load_inputs(settings: Settings) -> Inputs:
     finally:
         if state is not None:
             state.close()
-    renderer = Renderer(settings.templates, list_name=list_name(settings))
+    renderer = Renderer(settings.templates, list_name=list_name(settings),
+                        keep_sources=keep_sources)
     renderer.check()
     return Inputs(settings, taxonomy, subscribers, renderer)
 
@@ -220,6 +225,8 @@ class Composer:
         self.default_zone = settings.schedule.timezone
         self.signer, warning = load_signer(settings.dkim)
         self.warnings = [warning] if warning else []
+        # Deliveries a killed run left pending, resent as they were (usually none).
+        self.pending: dict[str, Delivery] = state.pending_deliveries() if state else {}
 
     def digest_for(self, subscriber: Subscriber, resend_pending: bool = True) -> Digest | None:
         settings, taxonomy = self.inputs.settings, self.inputs.taxonomy
@@ -228,11 +235,10 @@ class Composer:
         last = None
         only_ids = None
         if self.state is not None:
-            pending = self.state.pending_delivery(subscriber.email) if resend_pending else None
+            pending = self.pending.get(subscriber.email) if resend_pending else None
             if pending is not None:
                 only_ids = pending.item_ids
-            sent = self.state.sent_item_ids(subscriber.email)
-            last = self.state.last_sent_at(subscriber.email)
+            sent, last = self.state.sent_history(subscriber.email)
         return build_digest(
             subscriber,
             self.items if only_ids is not None else self.index.candidates(subscriber),
@@ -279,6 +285,9 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)  # ZoneInfo keeps one instance per name
 
 
+WRITE_BATCH = 32  # deliveries per state transaction
+
+
 def make_dispatcher(settings: Settings, connections: int | None = None) -> Dispatcher:
     delivery, smtp = settings.delivery, settings.delivery.smtp
     if delivery.method == "smtp":
@@ -301,9 +310,27 @@ def worker_count(settings: Settings, dry_run: bool, subscribers: int) -> int:
     return max(1, min(settings.delivery.smtp.connections, os.cpu_count() or 1))
 
 
+def preference_key(subscriber: Subscriber) -> tuple[object, ...]:
+    """What decides a subscriber's digest apart from their address."""
+    return (subscriber.regions, subscriber.topics, subscriber.group_by,
+            subscriber.timezone or "", bool(subscriber.name))
+
+
+def in_send_order(subscribers: list[Subscriber]) -> list[Subscriber]:
+    """Subscribers with the same preferences one after another, so each shared rendering is
+    made once and needed only briefly."""
+    return sorted(subscribers, key=preference_key)
+
+
+def shard_of(subscriber: Subscriber, count: int) -> int:
+    """The worker that sends to this subscriber: by preferences (so a rendering is made by one
+    worker only), stable across processes (unlike hash(), which each process salts)."""
+    return zlib.crc32(repr(preference_key(subscriber)).encode()) % count
+
+
 @dataclass(frozen=True)
 class Shard:
-    """One worker's share of a run: every `count`-th subscriber from `index`."""
+    """One worker's share of a run: the subscribers whose `shard_of` is `index`."""
 
     index: int = 0
     count: int = 1
@@ -325,31 +352,64 @@ def deliver(
     connections: int | None = None,
 ) -> str | None:
     """Compose and hand over each subscriber's digest, recording as it goes. Returns why the
-    run stopped early, or None."""
+    run stopped early, or None.
+
+    Deliveries are recorded as pending in batches of `WRITE_BATCH`, before any of the batch is
+    handed over (a pending row that never left is simply sent next run). Each result is
+    recorded as soon as the main thread sees it (within 50 ms, even while it waits for a free
+    connection), so the window in which an accepted message is not yet recorded stays small."""
     recording = run_id is not None
-    outcomes: dict[int, Outcome] = {}
+    in_flight: dict[int, tuple[Outcome, str, tuple[str, ...]]] = {}
+    planned: list[tuple[Subscriber, Prepared, Outcome]] = []
     aborted: str | None = None
+    numbers = itertools.count(1)
 
     def record(result: Result) -> None:
         nonlocal aborted
-        outcome = outcomes.pop(result.job.key)
+        outcome, email, item_ids = in_flight.pop(result.job.key)
         outcome.attempts = result.attempts
+        error = None
         if result.ok:
             outcome.status = "test" if to else "sent"
-            if recording:
-                state.mark_sent(result.job.key, clock(), attempts=result.attempts)
         else:
             error = result.error.message if result.error else "unknown error"
             outcome.status, outcome.error = "failed", error
-            if recording:
-                state.mark_failed(result.job.key, error, clock(), attempts=result.attempts)
             if result.fatal and aborted is None:
                 aborted = str(result.error)
+        if recording:
+            finished = Finished(result.job.key, email, item_ids, error, result.attempts)
+            state.finish_deliveries([finished], clock())
         emit(outcome)
 
+    def hand_over(dispatcher: Dispatcher) -> None:
+        nonlocal aborted
+        if recording:
+            assert run_id is not None
+            keys = state.begin_deliveries(
+                run_id, [(s.email, p.message_id, p.item_ids) for s, p, _ in planned], clock(),
+                composer.pending,
+            )
+        else:
+            keys = [(next(numbers), True) for _ in planned]
+        for number, ((key, _), (subscriber, prepared, outcome)) in enumerate(
+            zip(keys, planned, strict=True)
+        ):
+            if should_stop() or dispatcher.aborted.is_set():
+                # Stopped between messages: what never left is forgotten, not left pending.
+                if recording:
+                    state.forget_deliveries([k for k, new in keys[number:] if new])
+                if aborted is None and should_stop():
+                    aborted = "stopped before every subscriber was done"
+                break
+            in_flight[key] = (outcome, subscriber.email, prepared.item_ids)
+            for result in dispatcher.submit(Job(key, to or subscriber.email, prepared.data)):
+                record(result)
+        planned.clear()
+
     dispatcher = None if dry_run else make_dispatcher(settings, connections)
+    completed = False
     try:
-        for number, subscriber in enumerate(subscribers):
+        for subscriber in subscribers:
             if should_stop():
                 aborted = aborted or "stopped before every subscriber was done"
                 break
@@ -365,16 +425,15 @@ def deliver(
             if dispatcher is None:
                 emit(outcome)
                 continue
-            if run_id is not None:
-                key = state.begin_delivery(run_id, subscriber.email, prepared.message_id,
-                                           prepared.item_ids, clock())
-            else:
-                key = number
-            outcomes[key] = outcome
-            for result in dispatcher.submit(Job(key, to or subscriber.email, prepared.data)):
-                record(result)
+            planned.append((subscriber, prepared, outcome))
+            if len(planned) >= WRITE_BATCH:
+                hand_over(dispatcher)
+        else:
+            completed = True
     finally:
         if dispatcher is not None:
+            if completed and planned:
+                hand_over(dispatcher)
             for result in dispatcher.finish():
                 record(result)
     return aborted
@@ -402,9 +461,9 @@ def send(
     digest goes to that address as a test and nothing is recorded.
     """
     progress = progress or _NoProgress()
-    inputs = load_inputs(settings)
+    inputs = load_inputs(settings, keep_sources=False)
     only = tuple(only)
-    subscribers = select_subscribers(inputs.subscribers, only)
+    subscribers = in_send_order(select_subscribers(inputs.subscribers, only))
     now = now or clock()
     recording = not dry_run and to is None
     with send_lock(settings.state, wait=lock_wait), State(settings.state) as state:
@@ -430,6 +489,9 @@ def send(
                 )
             else:
                 progress.start(len(subscribers))
+                # The workers read the subscribers themselves: none is kept here meanwhile.
+                del subscribers[:]
+                inputs.subscribers.clear()
                 report.aborted = _deliver_in_processes(
                     settings, workers, only, run_id=run_id, to=to, now=now, emit=emit,
                     should_stop=should_stop, warnings=report.warnings,
@@ -531,8 +593,12 @@ def _shard_main(settings_path: Path, shard: Shard, only: tuple[str, ...], run_id
     aborted: str | None = None
     try:
         settings = load_settings(settings_path)
-        inputs = load_inputs(settings)
-        subscribers = select_subscribers(inputs.subscribers, only)[shard.index :: shard.count]
+        inputs = load_inputs(settings, keep_sources=False)
+        subscribers = [
+            s for s in in_send_order(select_subscribers(inputs.subscribers, only))
+            if shard_of(s, shard.count) == shard.index
+        ]
+        inputs.subscribers.clear()
         with State(settings.state) as state:
             secret, _ = state.token_secret(settings.token_secret_env)
             composer = Composer(inputs, state, tagged_items(state, inputs.taxonomy), secret, now)

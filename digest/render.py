@@ -13,6 +13,7 @@ import html
 import re
 import sys
 import textwrap
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -20,14 +21,15 @@ from types import SimpleNamespace
 from typing import Any
 
 import jinja2
-from mjml import mjml2html
 
 from .errors import TemplateError
 from .message import BodyTemplate, body_template
+from .mjml_fragments import FragmentCompiler
 from .models import Digest, RenderedEmail, Section, Subscriber
 from .selection import flatten, truncate
 
 TEMPLATE_FILES = {"mjml": "digest.mjml.j2", "text": "digest.txt.j2", "subject": "subject.txt.j2"}
+CACHE_SIZE = 256  # renderings remembered (about 55 KB each when sending)
 HTML_LIMIT = 100_000  # Gmail clips a message whose HTML passes about 102 KB
 _PERSONAL_MARGIN = 1_500  # room left for the name, address and link filled in later
 LIST_NAME = "Regional Migration Digest"
@@ -62,11 +64,19 @@ class Rendered:
     html: str
     text: str
     shown_ids: tuple[str, ...]
+    html_pieces: tuple[str, ...] = ()  # the HTML as compiled: frame and sections
+    encoded: BodyTemplate | None = None
 
     @functools.cached_property
     def body(self) -> BodyTemplate:
         """Both parts encoded for the wire once, the personal fields left to fill in."""
-        return body_template(self.text, self.html, PLACEHOLDERS)
+        return self.encoded or body_template(
+            self.text, self.html_pieces or (self.html,), PLACEHOLDERS
+        )
+
+    def for_sending(self) -> Rendered:
+        """Just what a send needs (about a third of the memory): no MJML, HTML or text."""
+        return Rendered(self.subject, "", "", "", self.shown_ids, (), self.body)
 
     def personalise(self, subscriber: Subscriber, personal: Personal) -> RenderedEmail:
         html_values, text_values = html_values_for(personal), text_values_for(personal)
@@ -141,9 +151,13 @@ def safe_link(link: str | None) -> str | None:
 class Renderer:
     """Loads the templates once; renders digests, caching one rendering per profile."""
 
-    def __init__(self, templates: Path, list_name: str = LIST_NAME) -> None:
+    def __init__(
+        self, templates: Path, list_name: str = LIST_NAME, keep_sources: bool = True
+    ) -> None:
         self.templates = Path(templates)
         self.list_name = list_name
+        # Sending needs only the encoded parts; previews need the MJML, HTML and text too.
+        self.keep_sources = keep_sources
         missing = [n for n in TEMPLATE_FILES.values() if not (self.templates / n).is_file()]
         if missing:
             raise TemplateError(
@@ -162,7 +176,10 @@ class Renderer:
         )
         self.env.filters["longdate"] = long_date
         self.env.filters["wordwrap"] = wordwrap
-        self._cache: dict[tuple[Any, ...], Rendered] = {}
+        self.compiler = FragmentCompiler()
+        # Recent renderings, newest last. Subscribers are sent in preference order, so those
+        # who share a digest come together and a short memory is enough.
+        self._cache: OrderedDict[tuple[Any, ...], Rendered] = OrderedDict()
         self.compiled = 0  # MJML compilations done, for progress and benchmarks
 
     def _template(self, key: str) -> jinja2.Template:
@@ -216,7 +233,7 @@ class Renderer:
         context = self._context(digest, sections, shown)
         mjml_source = self._call("mjml", context)
         try:
-            compiled = mjml2html(mjml_source, disable_comments=True)
+            pieces = self.compiler.compile(mjml_source)
         except Exception as exc:  # mrml raises ValueError; keep any other failure readable too
             raise TemplateError(
                 f"{self.templates / TEMPLATE_FILES['mjml']}: MJML does not compile: {exc}",
@@ -227,9 +244,10 @@ class Renderer:
         return Rendered(
             subject=context["subject"],
             mjml=mjml_source,
-            html=compiled,
+            html="".join(pieces),
             text=re.sub(r"\n{3,}", "\n\n", text),
             shown_ids=tuple(e.id for e in flatten(sections)),
+            html_pieces=pieces,
         )
 
     def render_shared(self, digest: Digest) -> Rendered:
@@ -246,6 +264,7 @@ class Renderer:
         )
         cached = self._cache.get(key)
         if cached is not None:
+            self._cache.move_to_end(key)
             return cached
         budget = HTML_LIMIT - _PERSONAL_MARGIN
         rendered = self._render_profile(digest, len(digest.items))
@@ -260,9 +279,11 @@ class Renderer:
                 else:
                     high = middle - 1
             rendered = best
-        if len(self._cache) > 4096:  # profiles repeat within a run; bound the memory anyway
-            self._cache.clear()
+        if not self.keep_sources:
+            rendered = rendered.for_sending()
         self._cache[key] = rendered
+        if len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
         return rendered
 
     def render(self, digest: Digest, personal: Personal) -> RenderedEmail:
@@ -287,7 +308,9 @@ def _section_view(section: Section) -> SimpleNamespace:
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def _entry(tagged: Any) -> SimpleNamespace:
+    """What a template sees of one story (the same in every digest that carries it)."""
     return SimpleNamespace(
         item=tagged.item,
         link=safe_link(tagged.item.link),

@@ -16,7 +16,7 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -105,6 +105,17 @@ class Delivery:
     attempts: int
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What became of one delivery: `error` is None when the server accepted it."""
+
+    delivery_id: int
+    subscriber: str
+    item_ids: Sequence[str]
+    error: str | None
+    attempts: int
 
 
 @dataclass(frozen=True)
@@ -309,81 +320,101 @@ class State:
 
     # -- deliveries ---------------------------------------------------------------------------
     def sent_item_ids(self, subscriber: str) -> set[str]:
-        rows = self.db.execute("SELECT item_id FROM sent_items WHERE subscriber = ?", (subscriber,))
-        return {r["item_id"] for r in rows}
+        return self.sent_history(subscriber)[0]
 
-    def last_sent_at(self, subscriber: str) -> datetime | None:
-        row = self.db.execute(
-            "SELECT MAX(sent_at) AS t FROM sent_items WHERE subscriber = ?", (subscriber,)
-        ).fetchone()
-        return parse_stamp(row["t"]) if row and row["t"] else None
+    def sent_history(self, subscriber: str) -> tuple[set[str], datetime | None]:
+        """The items this subscriber was sent, and when the latest went out (one query)."""
+        rows = self.db.execute(
+            "SELECT item_id, sent_at FROM sent_items WHERE subscriber = ?", (subscriber,)
+        ).fetchall()
+        last = max((r["sent_at"] for r in rows), default=None)
+        return {r["item_id"] for r in rows}, parse_stamp(last) if last else None
 
     def pending_delivery(self, subscriber: str) -> Delivery | None:
-        row = self.db.execute(
-            "SELECT * FROM deliveries WHERE subscriber = ? AND status = 'pending' "
-            "ORDER BY id DESC LIMIT 1",
-            (subscriber,),
-        ).fetchone()
-        return _delivery(row) if row else None
+        return self.pending_deliveries([subscriber]).get(subscriber)
 
-    def begin_delivery(
-        self, run_id: int, subscriber: str, message_id: str, item_ids: Iterable[str], now: datetime
-    ) -> int:
-        """Record the attempt before the message leaves, so a crash can be recovered."""
-        existing = self.pending_delivery(subscriber)
-        if existing and existing.message_id == message_id:
-            self.db.execute(
-                "UPDATE deliveries SET run_id = ?, updated_at = ? WHERE id = ?",
-                (run_id, stamp(now), existing.id),
-            )
-            return existing.id
+    def pending_deliveries(self, subscribers: Iterable[str] | None = None) -> dict[str, Delivery]:
+        """The latest pending delivery of each subscriber that has one (usually none: a pending
+        row outlives only a run that was killed)."""
+        rows = self.db.execute(
+            "SELECT * FROM deliveries WHERE status = 'pending' ORDER BY id"
+        ).fetchall()
+        wanted = set(subscribers) if subscribers is not None else None
+        return {
+            r["subscriber"]: _delivery(r)
+            for r in rows
+            if wanted is None or r["subscriber"] in wanted
+        }
+
+    def begin_deliveries(
+        self,
+        run_id: int,
+        planned: Sequence[tuple[str, str, Sequence[str]]],
+        now: datetime,
+        pending: dict[str, Delivery],
+    ) -> list[tuple[int, bool]]:
+        """Record attempts (subscriber, Message-ID, item ids) as pending before they leave, in
+        one transaction, so a crash can be recovered. A pending row (from `pending`, what a
+        killed run left) of the same message is reused; one of a different message is
+        superseded. Returns (delivery id, whether the row is new) for each."""
+        ids: list[tuple[int, bool]] = []
+        at = stamp(now)
         with self.transaction():
-            if existing:  # a different message replaces an abandoned one
-                self.db.execute(
-                    "UPDATE deliveries SET status = 'failed', error = ?, updated_at = ? "
-                    "WHERE id = ?",
-                    ("superseded by a newer digest", stamp(now), existing.id),
+            for subscriber, message_id, item_ids in planned:
+                existing = pending.pop(subscriber, None)
+                if existing is not None and existing.message_id == message_id:
+                    self.db.execute(
+                        "UPDATE deliveries SET run_id = ?, updated_at = ? WHERE id = ?",
+                        (run_id, at, existing.id),
+                    )
+                    ids.append((existing.id, False))
+                    continue
+                if existing is not None:
+                    self.db.execute(
+                        "UPDATE deliveries SET status = 'failed', error = ?, updated_at = ? "
+                        "WHERE id = ?",
+                        ("superseded by a newer digest", at, existing.id),
+                    )
+                cursor = self.db.execute(
+                    "INSERT INTO deliveries(run_id, subscriber, message_id, status, item_ids, "
+                    "created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?)",
+                    (run_id, subscriber, message_id, json.dumps(list(item_ids)), at, at),
                 )
-            cursor = self.db.execute(
-                "INSERT INTO deliveries(run_id, subscriber, message_id, status, item_ids, "
-                "created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?)",
-                (
-                    run_id,
-                    subscriber,
-                    message_id,
-                    json.dumps(list(item_ids)),
-                    stamp(now),
-                    stamp(now),
-                ),
-            )
-        return int(cursor.lastrowid or 0)
+                ids.append((int(cursor.lastrowid or 0), True))
+        return ids
 
-    def mark_sent(self, delivery_id: int, now: datetime, attempts: int = 1) -> None:
-        """The server accepted the message: its items now count as sent to this subscriber."""
+    def forget_deliveries(self, delivery_ids: Sequence[int]) -> None:
+        """Drop pending rows of messages that never left (a run stopped before handing them
+        over), so the next run builds those digests afresh."""
         with self.transaction():
-            row = self.db.execute(
-                "SELECT subscriber, item_ids FROM deliveries WHERE id = ?", (delivery_id,)
-            ).fetchone()
-            self.db.execute(
-                "UPDATE deliveries SET status = 'sent', error = NULL, attempts = attempts + ?, "
-                "updated_at = ? WHERE id = ?",
-                (attempts, stamp(now), delivery_id),
-            )
             self.db.executemany(
-                "INSERT OR IGNORE INTO sent_items(subscriber, item_id, delivery_id, sent_at) "
-                "VALUES (?, ?, ?, ?)",
-                [
-                    (row["subscriber"], i, delivery_id, stamp(now))
-                    for i in json.loads(row["item_ids"])
-                ],
+                "DELETE FROM deliveries WHERE id = ? AND status = 'pending'",
+                [(i,) for i in delivery_ids],
             )
 
-    def mark_failed(self, delivery_id: int, error: str, now: datetime, attempts: int = 1) -> None:
-        self.db.execute(
-            "UPDATE deliveries SET status = 'failed', error = ?, attempts = attempts + ?, "
-            "updated_at = ? WHERE id = ?",
-            (error, attempts, stamp(now), delivery_id),
-        )
+    def finish_deliveries(self, finished: Sequence[Finished], now: datetime) -> None:
+        """Record outcomes in one transaction. A message the server accepted turns `sent`, and
+        its items count as sent to the subscriber; a failure keeps the server's reply."""
+        at = stamp(now)
+        with self.transaction():
+            for f in finished:
+                if f.error is None:
+                    self.db.execute(
+                        "UPDATE deliveries SET status = 'sent', error = NULL, "
+                        "attempts = attempts + ?, updated_at = ? WHERE id = ?",
+                        (f.attempts, at, f.delivery_id),
+                    )
+                    self.db.executemany(
+                        "INSERT OR IGNORE INTO sent_items(subscriber, item_id, delivery_id, "
+                        "sent_at) VALUES (?, ?, ?, ?)",
+                        [(f.subscriber, item, f.delivery_id, at) for item in f.item_ids],
+                    )
+                else:
+                    self.db.execute(
+                        "UPDATE deliveries SET status = 'failed', error = ?, "
+                        "attempts = attempts + ?, updated_at = ? WHERE id = ?",
+                        (f.error, f.attempts, at, f.delivery_id),
+                    )
 
     def deliveries(
         self, run_id: int | None = None, subscriber: str | None = None

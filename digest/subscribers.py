@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -12,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .errors import ProblemList, SubscribersError
 from .models import Subscriber
 from .taxonomy import Taxonomy
-from .yamlfile import LineDict, YamlSyntaxError, read_yaml, where
+from .yamlfile import LineDict, ListStream, YamlSyntaxError, where
 
 KEYS = ("email", "name", "regions", "topics", "group_by", "frequency", "timezone")
 GROUPINGS = ("region", "topic")
@@ -56,7 +57,7 @@ def _names(value: Any, kind: str, known: tuple[str, ...], fail: Any) -> tuple[st
 
 
 def parse_subscribers(data: Any, path: Path | str, taxonomy: Taxonomy) -> list[Subscriber]:
-    problems: list[SubscribersError] = []
+    """Validate an already-parsed subscribers document (see `load_subscribers` for files)."""
     if data is None or (isinstance(data, LineDict) and data.get("subscribers") is None):
         return []
     if not isinstance(data, LineDict) or not isinstance(data.get("subscribers"), list):
@@ -64,14 +65,19 @@ def parse_subscribers(data: Any, path: Path | str, taxonomy: Taxonomy) -> list[S
             f"{path}:1: expected 'subscribers:' followed by a list of subscribers",
             hint="see the example subscribers.yaml in the project",
         )
-    for key in data:
-        if key != "subscribers":
-            problems.append(
-                SubscribersError(f"{where(path, data.line_of(key))}: unknown key '{key}'")
-            )
+    other = [(str(k), data.line_of(k)) for k in data if k != "subscribers"]
+    return _validate(data["subscribers"], other, path, taxonomy)
+
+
+def _validate(
+    entries: Iterable[Any], other_keys: Callable[[], list[tuple[str, int]]] | list[tuple[str, int]],
+    path: Path | str, taxonomy: Taxonomy,
+) -> list[Subscriber]:
+    """Every entry checked, every problem collected: a file with any problem yields nothing."""
+    problems: list[SubscribersError] = []
     subscribers: list[Subscriber] = []
     seen: dict[str, int] = {}
-    for index, entry in enumerate(data["subscribers"], 1):
+    for index, entry in enumerate(entries, 1):
         if not isinstance(entry, LineDict):
             problems.append(
                 SubscribersError(f"{path}: subscriber #{index}: expected a mapping with email:")
@@ -140,14 +146,19 @@ def parse_subscribers(data: Any, path: Path | str, taxonomy: Taxonomy) -> list[S
                 line=entry.line,
             )
         )
+    for key, line in other_keys() if callable(other_keys) else other_keys:
+        problems.append(SubscribersError(f"{where(path, line)}: unknown key '{key}'"))
     if problems:
         raise problems[0] if len(problems) == 1 else ProblemList(list(problems))
     return subscribers
 
 
 def load_subscribers(path: Path, taxonomy: Taxonomy) -> list[Subscriber]:
+    """Read and validate a subscribers file, one entry at a time (large files stay small in
+    memory). Raises SubscribersError or ProblemList naming every problem."""
+    stream = ListStream(Path(path), "subscribers")
     try:
-        data = read_yaml(path)
+        subscribers = _validate(stream.entries(), lambda: stream.other_keys, path, taxonomy)
     except FileNotFoundError as exc:
         raise SubscribersError(
             f"{path}: file not found", hint="check 'subscribers' in the settings"
@@ -157,4 +168,10 @@ def load_subscribers(path: Path, taxonomy: Taxonomy) -> list[Subscriber]:
             f"{where(path, exc.line)}: not valid YAML: {exc.problem}",
             hint="check indentation and quoting around that line; nothing was sent",
         ) from exc
-    return parse_subscribers(data, path, taxonomy)
+    if stream.shape_error:
+        raise SubscribersError(
+            f"{path}:1: {stream.shape_error}: expected 'subscribers:' followed by a list of "
+            "subscribers",
+            hint="see the example subscribers.yaml in the project",
+        )
+    return subscribers

@@ -84,3 +84,30 @@ def test_case_of_region_names_is_forgiven(tmp_path: Path) -> None:
     path.write_text("subscribers:\n  - email: ana@example.org\n    regions: [caribbean]\n")
     [ana] = load_subscribers(path, TAXONOMY)
     assert ana.regions == ("Caribbean",)
+
+
+def test_the_file_is_read_one_entry_at_a_time_with_yaml_features_intact(tmp_path: Path) -> None:
+    path = tmp_path / "subscribers.yaml"
+    path.write_text(
+        "# staff file\nsubscribers:\n"
+        "  - &caribbean {email: a@example.org, regions: [Caribbean], group_by: topic}\n"
+        "  - <<: *caribbean\n    email: b@example.org\n"
+        "  - email: c@example.org\n    topics: [Health]\n"
+    )
+    a, b, c = load_subscribers(path, TAXONOMY)
+    assert (b.email, b.regions, b.group_by) == ("b@example.org", ("Caribbean",), "topic")
+    assert c.line == 6 and c.topics == ("Health",)
+
+
+@pytest.mark.parametrize("text", ["", "subscribers:\n", "# nobody yet\n"])
+def test_an_empty_file_means_no_subscribers(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "subscribers.yaml"
+    path.write_text(text)
+    assert load_subscribers(path, TAXONOMY) == []
+
+
+def test_unknown_top_level_key_and_wrong_shape(tmp_path: Path) -> None:
+    message = problems(tmp_path, "subscribers:\n  - email: a@example.org\nsubscriber:\n  - x\n")
+    assert f"{tmp_path / 'subscribers.yaml'}:3: unknown key 'subscriber'" in message
+    assert "expected 'subscribers:' followed by a list" in problems(tmp_path, "subscribers: 5\n")
+    assert "expected 'subscribers:' followed by a list" in problems(tmp_path, "- a\n- b\n")

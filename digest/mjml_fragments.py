@@ -1,0 +1,139 @@
+"""Compile MJML one top-level body element at a time, remembering each element's HTML.
+
+MRML renders each child of `<mj-body>` (an `mj-section`, an `mj-wrapper`...) independently of
+its neighbours, so a digest's HTML is the document's frame (head, body wrapper) with the
+children's HTML in between. A story's section is the same in every digest that carries it,
+so it is compiled once per run instead of once per digest.
+
+This rests on MRML's output, not on a promise: the first documents of each run are also
+compiled whole and compared byte for byte, and at the first difference the compiler goes back
+to compiling whole documents for the rest of the run.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+
+from mjml import mjml2html
+
+_OPEN, _CLOSE = "DIGESTFRAGMENTSTART", "DIGESTFRAGMENTEND"
+_OPEN_ELEMENT, _CLOSE_ELEMENT = f"<mj-raw>{_OPEN}</mj-raw>", f"<mj-raw>{_CLOSE}</mj-raw>"
+_BODY_OPEN = re.compile(r"<mj-body\b[^>]*>")
+# The elements that can stand at the top of a body, and nest in one another (a wrapper holds
+# sections). Tags inside them (mj-column, mj-text...) need not be looked at.
+_TAG = re.compile(r"<(/?)(mj-(?:section|wrapper|hero|raw|include))\b[^>]*?(/?)>")
+_PER_RUN_HEAD = re.compile(r"<(mj-title|mj-preview)>.*?</\1>", re.DOTALL)
+VERIFY_FIRST = 3  # documents compiled both ways at the start of a run
+FRAGMENTS_KEPT = 4096
+
+
+def compile_whole(source: str) -> str:
+    return mjml2html(source, disable_comments=True)
+
+
+def split_body(source: str) -> tuple[str, list[str], str] | None:
+    """(everything up to and with `<mj-body ...>`, its top-level children, the rest), or None
+    when the body holds anything else at the top (text, an unbalanced tag)."""
+    opening = _BODY_OPEN.search(source)
+    end = source.rfind("</mj-body>")
+    if opening is None or end < opening.end():
+        return None
+    inner = source[opening.end() : end]
+    children: list[str] = []
+    depth, start, position = 0, 0, 0
+    for tag in _TAG.finditer(inner):
+        closing, self_closing = tag.group(1), tag.group(3)
+        if depth == 0:
+            if closing or inner[position : tag.start()].strip():
+                return None
+            start = tag.start()
+        if not self_closing:
+            depth += -1 if closing else 1
+        if depth == 0:
+            children.append(inner[start : tag.end()])
+            position = tag.end()
+    if depth or inner[position:].strip():
+        return None
+    return source[: opening.end()], children, source[end:]
+
+
+class FragmentCompiler:
+    """`compile(source)` returns HTML pieces whose concatenation is the compiled document."""
+
+    def __init__(self) -> None:
+        self.fragments: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self.frames: dict[tuple[str, str], tuple[str, str]] = {}  # per head: one or two a run
+        self.trusted: bool | None = None  # None: still comparing with whole compiles
+        self.compared = 0
+        self.compiles = 0  # calls into MRML, for benchmarks
+
+    def _mrml(self, source: str) -> str:
+        self.compiles += 1
+        return compile_whole(source)
+
+    def _neutral_frame(self, head: str, child: str, postamble: str) -> tuple[str, str] | None:
+        key = (head, postamble)
+        if key not in self.frames:
+            marked = self._marked(head, child, postamble)
+            if marked is None:
+                return None
+            self.frames[key] = (marked[0], marked[2])
+        return self.frames[key]
+
+    def _marked(self, preamble: str, child: str, postamble: str) -> tuple[str, str, str] | None:
+        """Compile one child between two markers: (the frame before it, its HTML, after it).
+        The head's CSS depends on the columns used, so the frame comes from a real child."""
+        html = self._mrml(preamble + _OPEN_ELEMENT + child + _CLOSE_ELEMENT + postamble)
+        if html.count(_OPEN) != 1 or html.count(_CLOSE) != 1:
+            return None
+        before, rest = html.split(_OPEN)
+        fragment, after = rest.split(_CLOSE)
+        return before, fragment, after
+
+    def _fragment(self, head: str, child: str, postamble: str,
+                  frame: tuple[str, str]) -> str | None:
+        key = (head, child)
+        cached = self.fragments.get(key)
+        if cached is not None:
+            self.fragments.move_to_end(key)
+            return cached
+        marked = self._marked(head, child, postamble)
+        if marked is None or (marked[0], marked[2]) != frame:
+            return None  # this child changes the head (a new kind of column): no shortcut
+        self.fragments[key] = marked[1]
+        if len(self.fragments) > FRAGMENTS_KEPT:
+            self.fragments.popitem(last=False)
+        return marked[1]
+
+    def compile(self, source: str) -> tuple[str, ...]:
+        if self.trusted is False:
+            return (self._mrml(source),)
+        parts = split_body(source)
+        if parts is None:
+            return (self._mrml(source),)
+        preamble, children, postamble = parts
+        # White space between the body's children is dropped in both ways of compiling, so
+        # they agree (MRML would copy it into the HTML).
+        source = preamble + "".join(children) + postamble
+        if not children:
+            return (self._mrml(source),)
+        # Title and preview change from digest to digest but never a section's HTML: sections
+        # are compiled under a head without them, the frame under the document's own head.
+        head = _PER_RUN_HEAD.sub(lambda m: f"<{m.group(1)}></{m.group(1)}>", preamble)
+        framed = self._marked(preamble, children[0], postamble)
+        neutral = self._neutral_frame(head, children[0], postamble)
+        if framed is None or neutral is None:
+            return (self._mrml(source),)
+        fragments = [self._fragment(head, child, postamble, neutral) for child in children]
+        if any(f is None for f in fragments):
+            return (self._mrml(source),)
+        pieces = (framed[0], *(f for f in fragments if f is not None), framed[2])
+        if self.trusted is None:
+            whole = self._mrml(source)
+            if "".join(pieces) != whole:
+                self.trusted = False
+                return (whole,)
+            self.compared += 1
+            self.trusted = True if self.compared >= VERIFY_FIRST else None
+        return pieces
