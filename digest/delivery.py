@@ -15,7 +15,7 @@ import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from .errors import DeliveryConfigError, PermanentDeliveryError, TemporaryDeliveryError
 from .settings import DeliverySettings, SmtpSettings
@@ -127,28 +127,48 @@ class SMTPSender:
             self.connect()
         assert self.conn is not None
         try:
-            refused = self.conn.sendmail(sender, [recipient], data)
-        except smtplib.SMTPRecipientsRefused as exc:
-            code, message = exc.recipients.get(recipient, (550, b"recipient refused"))
-            self._raise_for(code, message)
-        except smtplib.SMTPResponseException as exc:
-            if exc.smtp_code == 421 or exc.smtp_code < 500:
-                self._drop()
-            self._raise_for(exc.smtp_code, exc.smtp_error)
+            self._transaction(self.conn, sender, recipient, data)
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._drop()
             raise TemporaryDeliveryError(f"connection to {self.where} lost: {exc}") from exc
-        else:
-            if refused:
-                code, message = refused[recipient]
-                self._raise_for(code, message)
 
-    def _raise_for(self, code: int, message: bytes | str) -> None:
+    def _transaction(self, conn: smtplib.SMTP, sender: str, recipient: str, data: bytes) -> None:
+        """MAIL, RCPT, DATA and the message: in one write when the server offers PIPELINING
+        (RFC 2920), and with the message dot-stuffed by bytes.replace rather than smtplib's
+        regular expression (which took a sixth of a large run's time)."""
+        commands = [f"MAIL FROM:<{sender}>", f"RCPT TO:<{recipient}>", "DATA"]
+        if conn.has_extn("pipelining"):
+            conn.send("".join(c + "\r\n" for c in commands).encode("ascii"))
+            replies = [conn.getreply() for _ in commands]
+        else:
+            replies = []
+            for command in commands:
+                conn.putcmd(command)
+                replies.append(conn.getreply())
+                if replies[-1][0] >= 400:
+                    break
+        for (code, message), wanted in zip(replies, (250, 250, 354), strict=False):
+            if code != wanted and not (wanted == 250 and code == 251):
+                if code == 421:
+                    self._drop()
+                self._raise_for(code, message)
+        stuffed = data.replace(b"\r\n.", b"\r\n..")
+        if stuffed.startswith(b"."):
+            stuffed = b"." + stuffed
+        if not stuffed.endswith(b"\r\n"):
+            stuffed += b"\r\n"
+        conn.send(stuffed + b".\r\n")
+        code, message = conn.getreply()
+        if code != 250:
+            if code == 421:
+                self._drop()
+            self._raise_for(code, message)
+
+    def _raise_for(self, code: int, message: bytes | str) -> NoReturn:
         reply = _reply_text(code, message)
-        if 400 <= code < 500:
-            self._reset()
-            raise TemporaryDeliveryError(f"{self.where} replied {reply}")
         self._reset()
+        if 400 <= code < 500:
+            raise TemporaryDeliveryError(f"{self.where} replied {reply}")
         raise PermanentDeliveryError(f"{self.where} replied {reply}")
 
     def _reset(self) -> None:

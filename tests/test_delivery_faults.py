@@ -352,3 +352,35 @@ def test_a_worker_process_stopped_by_a_wrong_password_stops_the_run(project: Pro
         assert handler.received == [] and sent_items(project) == {}
     finally:
         controller.stop()
+
+
+class _PipeliningHandler(RecordingHandler):
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
+
+@pytest.mark.parametrize("pipelining", [False, True], ids=["one-by-one", "pipelined"])
+def test_the_smtp_transaction_keeps_the_message_byte_for_byte(pipelining: bool) -> None:
+    from digest.delivery import SMTPSender
+    from digest.errors import PermanentDeliveryError
+    from digest.settings import SmtpSettings
+
+    handler = _PipeliningHandler() if pipelining else RecordingHandler()
+    handler.rcpt_replies["gone@example.org"] = "550 5.1.1 no such user"
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        sender = SMTPSender(SmtpSettings(host="127.0.0.1", port=port, timeout=5))
+        data = b"Subject: dots\r\n\r\n.starts with a dot\r\n..two\r\n.\r\nlast line"
+        with pytest.raises(PermanentDeliveryError, match="550 5.1.1 no such user"):
+            sender.send("digest@example.org", "gone@example.org", data)
+        sender.send("digest@example.org", "ana@example.org", data)  # same connection, after RSET
+        assert sender.conn is not None and sender.conn.has_extn("pipelining") is pipelining
+        sender.close()
+    finally:
+        controller.stop()
+    [received] = handler.received
+    assert received.rcpt_tos == ["ana@example.org"]
+    assert received.data.replace(b"\r\n", b"\n") == data.replace(b"\r\n", b"\n") + b"\n"
