@@ -109,24 +109,22 @@ class ListStream:
             return  # an empty file
         loader.get_event()  # DocumentStart
         if not loader.check_event(yaml.MappingStartEvent):
-            node = _compose(loader, {})
-            if loader.construct_document(node) is not None:
+            if _build(loader, {}) is not None:
                 self.shape_error = f"expected '{self.key}:' at the top"
             return
         loader.get_event()
         while not loader.check_event(yaml.MappingEndEvent):
-            key_node = _compose(loader, {})
-            name = loader.construct_document(key_node)
-            line = key_node.start_mark.line + 1
+            line = loader.peek_event().start_mark.line + 1
+            name = _build(loader, {})
             if name == self.key and loader.check_event(yaml.SequenceStartEvent):
                 self.found = True
                 loader.get_event()
-                anchors: dict[str, yaml.Node] = {}
+                anchors: dict[str, Any] = {}
                 while not loader.check_event(yaml.SequenceEndEvent):
-                    yield loader.construct_document(_compose(loader, anchors))
+                    yield _build(loader, anchors)
                 loader.get_event()
             else:
-                value = loader.construct_document(_compose(loader, {}))
+                value = _build(loader, {})
                 if name == self.key:
                     if value is not None:
                         self.shape_error = f"'{self.key}:' must be followed by a list"
@@ -135,36 +133,52 @@ class ListStream:
         loader.get_event()
 
 
-def _compose(loader: Any, anchors: dict[str, yaml.Node]) -> yaml.Node:
-    """One node (and its children) from the parser's events: what PyYAML's composer does for
-    a whole document, done for one entry at a time."""
+_STR, _MERGE = "tag:yaml.org,2002:str", "tag:yaml.org,2002:merge"
+
+
+def _build(loader: Any, anchors: dict[str, Any]) -> Any:
+    """One value, straight from the parser's events (no node graph): mappings come back as
+    LineDict, strings as they are, other scalars through PyYAML's own constructors."""
     event = loader.get_event()
     if isinstance(event, yaml.AliasEvent):
         if event.anchor not in anchors:
             raise yaml.composer.ComposerError(None, None, f"unknown alias {event.anchor!r}",
                                               event.start_mark)
         return anchors[event.anchor]
-    node: yaml.Node
+    value: Any
     if isinstance(event, yaml.ScalarEvent):
         tag = event.tag
         if tag is None or tag == "!":
-            tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
-        node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
+            tag = _STR if event.style else loader.resolve(
+                yaml.ScalarNode, event.value, event.implicit)
+        if tag in (_STR, _MERGE):
+            value = event.value  # "<<", the merge key, is handled by the mapping
+        else:
+            node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
+            value = loader.construct_object(node, deep=True)
     elif isinstance(event, yaml.SequenceStartEvent):
-        tag = event.tag if event.tag not in (None, "!") else loader.resolve(
-            yaml.SequenceNode, None, event.implicit)
-        node = yaml.SequenceNode(tag, [], event.start_mark, None, event.flow_style)
+        value = []
         while not loader.check_event(yaml.SequenceEndEvent):
-            node.value.append(_compose(loader, anchors))
-        node.end_mark = loader.get_event().end_mark
+            value.append(_build(loader, anchors))
+        loader.get_event()
     else:  # MappingStartEvent
-        tag = event.tag if event.tag not in (None, "!") else loader.resolve(
-            yaml.MappingNode, None, event.implicit)
-        node = yaml.MappingNode(tag, [], event.start_mark, None, event.flow_style)
+        value = LineDict()
+        value.line, value.key_lines = event.start_mark.line + 1, {}
+        merged: list[Any] = []
         while not loader.check_event(yaml.MappingEndEvent):
-            key = _compose(loader, anchors)
-            node.value.append((key, _compose(loader, anchors)))
-        node.end_mark = loader.get_event().end_mark
+            key_line = loader.peek_event().start_mark.line + 1
+            key = _build(loader, anchors)
+            item = _build(loader, anchors)
+            if key == "<<":  # a YAML merge key: the anchored mapping(s) fill in what is unset
+                merged.extend(item if isinstance(item, list) else [item])
+                continue
+            value[key] = item
+            value.key_lines[str(key)] = key_line
+        loader.get_event()
+        for source in merged:
+            if isinstance(source, dict):
+                for key, item in source.items():
+                    value.setdefault(key, item)
     if getattr(event, "anchor", None):
-        anchors[event.anchor] = node
-    return node
+        anchors[event.anchor] = value
+    return value
