@@ -412,8 +412,25 @@ def describe(
 def effective_subscribers(
     file_subscribers: list[Subscriber], state: State | None, taxonomy: Taxonomy
 ) -> list[Subscriber]:
-    """The subscribers a send delivers to: the file with the web's changes laid over it."""
-    return [e.subscriber for e in describe(file_subscribers, state, taxonomy) if e.active]
+    """The subscribers a send delivers to: the file with the web's changes laid over it.
+
+    Only the addresses the web knows are looked at closely; the others (nearly all, on a
+    large list) pass through as they are."""
+    records = Overrides(state).records() if state is not None else {}
+    if not records:
+        return list(file_subscribers)
+    touched = [s for s in file_subscribers if address_key(s.email) in records]
+    described = describe(touched, state, taxonomy)
+    by_key = {address_key(e.subscriber.email): e for e in described if e.origin == "file"}
+    result = []
+    for subscriber in file_subscribers:
+        effective = by_key.get(address_key(subscriber.email))
+        if effective is None:
+            result.append(subscriber)
+        elif effective.active:
+            result.append(effective.subscriber)
+    result.extend(e.subscriber for e in described if e.origin == "web" and e.active)
+    return result
 
 
 def written_settings(path: Path) -> dict[str, set[str]]:

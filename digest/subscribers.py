@@ -77,6 +77,7 @@ def _validate(
     problems: list[SubscribersError] = []
     subscribers: list[Subscriber] = []
     seen: dict[str, int] = {}
+    shared: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple per distinct choice
     for index, entry in enumerate(entries, 1):
         if not isinstance(entry, LineDict):
             problems.append(
@@ -138,8 +139,8 @@ def _validate(
             Subscriber(
                 email=email,
                 name=name.strip(),
-                regions=regions,
-                topics=topics,
+                regions=shared.setdefault(regions, regions),
+                topics=shared.setdefault(topics, topics),
                 group_by=str(group_by),
                 frequency=str(frequency),
                 timezone=str(timezone) if timezone else None,
