@@ -66,9 +66,7 @@ def run_checks(settings: Settings) -> tuple[list[DigestError], list[str], list[s
             only_ids=[t.id for t in sample],
         )
         assert digest is not None
-        rendered = renderer.render(
-            digest, Personal.of(subscriber, settings.unsubscribe_url)
-        )
+        rendered = renderer.render(digest, Personal.of(subscriber, settings.unsubscribe_url))
         notes.append(
             f"templates in {settings.templates} render and compile "
             f"({len(rendered.html.encode()) / 1024:.1f} KB for a sample digest)"

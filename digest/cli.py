@@ -33,17 +33,20 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+config_path_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("digest.yaml"),
+    show_default=True,
+    help="Settings file; relative paths inside it resolve against its folder.",
+)
+
+
 def config_option(command: Callable[..., Any]) -> Callable[..., Any]:
     """--config on every command; loads the settings and passes them as `settings`."""
 
-    @click.option(
-        "--config",
-        "config_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=Path("digest.yaml"),
-        show_default=True,
-        help="Settings file; relative paths inside it resolve against its folder.",
-    )
+    @config_path_option
     @functools.wraps(command)
     def wrapper(*args: Any, config_path: Path, **kwargs: Any) -> Any:
         return command(*args, settings=load_settings(config_path), **kwargs)

@@ -13,7 +13,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from .cli import config_option, err, main, out
+from .cli import config_option, config_path_option, err, main, out
 from .settings import Settings, load_settings
 
 
@@ -101,14 +101,7 @@ def _as_json(entry: Any) -> dict[str, Any]:
 
 
 @main.group(invoke_without_command=True)
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("digest.yaml"),
-    show_default=True,
-    help="Settings file; relative paths inside it resolve against its folder.",
-)
+@config_path_option
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects.")
 @click.option(
     "--all",

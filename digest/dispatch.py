@@ -20,9 +20,13 @@ from .errors import DeliveryConfigError, DeliveryError
 class RateLimit:
     """At most `per_second` and `per_minute` messages, shared by every connection."""
 
-    def __init__(self, per_second: float | None, per_minute: float | None,
-                 clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        per_second: float | None,
+        per_minute: float | None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.intervals = [1.0 / per_second] if per_second else []
         if per_minute:
             self.intervals.append(60.0 / per_minute)
@@ -84,8 +88,9 @@ class Dispatcher:
         self.aborted = threading.Event()
         self.in_flight = 0
         self.threads = [
-            threading.Thread(target=self._work, args=(make_sender,), daemon=True,
-                             name=f"digest-sender-{n}")
+            threading.Thread(
+                target=self._work, args=(make_sender,), daemon=True, name=f"digest-sender-{n}"
+            )
             for n in range(connections)
         ]
         for thread in self.threads:
@@ -100,15 +105,29 @@ class Dispatcher:
                     return
                 assert isinstance(job, Job)
                 if self.aborted.is_set():
-                    self.results.put(Result(job, False, 0, DeliveryConfigError(
-                        "not attempted: the run stopped on an earlier delivery error")))
+                    self.results.put(
+                        Result(
+                            job,
+                            False,
+                            0,
+                            DeliveryConfigError(
+                                "not attempted: the run stopped on an earlier delivery error"
+                            ),
+                        )
+                    )
                     continue
                 try:
                     if sender is None:
                         sender = make_sender()
                     self.rate.wait()
-                    attempts = send_with_retries(sender, self.envelope_from, job.recipient,
-                                                 job.data, self.retries, self.backoff)
+                    attempts = send_with_retries(
+                        sender,
+                        self.envelope_from,
+                        job.recipient,
+                        job.data,
+                        self.retries,
+                        self.backoff,
+                    )
                     self.results.put(Result(job, True, attempts))
                 except DeliveryConfigError as exc:
                     self.aborted.set()
@@ -117,8 +136,16 @@ class Dispatcher:
                     self.results.put(Result(job, False, self.retries + 1, exc))
                 except Exception as exc:  # never lose a job's result to a bug in a worker
                     self.aborted.set()
-                    self.results.put(Result(job, False, 1, DeliveryConfigError(
-                        f"unexpected error while sending: {type(exc).__name__}: {exc}")))
+                    self.results.put(
+                        Result(
+                            job,
+                            False,
+                            1,
+                            DeliveryConfigError(
+                                f"unexpected error while sending: {type(exc).__name__}: {exc}"
+                            ),
+                        )
+                    )
         finally:
             if sender is not None:
                 sender.close()

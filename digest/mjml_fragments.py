@@ -91,8 +91,9 @@ class FragmentCompiler:
         fragment, after = rest.split(_CLOSE)
         return before, fragment, after
 
-    def _fragment(self, head: str, child: str, postamble: str,
-                  frame: tuple[str, str]) -> str | None:
+    def _fragment(
+        self, head: str, child: str, postamble: str, frame: tuple[str, str]
+    ) -> str | None:
         key = (head, child)
         cached = self.fragments.get(key)
         if cached is not None:

@@ -137,8 +137,9 @@ def load_inputs(settings: Settings, keep_sources: bool = True) -> Inputs:
     finally:
         if state is not None:
             state.close()
-    renderer = Renderer(settings.templates, list_name=list_name(settings),
-                        keep_sources=keep_sources)
+    renderer = Renderer(
+        settings.templates, list_name=list_name(settings), keep_sources=keep_sources
+    )
     renderer.check()
     return Inputs(settings, taxonomy, subscribers, renderer)
 
@@ -312,8 +313,13 @@ def worker_count(settings: Settings, dry_run: bool, subscribers: int) -> int:
 
 def preference_key(subscriber: Subscriber) -> tuple[object, ...]:
     """What decides a subscriber's digest apart from their address."""
-    return (subscriber.regions, subscriber.topics, subscriber.group_by,
-            subscriber.timezone or "", bool(subscriber.name))
+    return (
+        subscriber.regions,
+        subscriber.topics,
+        subscriber.group_by,
+        subscriber.timezone or "",
+        bool(subscriber.name),
+    )
 
 
 def in_send_order(subscribers: list[Subscriber]) -> list[Subscriber]:
@@ -386,7 +392,9 @@ def deliver(
         if recording:
             assert run_id is not None
             keys = state.begin_deliveries(
-                run_id, [(s.email, p.message_id, p.item_ids) for s, p, _ in planned], clock(),
+                run_id,
+                [(s.email, p.message_id, p.item_ids) for s, p, _ in planned],
+                clock(),
                 composer.pending,
             )
         else:
@@ -420,8 +428,13 @@ def deliver(
                 emit(Outcome(subscriber.email, "skipped"))
                 continue
             prepared = composer.prepare(digest, test=to is not None)
-            outcome = Outcome(subscriber.email, "would-send", items=len(prepared.item_ids),
-                              size=len(prepared.data), message_id=prepared.message_id)
+            outcome = Outcome(
+                subscriber.email,
+                "would-send",
+                items=len(prepared.item_ids),
+                size=len(prepared.data),
+                message_id=prepared.message_id,
+            )
             if dispatcher is None:
                 emit(outcome)
                 continue
@@ -479,13 +492,22 @@ def send(
 
         try:
             if workers == 1:
-                composer = Composer(inputs, state, tagged_items(state, inputs.taxonomy), secret,
-                                    now)
+                composer = Composer(
+                    inputs, state, tagged_items(state, inputs.taxonomy), secret, now
+                )
                 report.warnings.extend(composer.warnings)
                 progress.start(len(subscribers))
                 report.aborted = deliver(
-                    settings, composer, state, subscribers, run_id=run_id, dry_run=dry_run,
-                    to=to, emit=emit, should_stop=should_stop, clock=clock,
+                    settings,
+                    composer,
+                    state,
+                    subscribers,
+                    run_id=run_id,
+                    dry_run=dry_run,
+                    to=to,
+                    emit=emit,
+                    should_stop=should_stop,
+                    clock=clock,
                 )
             else:
                 progress.start(len(subscribers))
@@ -493,15 +515,27 @@ def send(
                 del subscribers[:]
                 inputs.subscribers.clear()
                 report.aborted = _deliver_in_processes(
-                    settings, workers, only, run_id=run_id, to=to, now=now, emit=emit,
-                    should_stop=should_stop, warnings=report.warnings,
+                    settings,
+                    workers,
+                    only,
+                    run_id=run_id,
+                    to=to,
+                    now=now,
+                    emit=emit,
+                    should_stop=should_stop,
+                    warnings=report.warnings,
                 )
         finally:
             if run_id is not None:
                 status = "aborted" if report.aborted else ("failed" if report.failed else "ok")
                 state.finish_run(
-                    run_id, clock(), status, report.count("sent"), report.count("failed"),
-                    report.count("skipped"), note=report.aborted,
+                    run_id,
+                    clock(),
+                    status,
+                    report.count("sent"),
+                    report.count("failed"),
+                    report.count("skipped"),
+                    note=report.aborted,
                 )
     return report
 
@@ -529,8 +563,11 @@ def _deliver_in_processes(
         for k in range(workers)
     ]
     processes = [
-        context.Process(target=_shard_main, name=f"digest-worker-{shard.index}",
-                        args=(settings.path, shard, only, run_id, to, now, messages, stop))
+        context.Process(
+            target=_shard_main,
+            name=f"digest-worker-{shard.index}",
+            args=(settings.path, shard, only, run_id, to, now, messages, stop),
+        )
         for shard in shards
     ]
     for process in processes:
@@ -575,8 +612,16 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
 
 
-def _shard_main(settings_path: Path, shard: Shard, only: tuple[str, ...], run_id: int | None,
-                to: str | None, now: datetime, messages: Any, stop: Any) -> None:
+def _shard_main(
+    settings_path: Path,
+    shard: Shard,
+    only: tuple[str, ...],
+    run_id: int | None,
+    to: str | None,
+    now: datetime,
+    messages: Any,
+    stop: Any,
+) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     batch: list[Outcome] = []
@@ -595,7 +640,8 @@ def _shard_main(settings_path: Path, shard: Shard, only: tuple[str, ...], run_id
         settings = load_settings(settings_path)
         inputs = load_inputs(settings, keep_sources=False)
         subscribers = [
-            s for s in in_send_order(select_subscribers(inputs.subscribers, only))
+            s
+            for s in in_send_order(select_subscribers(inputs.subscribers, only))
             if shard_of(s, shard.count) == shard.index
         ]
         inputs.subscribers.clear()
@@ -605,8 +651,17 @@ def _shard_main(settings_path: Path, shard: Shard, only: tuple[str, ...], run_id
             for warning in composer.warnings:
                 messages.put(("warning", warning))
             aborted = deliver(
-                settings, composer, state, subscribers, run_id=run_id, dry_run=False, to=to,
-                emit=emit, should_stop=stop.is_set, clock=utcnow, connections=shard.connections,
+                settings,
+                composer,
+                state,
+                subscribers,
+                run_id=run_id,
+                dry_run=False,
+                to=to,
+                emit=emit,
+                should_stop=stop.is_set,
+                clock=utcnow,
+                connections=shard.connections,
             )
     except DigestError as exc:
         aborted = str(exc)

@@ -530,10 +530,9 @@ class PreviewApp:
             token=snapshot.token,
         )
 
-    def subscriber_page(self, snapshot: Snapshot, address: str) -> Response:
-        result = snapshot.find(address)
-        if result is None:
-            return self.no_subscriber(address, snapshot.token)
+    def subscriber_message_page(
+        self, snapshot: Snapshot, result: pipeline.PreviewResult, **extra: Any
+    ) -> Response:
         email_address = result.subscriber.email
         return self.message_page(
             snapshot,
@@ -542,7 +541,14 @@ class PreviewApp:
             title=result.subscriber.name or email_address,
             part_url=lambda part: subscriber_url(email_address, part),
             send_url=subscriber_url(email_address, "send"),
+            **extra,
         )
+
+    def subscriber_page(self, snapshot: Snapshot, address: str) -> Response:
+        result = snapshot.find(address)
+        if result is None:
+            return self.no_subscriber(address, snapshot.token)
+        return self.subscriber_message_page(snapshot, result)
 
     def adhoc_page(self, snapshot: Snapshot, query: dict[str, list[str]]) -> Response:
         assert snapshot.inputs is not None
@@ -668,14 +674,9 @@ class PreviewApp:
                         message=f"Sent a test copy to {to} ({done.items} items, "
                         f"{format_kb(done.size)}); nothing was recorded.",
                     )
-        email_address = result.subscriber.email
-        return self.message_page(
+        return self.subscriber_message_page(
             snapshot,
             result,
-            snapshot.view(result),
-            title=result.subscriber.name or email_address,
-            part_url=lambda part: subscriber_url(email_address, part),
-            send_url=subscriber_url(email_address, "send"),
             status=status,
             send_result=outcome,
         )

@@ -51,8 +51,13 @@ class Personal:
 
     @classmethod
     def of(cls, subscriber: Subscriber, unsubscribe_url: str) -> Personal:
-        return cls(subscriber.name, subscriber.email, unsubscribe_url, subscriber.regions,
-                   subscriber.topics)
+        return cls(
+            subscriber.name,
+            subscriber.email,
+            unsubscribe_url,
+            subscriber.regions,
+            subscriber.topics,
+        )
 
 
 @dataclass(frozen=True)
@@ -131,12 +136,21 @@ def long_date(value: date) -> str:
 
 
 @functools.lru_cache(maxsize=65536)
-def wordwrap(text: str, width: int = 79, break_long_words: bool = True,
-             wrapstring: str | None = None, break_on_hyphens: bool = True) -> str:
+def wordwrap(
+    text: str,
+    width: int = 79,
+    break_long_words: bool = True,
+    wrapstring: str | None = None,
+    break_on_hyphens: bool = True,
+) -> str:
     """Jinja's `wordwrap`, remembered: the same item is wrapped for many renderings."""
-    wrapper = textwrap.TextWrapper(width=width, break_long_words=break_long_words,
-                                   break_on_hyphens=break_on_hyphens, expand_tabs=False,
-                                   replace_whitespace=False)
+    wrapper = textwrap.TextWrapper(
+        width=width,
+        break_long_words=break_long_words,
+        break_on_hyphens=break_on_hyphens,
+        expand_tabs=False,
+        replace_whitespace=False,
+    )
     joiner = wrapstring or "\n"
     return joiner.join(joiner.join(wrapper.wrap(line)) for line in text.splitlines())
 
@@ -291,9 +305,7 @@ class Renderer:
 
 
 def _shape(sections: tuple[Section, ...]) -> tuple[object, ...]:
-    return tuple(
-        (s.title, tuple(t.id for t in s.items), _shape(s.sections)) for s in sections
-    )
+    return tuple((s.title, tuple(t.id for t in s.items), _shape(s.sections)) for s in sections)
 
 
 def _paragraphs(summary: str) -> list[str]:

@@ -11,8 +11,16 @@ from .settings import DkimSettings
 
 # Signed so that no relay can alter them; List-Unsubscribe(-Post) too, as Gmail and Yahoo ask.
 SIGNED_HEADERS = (
-    b"From", b"To", b"Subject", b"Date", b"Message-ID", b"List-Id", b"List-Unsubscribe",
-    b"List-Unsubscribe-Post", b"MIME-Version", b"Content-Type",
+    b"From",
+    b"To",
+    b"Subject",
+    b"Date",
+    b"Message-ID",
+    b"List-Id",
+    b"List-Unsubscribe",
+    b"List-Unsubscribe-Post",
+    b"MIME-Version",
+    b"Content-Type",
 )
 
 
@@ -25,9 +33,14 @@ class DkimSigner:
 
     def sign(self, data: bytes) -> bytes:
         try:
-            header = dkim.sign(data, self.selector, self.domain, self.key,
-                               canonicalize=(b"relaxed", b"simple"),
-                               include_headers=list(SIGNED_HEADERS))
+            header = dkim.sign(
+                data,
+                self.selector,
+                self.domain,
+                self.key,
+                canonicalize=(b"relaxed", b"simple"),
+                include_headers=list(SIGNED_HEADERS),
+            )
         except (dkim.DKIMException, ValueError) as exc:
             raise DeliveryConfigError(
                 f"DKIM signing failed: {exc}",

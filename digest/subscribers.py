@@ -70,8 +70,10 @@ def parse_subscribers(data: Any, path: Path | str, taxonomy: Taxonomy) -> list[S
 
 
 def _validate(
-    entries: Iterable[Any], other_keys: Callable[[], list[tuple[str, int]]] | list[tuple[str, int]],
-    path: Path | str, taxonomy: Taxonomy,
+    entries: Iterable[Any],
+    other_keys: Callable[[], list[tuple[str, int]]] | list[tuple[str, int]],
+    path: Path | str,
+    taxonomy: Taxonomy,
 ) -> list[Subscriber]:
     """Every entry checked, every problem collected: a file with any problem yields nothing."""
     problems: list[SubscribersError] = []

@@ -48,7 +48,14 @@ from .delivery import open_sender, send_with_retries
 from .errors import DeliveryError, DigestError
 from .message import encode_address, encode_text_header, quoted_printable
 from .models import Subscriber
-from .overrides import Effective, Overrides, address_key, describe, web_changes
+from .overrides import (
+    Effective,
+    Overrides,
+    address_key,
+    describe,
+    subscriber_settings,
+    web_changes,
+)
 from .pipeline import list_name
 from .settings import Settings
 from .signing import DkimSigner, load_signer
@@ -321,14 +328,7 @@ def _check_form(binding: str) -> None:
 
 # -- the preference form ------------------------------------------------------------------------
 def _form_values(subscriber: Subscriber) -> dict[str, Any]:
-    return {
-        "name": subscriber.name,
-        "regions": list(subscriber.regions),
-        "topics": list(subscriber.topics),
-        "group_by": subscriber.group_by,
-        "frequency": subscriber.frequency,
-        "timezone": subscriber.timezone or "",
-    }
+    return {**subscriber_settings(subscriber), "timezone": subscriber.timezone or ""}
 
 
 def _read_preferences(form: MultiDict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:

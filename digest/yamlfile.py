@@ -142,15 +142,19 @@ def _build(loader: Any, anchors: dict[str, Any]) -> Any:
     event = loader.get_event()
     if isinstance(event, yaml.AliasEvent):
         if event.anchor not in anchors:
-            raise yaml.composer.ComposerError(None, None, f"unknown alias {event.anchor!r}",
-                                              event.start_mark)
+            raise yaml.composer.ComposerError(
+                None, None, f"unknown alias {event.anchor!r}", event.start_mark
+            )
         return anchors[event.anchor]
     value: Any
     if isinstance(event, yaml.ScalarEvent):
         tag = event.tag
         if tag is None or tag == "!":
-            tag = _STR if event.style else loader.resolve(
-                yaml.ScalarNode, event.value, event.implicit)
+            tag = (
+                _STR
+                if event.style
+                else loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+            )
         if tag in (_STR, _MERGE):
             value = event.value  # "<<", the merge key, is handled by the mapping
         else:

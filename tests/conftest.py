@@ -145,8 +145,14 @@ class Project:
         return data
 
     def use_smtp(self, server: SmtpServer, **smtp: Any) -> None:
-        options = {"host": server.host, "port": server.port, "security": "none",
-                   "retry_backoff": 0.05, "timeout": 5, **smtp}
+        options = {
+            "host": server.host,
+            "port": server.port,
+            "security": "none",
+            "retry_backoff": 0.05,
+            "timeout": 5,
+            **smtp,
+        }
         self.settings(delivery={"method": "smtp", "smtp": options})
 
     def subscribers(self, entries: list[dict[str, Any]]) -> None:
@@ -163,10 +169,22 @@ class Project:
             for p in sorted(new.iterdir())
         ]
 
-    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120,
-            check: bool = False) -> subprocess.CompletedProcess[str]:
-        return run_digest(*args, "--config", str(self.config), cwd=self.root, env=env,
-                          timeout=timeout, check=check)
+    def run(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        timeout: float = 120,
+        check: bool = False,
+    ) -> subprocess.CompletedProcess[str]:
+        return run_digest(
+            *args,
+            "--config",
+            str(self.config),
+            cwd=self.root,
+            env=env,
+            timeout=timeout,
+            check=check,
+        )
 
 
 def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
@@ -179,17 +197,27 @@ def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def run_digest(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120,
-               check: bool = False) -> subprocess.CompletedProcess[str]:
+def run_digest(
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    check: bool = False,
+) -> subprocess.CompletedProcess[str]:
     """`digest ARGS` as a real subprocess (the installed package, via `python -m digest`)."""
     full_env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
     result = subprocess.run(
-        [sys.executable, "-m", "digest", *args], cwd=cwd, env=full_env, capture_output=True,
-        text=True, timeout=timeout,
+        [sys.executable, "-m", "digest", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if check and result.returncode != 0:
-        raise AssertionError(f"digest {' '.join(args)} exited {result.returncode}:\n"
-                             f"{result.stdout}\n{result.stderr}")
+        raise AssertionError(
+            f"digest {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+        )
     return result
 
 

@@ -20,8 +20,11 @@ from .conftest import Project, SmtpServer
 def dkim_key(tmp_path: Path) -> tuple[str, bytes]:
     key = tmp_path / "dkim.pem"
     subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
-    public = subprocess.run(["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"],
-                            check=True, capture_output=True).stdout
+    public = subprocess.run(
+        ["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"],
+        check=True,
+        capture_output=True,
+    ).stdout
     return key.read_text(), base64.b64encode(public)
 
 
@@ -30,8 +33,9 @@ def test_messages_are_dkim_signed_including_the_unsubscribe_headers(
 ) -> None:
     private, public = dkim_key
     project.use_smtp(smtp_server)
-    project.settings(dkim={"selector": "digest2026", "domain": "example.org",
-                           "private_key_env": "TEST_DKIM_KEY"})
+    project.settings(
+        dkim={"selector": "digest2026", "domain": "example.org", "private_key_env": "TEST_DKIM_KEY"}
+    )
     result = project.run("send", env={"TEST_DKIM_KEY": private})
     assert result.returncode == 0, result.stderr
     assert len(smtp_server.handler.received) == 7
@@ -49,11 +53,13 @@ def test_messages_are_dkim_signed_including_the_unsubscribe_headers(
         }
 
 
-def test_dkim_without_its_key_warns_and_sends_unsigned(project: Project,
-                                                       smtp_server: SmtpServer) -> None:
+def test_dkim_without_its_key_warns_and_sends_unsigned(
+    project: Project, smtp_server: SmtpServer
+) -> None:
     project.use_smtp(smtp_server)
-    project.settings(dkim={"selector": "s", "domain": "example.org",
-                           "private_key_env": "TEST_DKIM_KEY_UNSET"})
+    project.settings(
+        dkim={"selector": "s", "domain": "example.org", "private_key_env": "TEST_DKIM_KEY_UNSET"}
+    )
     result = project.run("send")
     assert result.returncode == 0
     assert "TEST_DKIM_KEY_UNSET is empty: messages go out unsigned" in result.stderr
@@ -62,8 +68,9 @@ def test_dkim_without_its_key_warns_and_sends_unsigned(project: Project,
     assert "TEST_DKIM_KEY_UNSET" in check.stderr
 
 
-def test_unsubscribe_links_are_signed_per_subscriber(project: Project,
-                                                     smtp_server: SmtpServer) -> None:
+def test_unsubscribe_links_are_signed_per_subscriber(
+    project: Project, smtp_server: SmtpServer
+) -> None:
     project.use_smtp(smtp_server)
     assert project.run("send", env={"DIGEST_TOKEN_SECRET": "s3cret"}).returncode == 0
     for received in smtp_server.handler.received:
@@ -96,8 +103,12 @@ def test_without_the_environment_secret_one_is_generated_once_and_kept(
 ) -> None:
     project.use_smtp(smtp_server)
     env = {"DIGEST_TOKEN_SECRET": ""}
-    assert project.run("send", "--to", "ed@example.org", "--only", "ana@example.org",
-                       env=env).returncode == 0
+    assert (
+        project.run(
+            "send", "--to", "ed@example.org", "--only", "ana@example.org", env=env
+        ).returncode
+        == 0
+    )
     assert project.run("send", "--only", "ana@example.org", env=env).returncode == 0
     test_copy, first = smtp_server.handler.received
     assert first.message["List-Unsubscribe"] == test_copy.message["List-Unsubscribe"]

@@ -64,7 +64,9 @@ def test_temporary_failures_are_retried_and_each_subscriber_gets_one(
     assert sent_items(project)["newsroom@example.org"] == 10
 
 
-def test_a_slow_server_past_the_timeout_is_retried(project: Project, smtp_server: SmtpServer) -> None:
+def test_a_slow_server_past_the_timeout_is_retried(
+    project: Project, smtp_server: SmtpServer
+) -> None:
     project.use_smtp(smtp_server, timeout=1)
     slow = {"left": 1}
 
@@ -82,7 +84,9 @@ def test_a_slow_server_past_the_timeout_is_retried(project: Project, smtp_server
     assert deliveries(project)[0]["attempts"] == 2
 
 
-def test_retries_run_out_then_the_next_run_delivers(project: Project, smtp_server: SmtpServer) -> None:
+def test_retries_run_out_then_the_next_run_delivers(
+    project: Project, smtp_server: SmtpServer
+) -> None:
     project.use_smtp(smtp_server, retries=2)
     smtp_server.handler.data_script = ["451 4.3.0 greylisted"] * 3
     result = project.run("send")
@@ -121,13 +125,23 @@ class _Password:
 def test_wrong_password_stops_the_run_with_one_clear_message(project: Project) -> None:
     handler = RecordingHandler()
     port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, authenticator=_Password(),
-                            auth_require_tls=False)
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=port, authenticator=_Password(), auth_require_tls=False
+    )
     controller.start()
     try:
-        project.settings(delivery={"method": "smtp", "smtp": {
-            "host": "127.0.0.1", "port": port, "username": "digest",
-            "password_env": "TEST_SMTP_PASSWORD", "retry_backoff": 0.05}})
+        project.settings(
+            delivery={
+                "method": "smtp",
+                "smtp": {
+                    "host": "127.0.0.1",
+                    "port": port,
+                    "username": "digest",
+                    "password_env": "TEST_SMTP_PASSWORD",
+                    "retry_backoff": 0.05,
+                },
+            }
+        )
         result = project.run("send", env={"TEST_SMTP_PASSWORD": "wrong"})
         assert result.returncode == 2
         assert f"SMTP login to 127.0.0.1:{port} as 'digest' failed: 535" in result.stderr
@@ -156,29 +170,58 @@ def test_unreachable_server_stops_the_run(project: Project) -> None:
 def certificate(tmp_path: Path) -> tuple[Path, Path]:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-         "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
     )
     return cert, key
 
 
 @pytest.mark.parametrize("security", ["starttls", "ssl"])
-def test_tls_is_verified_and_used(project: Project, certificate: tuple[Path, Path],
-                                  security: str) -> None:
+def test_tls_is_verified_and_used(
+    project: Project, certificate: tuple[Path, Path], security: str
+) -> None:
     cert, key = certificate
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     handler = RecordingHandler()
     port = free_port()
-    options = {"tls_context": context, "require_starttls": True} if security == "starttls" else {
-        "ssl_context": context}
+    options = (
+        {"tls_context": context, "require_starttls": True}
+        if security == "starttls"
+        else {"ssl_context": context}
+    )
     controller = Controller(handler, hostname="127.0.0.1", port=port, **options)
     controller.start()
     try:
-        project.settings(delivery={"method": "smtp", "smtp": {
-            "host": "127.0.0.1", "port": port, "security": security, "retry_backoff": 0.05}})
+        project.settings(
+            delivery={
+                "method": "smtp",
+                "smtp": {
+                    "host": "127.0.0.1",
+                    "port": port,
+                    "security": security,
+                    "retry_backoff": 0.05,
+                },
+            }
+        )
         untrusted = project.run("send")
         assert untrusted.returncode == 2
         assert f"TLS with SMTP server 127.0.0.1:{port} failed" in untrusted.stderr
@@ -190,8 +233,9 @@ def test_tls_is_verified_and_used(project: Project, certificate: tuple[Path, Pat
         controller.stop()
 
 
-def test_several_connections_deliver_each_digest_once(project: Project,
-                                                      smtp_server: SmtpServer) -> None:
+def test_several_connections_deliver_each_digest_once(
+    project: Project, smtp_server: SmtpServer
+) -> None:
     project.use_smtp(smtp_server, connections=3)
     peers: set[tuple] = set()
 
@@ -229,8 +273,11 @@ def _blocking_hook(reached: threading.Event, record_first: bool, handler: Record
         count["n"] += 1
         if count["n"] == 3:
             if record_first:  # the server takes the message but the client never hears 250
-                handler.received.append(type(handler.received[0])(
-                    envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content)))
+                handler.received.append(
+                    type(handler.received[0])(
+                        envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content)
+                    )
+                )
             reached.set()
             await asyncio.sleep(30)
             return "451 4.3.0 client went away"
@@ -242,7 +289,10 @@ def _blocking_hook(reached: threading.Event, record_first: bool, handler: Record
 def _start_send(project: Project) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "digest", "send", "--config", str(project.config)],
-        cwd=project.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=project.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -313,14 +363,21 @@ def test_a_second_send_while_one_runs_exits_with_a_clear_message(
     assert_each_once(smtp_server)
 
 
-def test_a_large_run_is_shared_between_worker_processes(project: Project,
-                                                        smtp_server: SmtpServer) -> None:
+def test_a_large_run_is_shared_between_worker_processes(
+    project: Project, smtp_server: SmtpServer
+) -> None:
     regions = ["Central America", "Caribbean", "North America", "South America"]
-    project.subscribers([
-        {"email": f"reader{n}@example.org", "name": f"Reader {n}",
-         "regions": [regions[n % 4]], "group_by": "topic" if n % 3 else "region"}
-        for n in range(240)
-    ])
+    project.subscribers(
+        [
+            {
+                "email": f"reader{n}@example.org",
+                "name": f"Reader {n}",
+                "regions": [regions[n % 4]],
+                "group_by": "topic" if n % 3 else "region",
+            }
+            for n in range(240)
+        ]
+    )
     project.use_smtp(smtp_server, connections=2)
     result = project.run("send", "--json")
     assert result.returncode == 0, result.stderr
@@ -338,14 +395,25 @@ def test_a_large_run_is_shared_between_worker_processes(project: Project,
 def test_a_worker_process_stopped_by_a_wrong_password_stops_the_run(project: Project) -> None:
     handler = RecordingHandler()
     port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, authenticator=_Password(),
-                            auth_require_tls=False)
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=port, authenticator=_Password(), auth_require_tls=False
+    )
     controller.start()
     try:
         project.subscribers([{"email": f"r{n}@example.org"} for n in range(220)])
-        project.settings(delivery={"method": "smtp", "smtp": {
-            "host": "127.0.0.1", "port": port, "username": "digest", "connections": 2,
-            "password_env": "TEST_SMTP_PASSWORD", "retry_backoff": 0.05}})
+        project.settings(
+            delivery={
+                "method": "smtp",
+                "smtp": {
+                    "host": "127.0.0.1",
+                    "port": port,
+                    "username": "digest",
+                    "connections": 2,
+                    "password_env": "TEST_SMTP_PASSWORD",
+                    "retry_backoff": 0.05,
+                },
+            }
+        )
         result = project.run("send", env={"TEST_SMTP_PASSWORD": "wrong"})
         assert result.returncode == 2
         assert "SMTP login to" in result.stderr and "failed: 535" in result.stderr

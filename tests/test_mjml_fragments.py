@@ -24,21 +24,35 @@ def digests() -> list:
         TaggedItem(t.item, t.regions, t.topics, t.matches, NOW)
         for t in (tag(i, TAXONOMY) for i in read_listing(str(SEED)))
     ] + [
-        TaggedItem(Item(id="hostile", title='<b>Bold</b> & "quoted" Haiti', date=date(2026, 11, 20),
-                        summary="Ünïcödé — Port-au-Prince", link="https://example.org/h?a=1&b=2"),
-                   ("Caribbean",), ("Health",), {}, NOW)
+        TaggedItem(
+            Item(
+                id="hostile",
+                title='<b>Bold</b> & "quoted" Haiti',
+                date=date(2026, 11, 20),
+                summary="Ünïcödé — Port-au-Prince",
+                link="https://example.org/h?a=1&b=2",
+            ),
+            ("Caribbean",),
+            ("Health",),
+            {},
+            NOW,
+        )
     ]
     subscribers = [
         Subscriber("a@example.org", name="Ana"),
         Subscriber("b@example.org", regions=("Caribbean",), group_by="topic"),
-        Subscriber("c@example.org", regions=("Central America", "North America"),
-                   topics=("Labour migration", "Children and youth")),
+        Subscriber(
+            "c@example.org",
+            regions=("Central America", "North America"),
+            topics=("Labour migration", "Children and youth"),
+        ),
         Subscriber("d@example.org", name="Dee", regions=("Caribbean", "South America")),
     ]
     result = []
     for s in subscribers:
-        digest = build_digest(s, items, set(), NOW - timedelta(days=14), NOW.date(),
-                              TAXONOMY.regions, TAXONOMY.topics)
+        digest = build_digest(
+            s, items, set(), NOW - timedelta(days=14), NOW.date(), TAXONOMY.regions, TAXONOMY.topics
+        )
         assert digest is not None
         result.append(digest)
     return result
@@ -50,7 +64,9 @@ def test_assembled_html_is_byte_identical_to_a_whole_compile() -> None:
     compiler.trusted = True  # skip the run-time comparison: compare everything here
     children_seen = 0
     for digest in digests():
-        source = renderer._call("mjml", renderer._context(digest, digest.sections, len(digest.items)))
+        source = renderer._call(
+            "mjml", renderer._context(digest, digest.sections, len(digest.items))
+        )
         pieces = compiler.compile(source)
         preamble, children, postamble = split_body(source)
         assert len(pieces) == len(children) + 2
@@ -71,7 +87,7 @@ def test_a_template_the_shortcut_gets_wrong_falls_back_to_whole_compiles() -> No
     compiler = FragmentCompiler()
     # Two sections with different column layouts: the second changes the head's CSS.
     source = (
-        '<mjml><mj-body><mj-section><mj-column><mj-text>one</mj-text></mj-column></mj-section>'
+        "<mjml><mj-body><mj-section><mj-column><mj-text>one</mj-text></mj-column></mj-section>"
         '<mj-section><mj-column width="30%"><mj-text>a</mj-text></mj-column>'
         '<mj-column width="70%"><mj-text>b</mj-text></mj-column></mj-section></mj-body></mjml>'
     )
@@ -80,10 +96,13 @@ def test_a_template_the_shortcut_gets_wrong_falls_back_to_whole_compiles() -> No
     assert pieces[0] == compile_whole(source)
 
 
-@pytest.mark.parametrize("source", [
-    "<mjml><mj-body>loose text<mj-section></mj-section></mj-body></mjml>",
-    "<mjml><mj-body><mj-section><mj-column></mj-column></mj-body></mjml>",
-    "<mjml></mjml>",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "<mjml><mj-body>loose text<mj-section></mj-section></mj-body></mjml>",
+        "<mjml><mj-body><mj-section><mj-column></mj-column></mj-body></mjml>",
+        "<mjml></mjml>",
+    ],
+)
 def test_bodies_it_cannot_split_are_compiled_whole(source: str) -> None:
     assert split_body(source) is None

@@ -42,8 +42,15 @@ def tagged(items: list[Item], seen: datetime = NOW) -> list[TaggedItem]:
 
 
 def render(items: list[TaggedItem], subscriber: Subscriber, templates: Path = ROOT / "templates"):
-    digest = build_digest(subscriber, items, set(), NOW - timedelta(days=14), NOW.date(),
-                          TAXONOMY.regions, TAXONOMY.topics)
+    digest = build_digest(
+        subscriber,
+        items,
+        set(),
+        NOW - timedelta(days=14),
+        NOW.date(),
+        TAXONOMY.regions,
+        TAXONOMY.topics,
+    )
     assert digest is not None
     return Renderer(templates).render(digest, Personal.of(subscriber, UNSUB))
 
@@ -61,7 +68,9 @@ def test_seed_digest_renders_responsive_html_with_every_item() -> None:
     assert rendered.shown == 10
     assert f'href="{UNSUB}"' in rendered.html and ">Unsubscribe</a>" in rendered.html
     assert f"Unsubscribe: {UNSUB}" in rendered.text
-    assert "Hello Regional newsroom," in rendered.html and "Hello Regional newsroom," in rendered.text
+    assert (
+        "Hello Regional newsroom," in rendered.html and "Hello Regional newsroom," in rendered.text
+    )
 
 
 def test_preheader_is_the_first_titles() -> None:
@@ -80,18 +89,30 @@ def test_markup_in_item_text_is_escaped_in_html_and_plain_in_text() -> None:
     )
     rendered = render(tagged([hostile]), Subscriber("c@example.org", name="<b>Ana</b>"))
     assert "<script>alert" not in rendered.html and "<img src=x" not in rendered.html
-    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; Haiti &amp; &#34;friends&#34;" in rendered.html
+    assert (
+        "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; Haiti &amp; &#34;friends&#34;"
+        in rendered.html
+    )
     assert "&lt;b&gt;Ana&lt;/b&gt;" in rendered.html and "<b>Ana</b>" not in rendered.html
     assert "javascript:" not in rendered.html
     assert '<script>alert("x")</script> Haiti & "friends"' in rendered.text
-    assert "&#34;" not in rendered.text and "&amp;" not in rendered.text and "&lt;" not in rendered.text
+    assert (
+        "&#34;" not in rendered.text
+        and "&amp;" not in rendered.text
+        and "&lt;" not in rendered.text
+    )
 
 
 def test_large_digest_is_cut_under_the_limit_and_says_how_many_more() -> None:
     paragraph = "Migrants from Honduras and Guatemala reach the border. " * 12
     many = [
-        Item(id=f"i{n}", title=f"Central America story number {n}", date=date(2026, 11, 1 + n % 20),
-             summary=paragraph, link=f"https://example.org/{n}")
+        Item(
+            id=f"i{n}",
+            title=f"Central America story number {n}",
+            date=date(2026, 11, 1 + n % 20),
+            summary=paragraph,
+            link=f"https://example.org/{n}",
+        )
         for n in range(200)
     ]
     rendered = render(tagged(many), Subscriber("c@example.org"))
@@ -119,8 +140,13 @@ def test_period(start: date, end: date, text: str) -> None:
 
 def test_subject_names_count_and_period() -> None:
     items = [
-        TaggedItem(Item(id=f"{n}", title=f"Story {n}", date=date(2026, 11, 16)), ("Caribbean",),
-                   (), {}, datetime(2026, 11, 16 + n % 7, tzinfo=UTC))
+        TaggedItem(
+            Item(id=f"{n}", title=f"Story {n}", date=date(2026, 11, 16)),
+            ("Caribbean",),
+            (),
+            {},
+            datetime(2026, 11, 16 + n % 7, tzinfo=UTC),
+        )
         for n in range(7)
     ]
     rendered = render(items, Subscriber("c@example.org"))
@@ -158,22 +184,38 @@ def test_missing_template_lists_what_is_needed(tmp_path: Path) -> None:
         Renderer(tmp_path / "empty")
 
 
-def message(subscriber: Subscriber, unsubscribe: str = UNSUB, subject: str | None = None,
-            items: list[TaggedItem] | None = None) -> tuple[bytes, RenderedEmail]:
+def message(
+    subscriber: Subscriber,
+    unsubscribe: str = UNSUB,
+    subject: str | None = None,
+    items: list[TaggedItem] | None = None,
+) -> tuple[bytes, RenderedEmail]:
     """The wire bytes the pipeline would send, and the personal rendering to compare with."""
-    digest = build_digest(subscriber, items or tagged(read_listing(str(SEED))), set(),
-                          NOW - timedelta(days=14), NOW.date(), TAXONOMY.regions, TAXONOMY.topics)
+    digest = build_digest(
+        subscriber,
+        items or tagged(read_listing(str(SEED))),
+        set(),
+        NOW - timedelta(days=14),
+        NOW.date(),
+        TAXONOMY.regions,
+        TAXONOMY.topics,
+    )
     assert digest is not None
     profile = Renderer(ROOT / "templates").render_shared(digest)
     personal = Personal.of(subscriber, unsubscribe)
     data = build_message(
-        subject=subject or profile.subject, body=profile.body,
-        text_values=text_values_for(personal), html_values=html_values_for(personal),
-        to_name=subscriber.name, to_email=subscriber.email,
+        subject=subject or profile.subject,
+        body=profile.body,
+        text_values=text_values_for(personal),
+        html_values=html_values_for(personal),
+        to_name=subscriber.name,
+        to_email=subscriber.email,
         sender=load_settings(ROOT / "digest.yaml").sender_address,
         message_id=stable_message_id(subscriber.email, profile.shown_ids, "example.org"),
-        unsubscribe_url=unsubscribe, list_id="digest.example.org",
-        list_name="Regional Migration Digest", now=NOW,
+        unsubscribe_url=unsubscribe,
+        list_id="digest.example.org",
+        list_name="Regional Migration Digest",
+        now=NOW,
     )
     return data, profile.personalise(subscriber, personal)
 
@@ -187,7 +229,9 @@ def test_message_parses_back_with_every_header() -> None:
     assert parsed["To"] == "Jean-Baptiste Désir <jean@example.org>"
     assert parsed["To"].addresses[0].display_name == "Jean-Baptiste Désir"
     assert parsed["Subject"] == rendered.subject
-    assert parsed["Message-ID"] == stable_message_id(subscriber.email, rendered.item_ids, "example.org")
+    assert parsed["Message-ID"] == stable_message_id(
+        subscriber.email, rendered.item_ids, "example.org"
+    )
     assert parsed["List-Unsubscribe"] == f"<{UNSUB}>"
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert parsed["List-Id"] == "Regional Migration Digest <digest.example.org>"
@@ -201,7 +245,7 @@ def test_message_parses_back_with_every_header() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["", "Ana", "Ana Pérez " * 12, "<b>&amp; \"quoted\"</b>", "x" * 300, "Zoë =?utf-8?q?x?= .dot"],
+    ["", "Ana", "Ana Pérez " * 12, '<b>&amp; "quoted"</b>', "x" * 300, "Zoë =?utf-8?q?x?= .dot"],
 )
 def test_personal_fields_spliced_into_the_encoded_parts_decode_exactly(name: str) -> None:
     """The parts are encoded once per rendering; each message splices its own fields in."""
@@ -241,11 +285,25 @@ def test_subscribers_with_the_same_digest_share_one_rendering() -> None:
     renderer = Renderer(ROOT / "templates")
     # Different preferences, same resulting digest (the Caribbean has no Health story).
     a = Subscriber("a@example.org", name="A", regions=("Caribbean",))
-    b = Subscriber("b@example.org", name="B", regions=("Caribbean",), topics=(
-        "Labour migration", "Return and reintegration", "Health", "Diaspora",
-        "Training and capacity building", "Migration governance"))
-    digests = [build_digest(s, items, set(), NOW - timedelta(days=14), NOW.date(),
-                            TAXONOMY.regions, TAXONOMY.topics) for s in (a, b)]
+    b = Subscriber(
+        "b@example.org",
+        name="B",
+        regions=("Caribbean",),
+        topics=(
+            "Labour migration",
+            "Return and reintegration",
+            "Health",
+            "Diaspora",
+            "Training and capacity building",
+            "Migration governance",
+        ),
+    )
+    digests = [
+        build_digest(
+            s, items, set(), NOW - timedelta(days=14), NOW.date(), TAXONOMY.regions, TAXONOMY.topics
+        )
+        for s in (a, b)
+    ]
     assert digests[0] is not None and digests[1] is not None
     first = renderer.render(digests[0], Personal.of(a, UNSUB))
     second = renderer.render(digests[1], Personal.of(b, UNSUB))

@@ -33,15 +33,29 @@ def seed_items(first_seen: datetime = NOW - timedelta(hours=1)) -> list[TaggedIt
 
 def item(title: str, regions=(), topics=(), day: int = 16, seen: datetime = NOW) -> TaggedItem:
     return TaggedItem(
-        Item(id=title, title=title, date=date(2026, 11, day)), tuple(regions), tuple(topics),
-        {}, seen,
+        Item(id=title, title=title, date=date(2026, 11, day)),
+        tuple(regions),
+        tuple(topics),
+        {},
+        seen,
     )
 
 
-def digest_for(subscriber: Subscriber, items: list[TaggedItem], sent: set[str] = frozenset(),
-               last: datetime | None = None):
-    return build_digest(subscriber, items, set(sent), window_start(last, NOW, timedelta(days=14)),
-                        NOW.date(), TAXONOMY.regions, TAXONOMY.topics)
+def digest_for(
+    subscriber: Subscriber,
+    items: list[TaggedItem],
+    sent: set[str] = frozenset(),
+    last: datetime | None = None,
+):
+    return build_digest(
+        subscriber,
+        items,
+        set(sent),
+        window_start(last, NOW, timedelta(days=14)),
+        NOW.date(),
+        TAXONOMY.regions,
+        TAXONOMY.topics,
+    )
 
 
 def test_regions_and_topics_must_both_meet() -> None:
@@ -65,7 +79,9 @@ def test_empty_preferences_mean_everything() -> None:
 
 def test_rest_of_the_world_does_not_reach_a_caribbean_subscriber() -> None:
     caribbean = Subscriber("c@example.org", regions=("Caribbean",))
-    assert not matches(caribbean, item("Sudan", ["Rest of the world"], ["Emergencies and displacement"]))
+    assert not matches(
+        caribbean, item("Sudan", ["Rest of the world"], ["Emergencies and displacement"])
+    )
 
 
 def test_seed_digest_for_a_central_america_labour_subscriber() -> None:
@@ -82,13 +98,18 @@ def test_seed_digest_for_a_central_america_labour_subscriber() -> None:
 
 
 def test_sections_follow_the_subscribers_order_and_each_item_appears_once() -> None:
-    lucia = Subscriber("l@example.org", regions=("North America", "Central America"),
-                       topics=("Communication", "Children and youth"))
+    lucia = Subscriber(
+        "l@example.org",
+        regions=("North America", "Central America"),
+        topics=("Communication", "Children and youth"),
+    )
     digest = digest_for(lucia, seed_items())
     assert digest is not None
     assert [s.title for s in digest.sections][:2] == ["North America", "Central America"]
     north = digest.sections[0]
-    assert [s.title for s in north.sections] == ["Communication", "Children and youth"][: len(north.sections)]
+    assert [s.title for s in north.sections] == ["Communication", "Children and youth"][
+        : len(north.sections)
+    ]
     shown = [t.id for t in flatten(digest.sections)]
     assert len(shown) == len(set(shown)) == len(digest.items)
 
@@ -100,12 +121,17 @@ def test_group_by_topic_puts_topics_outside_and_regions_inside() -> None:
     # The OECS item is about both: it shows once, under the first topic the subscriber listed.
     assert [s.title for s in digest.sections] == ["Data and research", "Health"]
     assert digest.sections[0].count == 1
-    assert all(sub.title in (*TAXONOMY.regions, REGION_WIDE) for s in digest.sections for sub in s.sections)
+    assert all(
+        sub.title in (*TAXONOMY.regions, REGION_WIDE) for s in digest.sections for sub in s.sections
+    )
 
 
 def test_newest_first_within_a_section() -> None:
-    items = [item("old", ["Caribbean"], day=2), item("new", ["Caribbean"], day=20),
-             item("mid", ["Caribbean"], day=10)]
+    items = [
+        item("old", ["Caribbean"], day=2),
+        item("new", ["Caribbean"], day=20),
+        item("mid", ["Caribbean"], day=10),
+    ]
     digest = digest_for(Subscriber("c@example.org", regions=("Caribbean",)), items)
     assert digest is not None
     assert [t.item.title for t in flatten(digest.sections)] == ["new", "mid", "old"]
@@ -115,8 +141,12 @@ def test_nothing_new_means_no_digest() -> None:
     subscriber = Subscriber("c@example.org")
     items = seed_items()
     assert digest_for(subscriber, items, sent={t.id for t in items}) is None
-    assert digest_for(Subscriber("x@example.org", regions=("Rest of the world",),
-                                 topics=("Diaspora",)), items) is None
+    assert (
+        digest_for(
+            Subscriber("x@example.org", regions=("Rest of the world",), topics=("Diaspora",)), items
+        )
+        is None
+    )
 
 
 def test_first_digest_holds_items_picked_up_within_the_lookback() -> None:
@@ -153,7 +183,9 @@ def test_the_item_index_gives_what_a_scan_would() -> None:
         Subscriber("a@x.org"),
         Subscriber("b@x.org", regions=("Caribbean",)),
         Subscriber("c@x.org", topics=("Health", "Diaspora")),
-        Subscriber("d@x.org", regions=("Central America", "South America"), topics=("Labour migration",)),
+        Subscriber(
+            "d@x.org", regions=("Central America", "South America"), topics=("Labour migration",)
+        ),
         Subscriber("e@x.org", regions=("Rest of the world",), topics=("Health",)),
     ):
         scanned = [t.id for t in newest_first(items) if matches(subscriber, t)]

@@ -8,8 +8,12 @@ import sqlite3
 from .conftest import Project, SmtpServer, run_digest
 
 SHIPPED = [
-    "ana@example.org", "marlon.james@example.org", "lucia.hernandez@example.org",
-    "jean-baptiste@example.org", "research.desk@example.org", "newsroom@example.org",
+    "ana@example.org",
+    "marlon.james@example.org",
+    "lucia.hernandez@example.org",
+    "jean-baptiste@example.org",
+    "research.desk@example.org",
+    "newsroom@example.org",
     "sudan.watch@example.org",
 ]
 CONSULAR = "Four countries discuss the role of their consular staff in protecting migrant workers"
@@ -26,7 +30,9 @@ def sent_items(project: Project) -> dict[str, int]:
         return dict(db.execute("SELECT subscriber, COUNT(*) FROM sent_items GROUP BY subscriber"))
 
 
-def test_seed_digests_reach_a_real_smtp_server_once(project: Project, smtp_server: SmtpServer) -> None:
+def test_seed_digests_reach_a_real_smtp_server_once(
+    project: Project, smtp_server: SmtpServer
+) -> None:
     project.use_smtp(smtp_server)
     result = project.run("send")
     assert result.returncode == 0, result.stderr
@@ -51,7 +57,9 @@ def test_seed_digests_reach_a_real_smtp_server_once(project: Project, smtp_serve
     assert len(handler.received) == 7
 
 
-def test_a_new_item_goes_out_alone_in_the_next_digest(project: Project, smtp_server: SmtpServer) -> None:
+def test_a_new_item_goes_out_alone_in_the_next_digest(
+    project: Project, smtp_server: SmtpServer
+) -> None:
     project.use_smtp(smtp_server)
     project.run("send", check=True)
     (project.root / "items" / "haiti.md").write_text(
@@ -85,7 +93,8 @@ def test_only_sends_to_those_subscribers(project: Project, smtp_server: SmtpServ
     result = project.run("send", "--only", "ana@example.org", "--only", "newsroom@example.org")
     assert result.returncode == 0, result.stderr
     assert sorted(r.rcpt_tos[0] for r in smtp_server.handler.received) == [
-        "ana@example.org", "newsroom@example.org"
+        "ana@example.org",
+        "newsroom@example.org",
     ]
     assert project.run("send").returncode == 0
     assert len(smtp_server.handler.received) == 7
@@ -203,15 +212,18 @@ def test_preview_writes_four_files_per_subscriber_and_records_nothing(project: P
     for address in SHIPPED:
         for suffix in (".mjml", ".html", ".txt", ".eml"):
             assert (out / f"{address}{suffix}").stat().st_size > 0
-    assert (out / "ana@example.org.mjml").read_text().startswith("<mjml lang=\"en\">")
+    assert (out / "ana@example.org.mjml").read_text().startswith('<mjml lang="en">')
     assert not project.state.exists()
     assert not project.outbox.exists()
 
 
 def test_every_command_has_help(project: Project) -> None:
     listing = run_digest("--help", cwd=project.root)
-    commands = [line.split()[0] for line in listing.stdout.split("Commands:")[1].splitlines()
-                if line.strip()]
+    commands = [
+        line.split()[0]
+        for line in listing.stdout.split("Commands:")[1].splitlines()
+        if line.strip()
+    ]
     assert {"send", "preview", "items", "check", "history"} <= set(commands)
     for command in commands:
         result = project.run(command, "--help")
@@ -224,12 +236,15 @@ def test_the_period_is_dated_in_each_subscribers_timezone(project: Project) -> N
     from digest import pipeline
     from digest.settings import load_settings
 
-    project.subscribers([
-        {"email": "kiribati@example.org", "timezone": "Pacific/Kiritimati"},  # UTC+14
-        {"email": "guatemala@example.org"},  # the schedule's America/Guatemala, UTC-6
-    ])
-    report = pipeline.send(load_settings(project.config),
-                           now=datetime(2026, 11, 22, 12, 0, tzinfo=UTC))
+    project.subscribers(
+        [
+            {"email": "kiribati@example.org", "timezone": "Pacific/Kiritimati"},  # UTC+14
+            {"email": "guatemala@example.org"},  # the schedule's America/Guatemala, UTC-6
+        ]
+    )
+    report = pipeline.send(
+        load_settings(project.config), now=datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    )
     assert report.count("sent") == 2
     subjects = {m["To"].addresses[0].addr_spec: m["Subject"] for m in project.maildir_messages()}
     assert subjects["kiribati@example.org"].endswith("(23 Nov 2026)")

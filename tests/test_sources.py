@@ -87,7 +87,10 @@ def test_markdown_item_with_front_matter_and_given_tags() -> None:
     [
         ("no front matter", r"x\.md:1: no front matter"),
         ("---\ntitle: T\n---\n", r"x\.md:2: 'date': expected a date"),
-        ("---\ntitle: T\ndate: 2026-11-01\ncolour: red\n---\n", r"x\.md:4: unknown front matter key 'colour'"),
+        (
+            "---\ntitle: T\ndate: 2026-11-01\ncolour: red\n---\n",
+            r"x\.md:4: unknown front matter key 'colour'",
+        ),
         ("---\ntitle: [unclosed\n---\n", r"x\.md:\d+: front matter"),
         ("---\ndate: 2026-11-01\n---\nbody", r"x\.md:\d+: 'title'"),
         ("---\ntitle: T\ndate: 2026-11-01\nlink: javascript:alert(1)\n---\n", r"x\.md:4: 'link'"),

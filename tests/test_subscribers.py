@@ -44,7 +44,9 @@ def test_duplicate_address_names_both_lines(tmp_path: Path) -> None:
         "subscribers:\n  - email: ana@example.org\n  - email: other@example.org\n"
         "  - email: ANA@example.org\n",
     )
-    assert ":4: subscriber 'ANA@example.org': duplicate address (already listed on line 2)" in message
+    assert (
+        ":4: subscriber 'ANA@example.org': duplicate address (already listed on line 2)" in message
+    )
 
 
 def test_unknown_region_suggests_the_nearest_and_lists_the_known(tmp_path: Path) -> None:
@@ -53,9 +55,15 @@ def test_unknown_region_suggests_the_nearest_and_lists_the_known(tmp_path: Path)
         "subscribers:\n  - email: ana@example.org\n    regions: [Carribean]\n"
         "    topics: [Labor migration]\n",
     )
-    assert ":3: subscriber 'ana@example.org': unknown region 'Carribean' (did you mean 'Caribbean'?)" in message
+    assert (
+        ":3: subscriber 'ana@example.org': unknown region 'Carribean' (did you mean 'Caribbean'?)"
+        in message
+    )
     assert "known regions: Central America, North America, Caribbean" in message
-    assert ":4: subscriber 'ana@example.org': unknown topic 'Labor migration' (did you mean 'Labour migration'?)" in message
+    assert (
+        ":4: subscriber 'ana@example.org': unknown topic 'Labor migration' (did you mean 'Labour migration'?)"
+        in message
+    )
 
 
 def test_unknown_key_and_bad_grouping(tmp_path: Path) -> None:
@@ -63,13 +71,17 @@ def test_unknown_key_and_bad_grouping(tmp_path: Path) -> None:
         tmp_path,
         "subscribers:\n  - email: ana@example.org\n    regoins: [Caribbean]\n    group_by: country\n",
     )
-    assert ":3: subscriber 'ana@example.org': unknown key 'regoins' (did you mean 'regions'?)" in message
+    assert (
+        ":3: subscriber 'ana@example.org': unknown key 'regoins' (did you mean 'regions'?)"
+        in message
+    )
     assert ":4: subscriber 'ana@example.org': 'group_by': expected region or topic" in message
 
 
 def test_line_breaks_in_names_are_refused(tmp_path: Path) -> None:
     message = problems(
-        tmp_path, 'subscribers:\n  - email: ana@example.org\n    name: "Ana\\r\\nBcc: x@evil.example"\n'
+        tmp_path,
+        'subscribers:\n  - email: ana@example.org\n    name: "Ana\\r\\nBcc: x@evil.example"\n',
     )
     assert ":3: subscriber 'ana@example.org': 'name': expected one line of text" in message
 

@@ -18,18 +18,33 @@ TAXONOMY = load_taxonomy()
 
 
 def tagged(title: str, summary: str = "", **given: tuple[str, ...]):
-    return tag(Item(id="x", title=title, date=date(2026, 11, 16), summary=summary, **given), TAXONOMY)
+    return tag(
+        Item(id="x", title=title, date=date(2026, 11, 16), summary=summary, **given), TAXONOMY
+    )
 
 
 def test_default_taxonomy_has_the_office_regions_and_topics() -> None:
     assert TAXONOMY.regions == (
-        "Central America", "North America", "Caribbean", "South America", "Rest of the world"
+        "Central America",
+        "North America",
+        "Caribbean",
+        "South America",
+        "Rest of the world",
     )
     for topic in (
-        "Labour migration", "Children and youth", "Smuggling and trafficking",
-        "Return and reintegration", "Migrant protection", "Health", "Climate and environment",
-        "Data and research", "Diaspora", "Training and capacity building", "Communication",
-        "Migration governance", "Emergencies and displacement",
+        "Labour migration",
+        "Children and youth",
+        "Smuggling and trafficking",
+        "Return and reintegration",
+        "Migrant protection",
+        "Health",
+        "Climate and environment",
+        "Data and research",
+        "Diaspora",
+        "Training and capacity building",
+        "Communication",
+        "Migration governance",
+        "Emergencies and displacement",
     ):
         assert topic in TAXONOMY.topics
 
@@ -58,10 +73,17 @@ def test_seed_items_get_the_expected_regions() -> None:
 @pytest.mark.parametrize(
     ("index", "topic"),
     [
-        (0, "Labour migration"), (0, "Migrant protection"), (1, "Children and youth"),
-        (2, "Diaspora"), (2, "Data and research"), (3, "Communication"),
-        (5, "Smuggling and trafficking"), (6, "Labour migration"), (7, "Smuggling and trafficking"),
-        (8, "Return and reintegration"), (9, "Training and capacity building"),
+        (0, "Labour migration"),
+        (0, "Migrant protection"),
+        (1, "Children and youth"),
+        (2, "Diaspora"),
+        (2, "Data and research"),
+        (3, "Communication"),
+        (5, "Smuggling and trafficking"),
+        (6, "Labour migration"),
+        (7, "Smuggling and trafficking"),
+        (8, "Return and reintegration"),
+        (9, "Training and capacity building"),
     ],
 )
 def test_seed_items_get_the_expected_topics(index: int, topic: str) -> None:
@@ -71,7 +93,12 @@ def test_seed_items_get_the_expected_topics(index: int, topic: str) -> None:
 
 def test_matches_record_the_words_that_produced_each_tag() -> None:
     item = tag(read_listing(str(SEED))[0], TAXONOMY)
-    assert set(item.matches["Central America"]) >= {"Belize", "Guatemala", "Honduras", "El Salvador"}
+    assert set(item.matches["Central America"]) >= {
+        "Belize",
+        "Guatemala",
+        "Honduras",
+        "El Salvador",
+    }
     assert "migrant workers" in item.matches["Labour migration"]
 
 
@@ -102,7 +129,10 @@ def test_rest_of_the_world_comes_from_the_country_list() -> None:
     sudan = tagged("Sudan: new arrivals in Chad", "Refugees keep crossing from Darfur.")
     assert sudan.regions == ("Rest of the world",)
     assert tagged("Nepal earthquake").regions == ("Rest of the world",)
-    assert tagged("Migrants from Venezuela reach Mexico").regions == ("North America", "South America")
+    assert tagged("Migrants from Venezuela reach Mexico").regions == (
+        "North America",
+        "South America",
+    )
 
 
 def test_case_insensitive() -> None:
