@@ -525,6 +525,9 @@ def send(
                     should_stop=should_stop,
                     warnings=report.warnings,
                 )
+        except BaseException as exc:  # Ctrl-C or a bug: the run must not be recorded as done
+            report.aborted = report.aborted or f"interrupted: {type(exc).__name__}"
+            raise
         finally:
             if run_id is not None:
                 status = "aborted" if report.aborted else ("failed" if report.failed else "ok")

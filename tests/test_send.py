@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import pytest
+
 from .conftest import Project, SmtpServer, run_digest
 
 SHIPPED = [
@@ -249,3 +251,23 @@ def test_the_period_is_dated_in_each_subscribers_timezone(project: Project) -> N
     subjects = {m["To"].addresses[0].addr_spec: m["Subject"] for m in project.maildir_messages()}
     assert subjects["kiribati@example.org"].endswith("(23 Nov 2026)")
     assert subjects["guatemala@example.org"].endswith("(22 Nov 2026)")
+
+
+def test_an_interrupted_send_is_not_recorded_as_done(project: Project) -> None:
+    import sqlite3
+
+    from digest import pipeline
+    from digest.settings import load_settings
+
+    class Interrupting:
+        def start(self, total: int) -> None:
+            pass
+
+        def advance(self, outcome: pipeline.Outcome) -> None:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.send(load_settings(project.config), progress=Interrupting())
+    with sqlite3.connect(project.state) as db:
+        [(status, note)] = db.execute("SELECT status, note FROM runs").fetchall()
+    assert status == "aborted" and note == "interrupted: KeyboardInterrupt"
