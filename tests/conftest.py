@@ -24,6 +24,18 @@ import yaml
 from aiosmtpd.controller import Controller
 
 ROOT = Path(__file__).resolve().parent.parent
+# Debian's Chromium, as .ci/run installs it, with the flags this sandboxed machine needs.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SEED = ROOT / "items" / "office-news-2020.txt"
 DATA = Path(__file__).resolve().parent / "data"
 

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -122,37 +123,39 @@ class _Password:
         return AuthResult(success=ok, handled=False)
 
 
-def test_wrong_password_stops_the_run_with_one_clear_message(project: Project) -> None:
+@pytest.fixture
+def login_server(project: Project) -> Iterator[SmtpServer]:
+    """An SMTP server that wants the password "right", and the project pointed at it with the
+    password taken from $TEST_SMTP_PASSWORD."""
     handler = RecordingHandler()
     port = free_port()
     controller = Controller(
         handler, hostname="127.0.0.1", port=port, authenticator=_Password(), auth_require_tls=False
     )
     controller.start()
+    project.use_smtp(
+        SmtpServer("127.0.0.1", port, handler, controller),
+        username="digest",
+        password_env="TEST_SMTP_PASSWORD",
+    )
     try:
-        project.settings(
-            delivery={
-                "method": "smtp",
-                "smtp": {
-                    "host": "127.0.0.1",
-                    "port": port,
-                    "username": "digest",
-                    "password_env": "TEST_SMTP_PASSWORD",
-                    "retry_backoff": 0.05,
-                },
-            }
-        )
-        result = project.run("send", env={"TEST_SMTP_PASSWORD": "wrong"})
-        assert result.returncode == 2
-        assert f"SMTP login to 127.0.0.1:{port} as 'digest' failed: 535" in result.stderr
-        assert "TEST_SMTP_PASSWORD" in result.stderr
-        assert handler.received == []
-        assert sent_items(project) == {}
-        result = project.run("send", env={"TEST_SMTP_PASSWORD": "right"})
-        assert result.returncode == 0, result.stderr
-        assert len(handler.received) == 7
+        yield SmtpServer("127.0.0.1", port, handler, controller)
     finally:
         controller.stop()
+
+
+def test_wrong_password_stops_the_run_with_one_clear_message(
+    project: Project, login_server: SmtpServer
+) -> None:
+    result = project.run("send", env={"TEST_SMTP_PASSWORD": "wrong"})
+    assert result.returncode == 2
+    assert f"SMTP login to 127.0.0.1:{login_server.port} as 'digest' failed: 535" in result.stderr
+    assert "TEST_SMTP_PASSWORD" in result.stderr
+    assert login_server.handler.received == []
+    assert sent_items(project) == {}
+    result = project.run("send", env={"TEST_SMTP_PASSWORD": "right"})
+    assert result.returncode == 0, result.stderr
+    assert len(login_server.handler.received) == 7
 
 
 def test_unreachable_server_stops_the_run(project: Project) -> None:
@@ -392,34 +395,15 @@ def test_a_large_run_is_shared_between_worker_processes(
     assert len(smtp_server.handler.received) == 240
 
 
-def test_a_worker_process_stopped_by_a_wrong_password_stops_the_run(project: Project) -> None:
-    handler = RecordingHandler()
-    port = free_port()
-    controller = Controller(
-        handler, hostname="127.0.0.1", port=port, authenticator=_Password(), auth_require_tls=False
-    )
-    controller.start()
-    try:
-        project.subscribers([{"email": f"r{n}@example.org"} for n in range(220)])
-        project.settings(
-            delivery={
-                "method": "smtp",
-                "smtp": {
-                    "host": "127.0.0.1",
-                    "port": port,
-                    "username": "digest",
-                    "connections": 2,
-                    "password_env": "TEST_SMTP_PASSWORD",
-                    "retry_backoff": 0.05,
-                },
-            }
-        )
-        result = project.run("send", env={"TEST_SMTP_PASSWORD": "wrong"})
-        assert result.returncode == 2
-        assert "SMTP login to" in result.stderr and "failed: 535" in result.stderr
-        assert handler.received == [] and sent_items(project) == {}
-    finally:
-        controller.stop()
+def test_a_worker_process_stopped_by_a_wrong_password_stops_the_run(
+    project: Project, login_server: SmtpServer
+) -> None:
+    project.subscribers([{"email": f"r{n}@example.org"} for n in range(220)])
+    project.settings(delivery={"smtp": {"connections": 2}})
+    result = project.run("send", env={"TEST_SMTP_PASSWORD": "wrong"})
+    assert result.returncode == 2
+    assert "SMTP login to" in result.stderr and "failed: 535" in result.stderr
+    assert login_server.handler.received == [] and sent_items(project) == {}
 
 
 class _PipeliningHandler(RecordingHandler):

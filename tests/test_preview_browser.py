@@ -20,19 +20,8 @@ from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
 from digest import pipeline
 from digest.settings import load_settings
 
-from .conftest import Project
+from .conftest import CHROMIUM, CHROMIUM_ARGS, Project
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WAIT_MS = 60_000  # an upper bound for slow machines, never a measured duration
 
 pytestmark = pytest.mark.skipif(
