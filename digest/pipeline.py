@@ -6,22 +6,14 @@ settings, subscribers or templates raise an InputError and nothing goes out.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import functools
 import itertools
-import multiprocessing
-import os
-import queue
-import signal
-import time
-import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from .delivery import MaildirSender, SMTPSender
@@ -38,14 +30,15 @@ from .render import (
     html_values_for,
     text_values_for,
 )
-from .selection import ItemIndex, build_digest, window_start
-from .settings import Settings, load_settings
+from .selection import ItemIndex, build_digest, in_send_order, window_start
+from .settings import Settings
 from .signing import load_signer
 from .sources import read_sources
 from .state import Delivery, Finished, State, send_lock, utcnow
 from .subscribers import load_subscribers
 from .taxonomy import Taxonomy, load_taxonomy, tag
 from .tokens import link_with_token, make_token
+from .workers import deliver_in_processes, worker_count
 
 
 @dataclass
@@ -303,46 +296,6 @@ def make_dispatcher(settings: Settings, connections: int | None = None) -> Dispa
     return Dispatcher(lambda: MaildirSender(delivery.maildir), settings.sender_address.addr_spec)
 
 
-def worker_count(settings: Settings, dry_run: bool, subscribers: int) -> int:
-    """Processes composing and sending side by side: one per SMTP connection, at most one per
-    core (threads would share one core under the GIL). Small runs stay in one process."""
-    if dry_run or settings.delivery.method != "smtp" or subscribers < 200:
-        return 1
-    return max(1, min(settings.delivery.smtp.connections, os.cpu_count() or 1))
-
-
-def preference_key(subscriber: Subscriber) -> tuple[object, ...]:
-    """What decides a subscriber's digest apart from their address."""
-    return (
-        subscriber.regions,
-        subscriber.topics,
-        subscriber.group_by,
-        subscriber.timezone or "",
-        bool(subscriber.name),
-    )
-
-
-def in_send_order(subscribers: list[Subscriber]) -> list[Subscriber]:
-    """Subscribers with the same preferences one after another, so each shared rendering is
-    made once and needed only briefly."""
-    return sorted(subscribers, key=preference_key)
-
-
-def shard_of(subscriber: Subscriber, count: int) -> int:
-    """The worker that sends to this subscriber: by preferences (so a rendering is made by one
-    worker only), stable across processes (unlike hash(), which each process salts)."""
-    return zlib.crc32(repr(preference_key(subscriber)).encode()) % count
-
-
-@dataclass(frozen=True)
-class Shard:
-    """One worker's share of a run: the subscribers whose `shard_of` is `index`."""
-
-    index: int = 0
-    count: int = 1
-    connections: int | None = None
-
-
 def deliver(
     settings: Settings,
     composer: Composer,
@@ -514,7 +467,7 @@ def send(
                 # The workers read the subscribers themselves: none is kept here meanwhile.
                 del subscribers[:]
                 inputs.subscribers.clear()
-                report.aborted = _deliver_in_processes(
+                report.aborted = deliver_in_processes(
                     settings,
                     workers,
                     only,
@@ -541,139 +494,6 @@ def send(
                     note=report.aborted,
                 )
     return report
-
-
-def _deliver_in_processes(
-    settings: Settings,
-    workers: int,
-    only: tuple[str, ...],
-    *,
-    run_id: int | None,
-    to: str | None,
-    now: datetime,
-    emit: Callable[[Outcome], None],
-    should_stop: Callable[[], bool],
-    warnings: list[str],
-) -> str | None:
-    """Run `workers` processes, each composing and sending its share of the subscribers over
-    its share of the connections, recording into the same state; collect their outcomes."""
-    context = multiprocessing.get_context("spawn")
-    messages: multiprocessing.Queue[tuple[str, Any]] = context.Queue()
-    stop = context.Event()
-    total = settings.delivery.smtp.connections
-    shards = [
-        Shard(k, workers, total // workers + (1 if k < total % workers else 0))
-        for k in range(workers)
-    ]
-    processes = [
-        context.Process(
-            target=_shard_main,
-            name=f"digest-worker-{shard.index}",
-            args=(settings.path, shard, only, run_id, to, now, messages, stop),
-        )
-        for shard in shards
-    ]
-    for process in processes:
-        process.start()
-    aborted: str | None = None
-    running = len(processes)
-    try:
-        while running:
-            if should_stop():
-                stop.set()
-            try:
-                kind, payload = messages.get(timeout=0.2)
-            except queue.Empty:
-                if not any(p.is_alive() for p in processes):
-                    # A worker died without saying so: its pending rows are resent next run.
-                    aborted = aborted or "a worker process died; rerun to finish"
-                    break
-                continue
-            if kind == "outcomes":
-                for outcome in payload:
-                    emit(outcome)
-            elif kind == "warning":
-                if payload not in warnings:
-                    warnings.append(payload)
-            elif kind == "done":
-                running -= 1
-                if payload and aborted is None:
-                    aborted = payload
-                    stop.set()  # a configuration failure in one worker stops them all
-    finally:
-        stop.set()
-        for process in processes:
-            process.join(timeout=60)
-            if process.is_alive():
-                process.kill()
-    return aborted
-
-
-def _die_with_parent() -> None:
-    """A worker must not outlive the run that holds the lock (Linux: PR_SET_PDEATHSIG)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
-
-
-def _shard_main(
-    settings_path: Path,
-    shard: Shard,
-    only: tuple[str, ...],
-    run_id: int | None,
-    to: str | None,
-    now: datetime,
-    messages: Any,
-    stop: Any,
-) -> None:
-    _die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    batch: list[Outcome] = []
-    last_flush = time.monotonic()
-
-    def emit(outcome: Outcome) -> None:
-        nonlocal last_flush
-        batch.append(outcome)
-        if len(batch) >= 200 or time.monotonic() - last_flush > 0.25 or outcome.error:
-            messages.put(("outcomes", list(batch)))
-            batch.clear()
-            last_flush = time.monotonic()
-
-    aborted: str | None = None
-    try:
-        settings = load_settings(settings_path)
-        inputs = load_inputs(settings, keep_sources=False)
-        subscribers = [
-            s
-            for s in in_send_order(select_subscribers(inputs.subscribers, only))
-            if shard_of(s, shard.count) == shard.index
-        ]
-        inputs.subscribers.clear()
-        with State(settings.state) as state:
-            secret, _ = state.token_secret(settings.token_secret_env)
-            composer = Composer(inputs, state, tagged_items(state, inputs.taxonomy), secret, now)
-            for warning in composer.warnings:
-                messages.put(("warning", warning))
-            aborted = deliver(
-                settings,
-                composer,
-                state,
-                subscribers,
-                run_id=run_id,
-                dry_run=False,
-                to=to,
-                emit=emit,
-                should_stop=stop.is_set,
-                clock=utcnow,
-                connections=shard.connections,
-            )
-    except DigestError as exc:
-        aborted = str(exc)
-    except Exception as exc:  # report, never hang the parent
-        aborted = f"worker {shard.index} failed: {type(exc).__name__}: {exc}"
-    finally:
-        if batch:
-            messages.put(("outcomes", list(batch)))
-        messages.put(("done", aborted))
 
 
 @dataclass

@@ -186,3 +186,20 @@ class ItemIndex:
         if len(self._cache) < 10_000:
             self._cache[key] = result
         return result
+
+
+def preference_key(subscriber: Subscriber) -> tuple[object, ...]:
+    """What decides a subscriber's digest apart from their address."""
+    return (
+        subscriber.regions,
+        subscriber.topics,
+        subscriber.group_by,
+        subscriber.timezone or "",
+        bool(subscriber.name),
+    )
+
+
+def in_send_order(subscribers: list[Subscriber]) -> list[Subscriber]:
+    """Subscribers with the same preferences one after another, so each shared rendering is
+    made once and needed only briefly."""
+    return sorted(subscribers, key=preference_key)
