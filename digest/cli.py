@@ -84,10 +84,10 @@ def _escape(text: str) -> str:
 class _RichProgress:
     """A live bar on stderr: sent / failed / skipped / remaining and the rate."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, label: str = "sending") -> None:
         self.counts = {"sent": 0, "failed": 0, "skipped": 0}
         self.bar = Progress(
-            TextColumn("[bold]sending"),
+            TextColumn(f"[bold]{label}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn(
@@ -241,7 +241,8 @@ def send(
 
         if not valid_email(to):
             raise click.BadParameter(f"{to!r} is not an email address", param_hint="--to")
-    progress = _RichProgress(enabled=not as_json and err.is_terminal)
+    label = "building (dry run)" if dry_run else "sending"
+    progress = _RichProgress(enabled=not as_json and err.is_terminal, label=label)
     try:
         report = pipeline.send(
             settings, dry_run=dry_run, only=only, to=to, progress=progress, lock_wait=wait
