@@ -13,7 +13,7 @@ import pytest
 
 from digest.errors import TemplateError
 from digest.message import build_message, stable_message_id
-from digest.models import Item, RenderedEmail, Subscriber, TaggedItem
+from digest.models import Digest, Item, RenderedEmail, Subscriber, TaggedItem
 from digest.render import (
     HTML_LIMIT,
     Personal,
@@ -41,7 +41,8 @@ def tagged(items: list[Item], seen: datetime = NOW) -> list[TaggedItem]:
     ]
 
 
-def render(items: list[TaggedItem], subscriber: Subscriber, templates: Path = ROOT / "templates"):
+def first_digest(subscriber: Subscriber, items: list[TaggedItem]) -> Digest:
+    """The digest a subscriber gets on a fresh install (nothing sent yet)."""
     digest = build_digest(
         subscriber,
         items,
@@ -52,7 +53,13 @@ def render(items: list[TaggedItem], subscriber: Subscriber, templates: Path = RO
         TAXONOMY.topics,
     )
     assert digest is not None
-    return Renderer(templates).render(digest, Personal.of(subscriber, UNSUB))
+    return digest
+
+
+def render(items: list[TaggedItem], subscriber: Subscriber, templates: Path = ROOT / "templates"):
+    return Renderer(templates).render(
+        first_digest(subscriber, items), Personal.of(subscriber, UNSUB)
+    )
 
 
 def test_seed_digest_renders_responsive_html_with_every_item() -> None:
@@ -191,16 +198,7 @@ def message(
     items: list[TaggedItem] | None = None,
 ) -> tuple[bytes, RenderedEmail]:
     """The wire bytes the pipeline would send, and the personal rendering to compare with."""
-    digest = build_digest(
-        subscriber,
-        items or tagged(read_listing(str(SEED))),
-        set(),
-        NOW - timedelta(days=14),
-        NOW.date(),
-        TAXONOMY.regions,
-        TAXONOMY.topics,
-    )
-    assert digest is not None
+    digest = first_digest(subscriber, items or tagged(read_listing(str(SEED))))
     profile = Renderer(ROOT / "templates").render_shared(digest)
     personal = Personal.of(subscriber, unsubscribe)
     data = build_message(
@@ -298,15 +296,8 @@ def test_subscribers_with_the_same_digest_share_one_rendering() -> None:
             "Migration governance",
         ),
     )
-    digests = [
-        build_digest(
-            s, items, set(), NOW - timedelta(days=14), NOW.date(), TAXONOMY.regions, TAXONOMY.topics
-        )
-        for s in (a, b)
-    ]
-    assert digests[0] is not None and digests[1] is not None
-    first = renderer.render(digests[0], Personal.of(a, UNSUB))
-    second = renderer.render(digests[1], Personal.of(b, UNSUB))
+    first = renderer.render(first_digest(a, items), Personal.of(a, UNSUB))
+    second = renderer.render(first_digest(b, items), Personal.of(b, UNSUB))
     assert renderer.compiled == 1
     assert "Topics: all topics" in first.text and "Topics: Labour migration, Return" in second.text
     assert "Hello A," in first.html and "Hello B," in second.html
