@@ -289,24 +289,28 @@ def _blocking_hook(reached: threading.Event, record_first: bool, handler: Record
     return hook
 
 
-def _start_send(project: Project) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+def _start_blocked_send(
+    project: Project, server: SmtpServer, server_takes_the_third: bool
+) -> tuple[subprocess.Popen[str], threading.Event]:
+    """`digest send` as a subprocess, held by the server at the third message."""
+    project.use_smtp(server)
+    reached = threading.Event()
+    server.handler.data_hook = _blocking_hook(reached, server_takes_the_third, server.handler)
+    process = subprocess.Popen(
         [sys.executable, "-m", "digest", "send", "--config", str(project.config)],
         cwd=project.root,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    return process, reached
 
 
 @pytest.mark.parametrize("server_took_it", [False, True], ids=["not-accepted", "ambiguous"])
 def test_sigkill_mid_run_then_rerun_delivers_to_everyone_once(
     project: Project, smtp_server: SmtpServer, server_took_it: bool
 ) -> None:
-    project.use_smtp(smtp_server)
-    reached = threading.Event()
-    smtp_server.handler.data_hook = _blocking_hook(reached, server_took_it, smtp_server.handler)
-    process = _start_send(project)
+    process, reached = _start_blocked_send(project, smtp_server, server_took_it)
     try:
         assert reached.wait(60), "the send never reached the third message"
         process.send_signal(signal.SIGKILL)
@@ -343,10 +347,7 @@ def test_sigkill_mid_run_then_rerun_delivers_to_everyone_once(
 def test_a_second_send_while_one_runs_exits_with_a_clear_message(
     project: Project, smtp_server: SmtpServer
 ) -> None:
-    project.use_smtp(smtp_server)
-    reached = threading.Event()
-    smtp_server.handler.data_hook = _blocking_hook(reached, False, smtp_server.handler)
-    process = _start_send(project)
+    process, reached = _start_blocked_send(project, smtp_server, False)
     try:
         assert reached.wait(60)
         second = project.run("send")

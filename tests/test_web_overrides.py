@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 
 from digest.models import Subscriber
-from digest.overrides import Overrides, describe, effective_subscribers, web_changes
+from digest.overrides import (
+    Overrides,
+    describe,
+    effective_subscribers,
+    subscriber_settings,
+    web_changes,
+)
 from digest.pipeline import load_inputs
 from digest.settings import load_settings
 from digest.state import State
@@ -47,15 +53,7 @@ def state(tmp_path: Path) -> Iterator[State]:
 
 def _form(subscriber: Subscriber, **changes: object) -> dict[str, object]:
     """What the preference form sends: every setting."""
-    values: dict[str, object] = {
-        "name": subscriber.name,
-        "regions": list(subscriber.regions),
-        "topics": list(subscriber.topics),
-        "group_by": subscriber.group_by,
-        "frequency": subscriber.frequency,
-        "timezone": subscriber.timezone,
-    }
-    return values | changes
+    return {**subscriber_settings(subscriber), **changes}
 
 
 def test_a_web_change_wins_for_its_setting_and_the_file_still_rules_the_others(
