@@ -72,6 +72,8 @@ _STOP = object()
 class Dispatcher:
     """`connections` worker threads, each with a sender from `make_sender`."""
 
+    POLL = 0.05  # seconds
+
     def __init__(
         self,
         make_sender: Callable[[], Sender],
@@ -150,16 +152,17 @@ class Dispatcher:
             if sender is not None:
                 sender.close()
 
-    def submit(self, job: Job) -> Iterator[Result]:
-        """Queue a job (waiting while the queue is full); yields results ready meanwhile."""
+    def submit(self, job: Job, waiting: Callable[[], None] = lambda: None) -> Iterator[Result]:
+        """Queue a job (waiting while the queue is full); yields results ready meanwhile. Calls
+        `waiting` every `POLL` seconds spent waiting, so the caller can do its bookkeeping."""
         while True:
             yield from self.ready()
             try:
-                self.jobs.put(job, timeout=0.05)
+                self.jobs.put(job, timeout=self.POLL)
                 self.in_flight += 1
                 return
             except queue.Full:
-                continue
+                waiting()
 
     def ready(self) -> Iterator[Result]:
         while True:
@@ -170,10 +173,15 @@ class Dispatcher:
             self.in_flight -= 1
             yield result
 
-    def finish(self) -> Iterator[Result]:
-        """Wait for every submitted job; yields the remaining results, then stops the workers."""
+    def finish(self, waiting: Callable[[], None] = lambda: None) -> Iterator[Result]:
+        """Wait for every submitted job; yields the remaining results, then stops the workers.
+        Calls `waiting` every `POLL` seconds spent waiting."""
         while self.in_flight:
-            result = self.results.get()
+            try:
+                result = self.results.get(timeout=self.POLL)
+            except queue.Empty:
+                waiting()
+                continue
             self.in_flight -= 1
             yield result
         for _ in self.threads:

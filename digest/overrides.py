@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -410,27 +410,20 @@ def describe(
 
 
 def effective_subscribers(
-    file_subscribers: list[Subscriber], state: State | None, taxonomy: Taxonomy
-) -> list[Subscriber]:
-    """The subscribers a send delivers to: the file with the web's changes laid over it.
-
-    Only the addresses the web knows are looked at closely; the others (nearly all, on a
-    large list) pass through as they are."""
+    file_subscribers: Iterable[Subscriber], state: State | None, taxonomy: Taxonomy
+) -> Iterator[Subscriber]:
+    """The subscribers a send delivers to: the file with the web's changes laid over it, one at
+    a time. Those the web never touched (nearly all, on a large list) pass through as they are
+    read; the few it did come last, changed, with the web's own sign-ups."""
     records = Overrides(state).records() if state is not None else {}
-    if not records:
-        return list(file_subscribers)
-    touched = [s for s in file_subscribers if address_key(s.email) in records]
-    described = describe(touched, state, taxonomy)
-    by_key = {address_key(e.subscriber.email): e for e in described if e.origin == "file"}
-    result = []
+    touched = []
     for subscriber in file_subscribers:
-        effective = by_key.get(address_key(subscriber.email))
-        if effective is None:
-            result.append(subscriber)
-        elif effective.active:
-            result.append(effective.subscriber)
-    result.extend(e.subscriber for e in described if e.origin == "web" and e.active)
-    return result
+        if address_key(subscriber.email) in records:
+            touched.append(subscriber)
+        else:
+            yield subscriber
+    if records:
+        yield from (e.subscriber for e in describe(touched, state, taxonomy) if e.active)
 
 
 def written_settings(path: Path) -> dict[str, set[str]]:

@@ -6,6 +6,7 @@ settings, subscribers or templates raise an InputError and nothing goes out.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 from collections import Counter
@@ -30,12 +31,19 @@ from .render import (
     html_values_for,
     text_values_for,
 )
-from .selection import ItemIndex, build_digest, in_send_order, window_start
+from .selection import (
+    ItemIndex,
+    arrange,
+    preference_key,
+    unsent,
+    window_start,
+)
+from .send_list import SendList
 from .settings import Settings
 from .signing import load_signer
 from .sources import read_sources
 from .state import Delivery, Finished, State, send_lock, utcnow
-from .subscribers import load_subscribers
+from .subscribers import load_subscribers, not_listed
 from .taxonomy import Taxonomy, load_taxonomy, tag
 from .tokens import link_with_token, make_token
 from .workers import deliver_in_processes, worker_count
@@ -116,20 +124,27 @@ class Inputs:
     renderer: Renderer
 
 
-def load_inputs(settings: Settings, keep_sources: bool = True) -> Inputs:
+def load_inputs(
+    settings: Settings, keep_sources: bool = True, with_subscribers: bool = True
+) -> Inputs:
     """Taxonomy, effective subscribers and templates, validated. `keep_sources=False` (sending)
-    keeps only the encoded parts of each rendering, not its MJML, HTML and text."""
+    keeps only the encoded parts of each rendering, not its MJML, HTML and text. A send reads
+    its subscribers into a `SendList` instead (`with_subscribers=False`)."""
     taxonomy = load_taxonomy(settings.taxonomy)
-    # The file with the changes subscribers made on the web laid over it (unsubscribes win).
-    # Read-only: the preview loads its inputs here too and must never write the state.
-    state = State.open_readonly(settings.state)
-    try:
-        subscribers = effective_subscribers(
-            load_subscribers(settings.subscribers, taxonomy), state, taxonomy
-        )
-    finally:
-        if state is not None:
-            state.close()
+    subscribers = []
+    if with_subscribers:
+        # The file with the changes subscribers made on the web laid over it (unsubscribes
+        # win). Read-only: the preview loads its inputs here too and must never write the state.
+        state = State.open_readonly(settings.state)
+        try:
+            subscribers = list(
+                effective_subscribers(
+                    load_subscribers(settings.subscribers, taxonomy), state, taxonomy
+                )
+            )
+        finally:
+            if state is not None:
+                state.close()
     renderer = Renderer(
         settings.templates, list_name=list_name(settings), keep_sources=keep_sources
     )
@@ -168,12 +183,7 @@ def select_subscribers(subscribers: list[Subscriber], only: Iterable[str]) -> li
     chosen = [s for s in subscribers if s.email.casefold() in wanted]
     missing = wanted - {s.email.casefold() for s in chosen}
     if missing:
-        from .errors import SubscribersError
-
-        raise SubscribersError(
-            f"--only {', '.join(sorted(missing))}: not in the subscribers file",
-            hint="check the address against subscribers.yaml",
-        )
+        raise not_listed(missing)
     return chosen
 
 
@@ -221,29 +231,58 @@ class Composer:
         self.warnings = [warning] if warning else []
         # Deliveries a killed run left pending, resent as they were (usually none).
         self.pending: dict[str, Delivery] = state.pending_deliveries() if state else {}
+        # Messages older than `lookback` before a subscriber's latest cannot hold an item that
+        # is new again; twice that allows for a clock that was set back.
+        self.horizon = 2 * settings.lookback
+        self._last_key: tuple[object, ...] | None = None
+        self._last_digest: Digest | None = None
+
+    HISTORY_BATCH = 64  # subscribers whose history is read in one query
+
+    def digests(
+        self, subscribers: Iterable[Subscriber], resend_pending: bool = True
+    ) -> Iterator[tuple[Subscriber, Digest | None]]:
+        """Each subscriber with their digest (None: nothing new), their histories read from the
+        state a batch at a time."""
+        remaining = iter(subscribers)
+        while batch := tuple(itertools.islice(remaining, self.HISTORY_BATCH)):
+            histories = (
+                self.state.sent_histories([s.email for s in batch], self.horizon)
+                if self.state is not None
+                else {}
+            )
+            for subscriber in batch:
+                history = histories.get(subscriber.email, (set(), None))
+                yield subscriber, self._digest(subscriber, history, resend_pending)
 
     def digest_for(self, subscriber: Subscriber, resend_pending: bool = True) -> Digest | None:
+        return next(self.digests([subscriber], resend_pending))[1]
+
+    def _digest(
+        self,
+        subscriber: Subscriber,
+        history: tuple[set[str], datetime | None],
+        resend_pending: bool,
+    ) -> Digest | None:
         settings, taxonomy = self.inputs.settings, self.inputs.taxonomy
         zone = _zone(subscriber.timezone or self.default_zone)
-        sent: set[str] = set()
-        last = None
-        only_ids = None
-        if self.state is not None:
-            pending = self.pending.get(subscriber.email) if resend_pending else None
-            if pending is not None:
-                only_ids = pending.item_ids
-            sent, last = self.state.sent_history(subscriber.email)
-        return build_digest(
-            subscriber,
-            self.items if only_ids is not None else self.index.candidates(subscriber),
-            already_sent=sent,
-            since=window_start(last, self.now, settings.lookback),
-            today=self.now.astimezone(zone).date(),
-            all_regions=taxonomy.regions,
-            all_topics=taxonomy.topics,
-            only_ids=only_ids,
-            zone=zone,
-        )
+        today = self.now.astimezone(zone).date()
+        pending = self.pending.get(subscriber.email) if resend_pending else None
+        if pending is not None:  # resend what a killed run left pending, exactly
+            wanted = set(pending.item_ids)
+            chosen = tuple(t for t in self.items if t.id in wanted)
+        else:
+            sent, last = history
+            since = window_start(last, self.now, settings.lookback)
+            chosen = unsent(self.index.candidates(subscriber), sent, since)
+        # Subscribers are sent in preference order, so those with the same preferences and the
+        # same new items come one after another and share one digest.
+        key = (preference_key(subscriber), today, chosen)
+        if key == self._last_key and self._last_digest is not None:
+            return dataclasses.replace(self._last_digest, subscriber=subscriber)
+        digest = arrange(subscriber, chosen, today, taxonomy.regions, taxonomy.topics, zone)
+        self._last_key, self._last_digest = key, digest
+        return digest
 
     def unsubscribe_url(self, subscriber: Subscriber) -> str:
         token = make_token(self.secret, "unsubscribe", subscriber.email)
@@ -313,32 +352,41 @@ def deliver(
     """Compose and hand over each subscriber's digest, recording as it goes. Returns why the
     run stopped early, or None.
 
-    Deliveries are recorded as pending in batches of `WRITE_BATCH`, before any of the batch is
-    handed over (a pending row that never left is simply sent next run). Each result is
-    recorded as soon as the main thread sees it (within 50 ms, even while it waits for a free
-    connection), so the window in which an accepted message is not yet recorded stays small."""
+    Deliveries are recorded as pending `WRITE_BATCH` at a time, before any of them is handed
+    over (a pending row that never left is simply sent next run). Results are recorded in the
+    same transaction as the next batch, or sooner: once `WRITE_BATCH` have come back, and
+    whenever the main thread waits for a connection. So an accepted message is recorded
+    within the time it takes to compose one batch, and a crash resends at most that many
+    (with the same Message-ID, see the README)."""
     recording = run_id is not None
-    in_flight: dict[int, tuple[Outcome, str, tuple[str, ...]]] = {}
+    in_flight: dict[int, Outcome] = {}
     planned: list[tuple[Subscriber, Prepared, Outcome]] = []
+    returned: list[tuple[Result, Outcome]] = []  # results not recorded yet
     aborted: str | None = None
     numbers = itertools.count(1)
 
-    def record(result: Result) -> None:
+    def record() -> None:
+        """Write the results that came back (with nothing else to write), then report them."""
+        if recording and returned:
+            state.finish_deliveries([_finished(r) for r, _ in returned], clock())
+        for _, outcome in returned:
+            emit(outcome)
+        returned.clear()
+
+    def returned_result(result: Result) -> None:
         nonlocal aborted
-        outcome, email, item_ids = in_flight.pop(result.job.key)
+        outcome = in_flight.pop(result.job.key)
         outcome.attempts = result.attempts
-        error = None
         if result.ok:
             outcome.status = "test" if to else "sent"
         else:
-            error = result.error.message if result.error else "unknown error"
-            outcome.status, outcome.error = "failed", error
+            outcome.status = "failed"
+            outcome.error = result.error.message if result.error else "unknown error"
             if result.fatal and aborted is None:
                 aborted = str(result.error)
-        if recording:
-            finished = Finished(result.job.key, email, item_ids, error, result.attempts)
-            state.finish_deliveries([finished], clock())
-        emit(outcome)
+        returned.append((result, outcome))
+        if len(returned) >= WRITE_BATCH:
+            record()
 
     def hand_over(dispatcher: Dispatcher) -> None:
         nonlocal aborted
@@ -349,7 +397,11 @@ def deliver(
                 [(s.email, p.message_id, p.item_ids) for s, p, _ in planned],
                 clock(),
                 composer.pending,
+                finished=[_finished(r) for r, _ in returned],
             )
+            for _, outcome in returned:
+                emit(outcome)
+            returned.clear()
         else:
             keys = [(next(numbers), True) for _ in planned]
         for number, ((key, _), (subscriber, prepared, outcome)) in enumerate(
@@ -362,21 +414,21 @@ def deliver(
                 if aborted is None and should_stop():
                     aborted = "stopped before every subscriber was done"
                 break
-            in_flight[key] = (outcome, subscriber.email, prepared.item_ids)
-            for result in dispatcher.submit(Job(key, to or subscriber.email, prepared.data)):
-                record(result)
+            in_flight[key] = outcome
+            job = Job(key, to or subscriber.email, prepared.data)
+            for result in dispatcher.submit(job, waiting=record):
+                returned_result(result)
         planned.clear()
 
     dispatcher = None if dry_run else make_dispatcher(settings, connections)
     completed = False
     try:
-        for subscriber in subscribers:
+        for subscriber, digest in composer.digests(subscribers, resend_pending=recording):
             if should_stop():
                 aborted = aborted or "stopped before every subscriber was done"
                 break
             if dispatcher is not None and dispatcher.aborted.is_set():
                 break
-            digest = composer.digest_for(subscriber, resend_pending=recording)
             if digest is None:
                 emit(Outcome(subscriber.email, "skipped"))
                 continue
@@ -398,11 +450,19 @@ def deliver(
             completed = True
     finally:
         if dispatcher is not None:
-            if completed and planned:
-                hand_over(dispatcher)
-            for result in dispatcher.finish():
-                record(result)
+            try:
+                if completed and planned:
+                    hand_over(dispatcher)
+                for result in dispatcher.finish(waiting=record):
+                    returned_result(result)
+            finally:
+                record()
     return aborted
+
+
+def _finished(result: Result) -> Finished:
+    error = None if result.ok else (result.error.message if result.error else "unknown error")
+    return Finished(result.job.key, error, result.attempts)
 
 
 def send(
@@ -427,17 +487,20 @@ def send(
     digest goes to that address as a test and nothing is recorded.
     """
     progress = progress or _NoProgress()
-    inputs = load_inputs(settings, keep_sources=False)
-    only = tuple(only)
-    subscribers = in_send_order(select_subscribers(inputs.subscribers, only))
+    inputs = load_inputs(settings, keep_sources=False, with_subscribers=False)
     now = now or clock()
     recording = not dry_run and to is None
-    with send_lock(settings.state, wait=lock_wait), State(settings.state) as state:
+    with (
+        SendList.build(settings.subscribers, inputs.taxonomy, settings.state, only) as send_list,
+        send_lock(settings.state, wait=lock_wait),
+        State(settings.state) as state,
+    ):
+        total = len(send_list)
         pickup = pick_up(settings, state, inputs.taxonomy, now)
         secret, _ = state.token_secret(settings.token_secret_env)
         run_id = state.start_run(kind, now, due_at) if recording else None
         report = SendReport(run_id=run_id, pickup=pickup)
-        workers = worker_count(settings, dry_run, len(subscribers))
+        workers = worker_count(settings, dry_run, total)
 
         def emit(outcome: Outcome) -> None:
             report.add(outcome)
@@ -449,12 +512,12 @@ def send(
                     inputs, state, tagged_items(state, inputs.taxonomy), secret, now
                 )
                 report.warnings.extend(composer.warnings)
-                progress.start(len(subscribers))
+                progress.start(total)
                 report.aborted = deliver(
                     settings,
                     composer,
                     state,
-                    subscribers,
+                    send_list.read(),
                     run_id=run_id,
                     dry_run=dry_run,
                     to=to,
@@ -463,14 +526,11 @@ def send(
                     clock=clock,
                 )
             else:
-                progress.start(len(subscribers))
-                # The workers read the subscribers themselves: none is kept here meanwhile.
-                del subscribers[:]
-                inputs.subscribers.clear()
+                progress.start(total)
                 report.aborted = deliver_in_processes(
                     settings,
                     workers,
-                    only,
+                    send_list.path,
                     run_id=run_id,
                     to=to,
                     now=now,

@@ -195,6 +195,8 @@ class Renderer:
         # who share a digest come together and a short memory is enough.
         self._cache: OrderedDict[tuple[Any, ...], Rendered] = OrderedDict()
         self.compiled = 0  # MJML compilations done, for progress and benchmarks
+        self._last_sections: tuple[Section, ...] | None = None
+        self._last_shape: tuple[object, ...] = ()
 
     def _template(self, key: str) -> jinja2.Template:
         name = TEMPLATE_FILES[key]
@@ -269,8 +271,10 @@ class Renderer:
         subscriber = digest.subscriber
         # Subscribers whose preferences differ but whose digests come out the same (same
         # sections, same items) share one rendering: their preferences are personal fields.
+        if digest.sections is not self._last_sections:  # digests built alike share sections
+            self._last_sections, self._last_shape = digest.sections, _shape(digest.sections)
         key = (
-            _shape(digest.sections),
+            self._last_shape,
             digest.period_start,
             digest.period_end,
             subscriber.group_by,

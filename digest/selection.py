@@ -86,6 +86,17 @@ def build_sections(
     return tuple(sections)
 
 
+def unsent(
+    items: Iterable[TaggedItem], already_sent: set[str] | frozenset[str], since: datetime
+) -> tuple[TaggedItem, ...]:
+    """The items first seen since `since` and not sent yet, in their order."""
+    return tuple(
+        t
+        for t in items
+        if t.id not in already_sent and (t.first_seen is None or t.first_seen >= since)
+    )
+
+
 def build_digest(
     subscriber: Subscriber,
     items: Iterable[TaggedItem],
@@ -106,16 +117,24 @@ def build_digest(
         wanted = set(only_ids)
         chosen = [t for t in items if t.id in wanted]
     else:
-        chosen = [
-            t
-            for t in items
-            if t.id not in already_sent
-            and (t.first_seen is None or t.first_seen >= since)
-            and matches(subscriber, t)
-        ]
-    if not chosen:
-        return None
+        chosen = [t for t in unsent(items, already_sent, since) if matches(subscriber, t)]
+    return arrange(subscriber, chosen, today, all_regions, all_topics, zone)
+
+
+def arrange(
+    subscriber: Subscriber,
+    chosen: Iterable[TaggedItem],
+    today: date,
+    all_regions: tuple[str, ...],
+    all_topics: tuple[str, ...],
+    zone: tzinfo = UTC,
+) -> Digest | None:
+    """The digest of exactly these items, newest first, grouped as the subscriber asked (None
+    when there are none). It depends on the subscriber's `preference_key` only, apart from
+    the `subscriber` field itself."""
     ordered = newest_first(chosen)
+    if not ordered:
+        return None
     seen = [t.first_seen.astimezone(zone).date() for t in ordered if t.first_seen is not None]
     return Digest(
         subscriber=subscriber,
@@ -197,9 +216,3 @@ def preference_key(subscriber: Subscriber) -> tuple[object, ...]:
         subscriber.timezone or "",
         bool(subscriber.name),
     )
-
-
-def in_send_order(subscribers: list[Subscriber]) -> list[Subscriber]:
-    """Subscribers with the same preferences one after another, so each shared rendering is
-    made once and needed only briefly."""
-    return sorted(subscribers, key=preference_key)

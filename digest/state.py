@@ -1,10 +1,10 @@
 """The SQLite state: items seen, delivery attempts, what each subscriber was sent, runs, the lock.
 
 Exactly once: a delivery row is written as `pending` (with its Message-ID and items) before the
-message is handed to the server, and turned `sent` (with one `sent_items` row per item) only
-after the server accepted it, in one transaction. A crash between the two leaves a `pending`
-row; the next run resends that same message (same items, same Message-ID), so a receiving system
-that already has it can drop the duplicate.
+message is handed to the server, and turned `sent` only after the server accepted it. A crash
+between the two leaves a `pending` row; the next run resends that same message (same items, same
+Message-ID), so a receiving system that already has it can drop the duplicate. What a subscriber
+was sent is the items of their `sent` deliveries: one row per message, not one per item.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from .errors import LockedError
@@ -61,17 +61,21 @@ CREATE TABLE IF NOT EXISTS deliveries (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS deliveries_by_subscriber ON deliveries(subscriber, status);
+-- A status change touches neither index: the pending one holds just the few pending rows.
+CREATE INDEX IF NOT EXISTS deliveries_of_subscriber ON deliveries(subscriber);
+CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries(id) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS deliveries_by_run ON deliveries(run_id);
-CREATE TABLE IF NOT EXISTS sent_items (
-    subscriber TEXT NOT NULL,
-    item_id TEXT NOT NULL,
-    delivery_id INTEGER NOT NULL REFERENCES deliveries(id),
-    sent_at TEXT NOT NULL,
-    PRIMARY KEY (subscriber, item_id)
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+# State files written before version 1 kept a row per item sent (`sent_items`), the same
+# facts as the deliveries' item lists, and an index that every status change rewrote.
+MIGRATIONS = {
+    1: """
+DROP TABLE IF EXISTS sent_items;
+DROP INDEX IF EXISTS deliveries_by_subscriber;
+""",
+}
 
 
 def utcnow() -> datetime:
@@ -112,8 +116,6 @@ class Finished:
     """What became of one delivery: `error` is None when the server accepted it."""
 
     delivery_id: int
-    subscriber: str
-    item_ids: Sequence[str]
     error: str | None
     attempts: int
 
@@ -155,7 +157,21 @@ class State:
         # loss could lose the last commit, which the pending-row rule then resends.
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
         self.db.executescript(SCHEMA)
+
+    def _migrate(self) -> None:
+        """Bring a state file written by an older version up to date (each step idempotent)."""
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        for target in sorted(v for v in MIGRATIONS if v > version):
+            try:
+                self.db.executescript(
+                    f"BEGIN IMMEDIATE;{MIGRATIONS[target]}PRAGMA user_version = {target};COMMIT;"
+                )
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
 
     @classmethod
     def open_readonly(cls, path: Path) -> State | None:
@@ -320,15 +336,44 @@ class State:
 
     # -- deliveries ---------------------------------------------------------------------------
     def sent_item_ids(self, subscriber: str) -> set[str]:
-        return self.sent_history(subscriber)[0]
-
-    def sent_history(self, subscriber: str) -> tuple[set[str], datetime | None]:
-        """The items this subscriber was sent, and when the latest went out (one query)."""
+        """Every item this subscriber was ever sent."""
         rows = self.db.execute(
-            "SELECT item_id, sent_at FROM sent_items WHERE subscriber = ?", (subscriber,)
-        ).fetchall()
-        last = max((r["sent_at"] for r in rows), default=None)
-        return {r["item_id"] for r in rows}, parse_stamp(last) if last else None
+            "SELECT item_ids FROM deliveries WHERE subscriber = ? AND status = 'sent'",
+            (subscriber,),
+        )
+        return {item for (item_ids,) in rows for item in json.loads(item_ids)}
+
+    def sent_history(
+        self, subscriber: str, horizon: timedelta
+    ) -> tuple[set[str], datetime | None]:
+        return self.sent_histories([subscriber], horizon)[subscriber]
+
+    def sent_histories(
+        self, subscribers: Sequence[str], horizon: timedelta
+    ) -> dict[str, tuple[set[str], datetime | None]]:
+        """For each subscriber: the items they were sent from `horizon` before their latest
+        digest on (older messages hold no item that could be new again), and when that latest
+        went out. One query for all of them."""
+        histories: dict[str, tuple[set[str], datetime | None]] = {
+            s: (set(), None) for s in subscribers
+        }
+        rows = self.db.execute(
+            "SELECT subscriber, updated_at, item_ids FROM deliveries "
+            f"WHERE subscriber IN ({','.join('?' * len(histories))}) AND status = 'sent' "
+            "ORDER BY subscriber, id DESC",
+            list(histories),
+        )
+        oldest = ""
+        for subscriber, updated_at, item_ids in rows:
+            sent, last = histories[subscriber]
+            if last is None:  # their latest message
+                last = parse_stamp(updated_at)
+                histories[subscriber] = (sent, last)
+                oldest = stamp(last - horizon)
+            elif updated_at < oldest:
+                continue
+            sent.update(json.loads(item_ids))
+        return histories
 
     def pending_delivery(self, subscriber: str) -> Delivery | None:
         return self.pending_deliveries([subscriber]).get(subscriber)
@@ -352,14 +397,17 @@ class State:
         planned: Sequence[tuple[str, str, Sequence[str]]],
         now: datetime,
         pending: dict[str, Delivery],
+        finished: Sequence[Finished] = (),
     ) -> list[tuple[int, bool]]:
         """Record attempts (subscriber, Message-ID, item ids) as pending before they leave, in
-        one transaction, so a crash can be recovered. A pending row (from `pending`, what a
-        killed run left) of the same message is reused; one of a different message is
-        superseded. Returns (delivery id, whether the row is new) for each."""
+        one transaction, so a crash can be recovered; outcomes of earlier ones (`finished`) are
+        recorded in the same transaction. A pending row (from `pending`, what a killed run
+        left) of the same message is reused; one of a different message is superseded.
+        Returns (delivery id, whether the row is new) for each."""
         ids: list[tuple[int, bool]] = []
         at = stamp(now)
         with self.transaction():
+            self._finish(finished, at)
             for subscriber, message_id, item_ids in planned:
                 existing = pending.pop(subscriber, None)
                 if existing is not None and existing.message_id == message_id:
@@ -393,28 +441,20 @@ class State:
             )
 
     def finish_deliveries(self, finished: Sequence[Finished], now: datetime) -> None:
-        """Record outcomes in one transaction. A message the server accepted turns `sent`, and
-        its items count as sent to the subscriber; a failure keeps the server's reply."""
-        at = stamp(now)
+        """Record outcomes in one transaction. A message the server accepted turns `sent` (its
+        items now count as sent to the subscriber); a failure keeps the server's reply."""
         with self.transaction():
-            for f in finished:
-                if f.error is None:
-                    self.db.execute(
-                        "UPDATE deliveries SET status = 'sent', error = NULL, "
-                        "attempts = attempts + ?, updated_at = ? WHERE id = ?",
-                        (f.attempts, at, f.delivery_id),
-                    )
-                    self.db.executemany(
-                        "INSERT OR IGNORE INTO sent_items(subscriber, item_id, delivery_id, "
-                        "sent_at) VALUES (?, ?, ?, ?)",
-                        [(f.subscriber, item, f.delivery_id, at) for item in f.item_ids],
-                    )
-                else:
-                    self.db.execute(
-                        "UPDATE deliveries SET status = 'failed', error = ?, "
-                        "attempts = attempts + ?, updated_at = ? WHERE id = ?",
-                        (f.error, f.attempts, at, f.delivery_id),
-                    )
+            self._finish(finished, stamp(now))
+
+    def _finish(self, finished: Sequence[Finished], at: str) -> None:
+        self.db.executemany(
+            "UPDATE deliveries SET status = ?, error = ?, attempts = attempts + ?, "
+            "updated_at = ? WHERE id = ?",
+            [
+                ("failed" if f.error else "sent", f.error, f.attempts, at, f.delivery_id)
+                for f in finished
+            ],
+        )
 
     def deliveries(
         self, run_id: int | None = None, subscriber: str | None = None

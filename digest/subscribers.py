@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ProblemList, SubscribersError
@@ -21,6 +21,14 @@ FREQUENCIES = ("daily", "weekly", "monthly")
 _EMAIL = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
 )
+
+
+def not_listed(addresses: Iterable[str]) -> SubscribersError:
+    """The error for `--only` addresses that are not on the list."""
+    return SubscribersError(
+        f"--only {', '.join(sorted(addresses))}: not in the subscribers file",
+        hint="check the address against subscribers.yaml",
+    )
 
 
 def nearest(word: str, known: tuple[str, ...]) -> str | None:
@@ -66,7 +74,24 @@ def parse_subscribers(data: Any, path: Path | str, taxonomy: Taxonomy) -> list[S
             hint="see the example subscribers.yaml in the project",
         )
     other = [(str(k), data.line_of(k)) for k in data if k != "subscribers"]
-    return _validate(data["subscribers"], other, path, taxonomy)
+    return list(_validate(data["subscribers"], other, path, taxonomy, Listed()))
+
+
+class Listed:
+    """Where each address was first listed, to report duplicates (casefolded address -> line).
+    `SendList` keeps this on disk instead, for lists too large to keep in memory."""
+
+    def __init__(self) -> None:
+        self.lines: dict[str, int] = {}
+
+    def first_listed(self, folded: str, line: int) -> int | None:
+        """The line this address was listed on before, or None (and it is now listed here)."""
+        first = self.lines.setdefault(folded, line)
+        return None if first == line else first
+
+
+class Seen(Protocol):
+    def first_listed(self, folded: str, line: int) -> int | None: ...
 
 
 def _validate(
@@ -74,11 +99,11 @@ def _validate(
     other_keys: Callable[[], list[tuple[str, int]]] | list[tuple[str, int]],
     path: Path | str,
     taxonomy: Taxonomy,
-) -> list[Subscriber]:
-    """Every entry checked, every problem collected: a file with any problem yields nothing."""
+    seen: Seen,
+) -> Iterator[Subscriber]:
+    """Every entry checked and every problem collected; valid subscribers are yielded as they
+    are read. Any problem raises at the end: a consumer must then drop what it was given."""
     problems: list[SubscribersError] = []
-    subscribers: list[Subscriber] = []
-    seen: dict[str, int] = {}
     shared: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple per distinct choice
     for index, entry in enumerate(entries, 1):
         if not isinstance(entry, LineDict):
@@ -108,11 +133,10 @@ def _validate(
             fail(f"invalid email address {email!r}", "email")
             continue
         email = email.strip()
-        folded = email.casefold()
-        if folded in seen:
-            fail(f"duplicate address (already listed on line {seen[folded]})", "email")
+        first = seen.first_listed(email.casefold(), entry.line_of("email"))
+        if first is not None:
+            fail(f"duplicate address (already listed on line {first})", "email")
             continue
-        seen[folded] = entry.line_of("email")
         name = entry.get("name") or ""
         if not isinstance(name, str) or "\r" in name or "\n" in name:
             fail("'name': expected one line of text", "name")
@@ -137,7 +161,7 @@ def _validate(
                     "America/Jamaica",
                     "timezone",
                 )
-        subscribers.append(
+        yield (
             Subscriber(
                 email=email,
                 name=name.strip(),
@@ -153,15 +177,26 @@ def _validate(
         problems.append(SubscribersError(f"{where(path, line)}: unknown key '{key}'"))
     if problems:
         raise problems[0] if len(problems) == 1 else ProblemList(list(problems))
-    return subscribers
 
 
 def load_subscribers(path: Path, taxonomy: Taxonomy) -> list[Subscriber]:
-    """Read and validate a subscribers file, one entry at a time (large files stay small in
-    memory). Raises SubscribersError or ProblemList naming every problem."""
+    """Read and validate a subscribers file. Raises SubscribersError or ProblemList naming
+    every problem."""
+    return list(iter_subscribers(path, taxonomy))
+
+
+def iter_subscribers(
+    path: Path, taxonomy: Taxonomy, seen: Seen | None = None
+) -> Iterator[Subscriber]:
+    """Read and validate a subscribers file one entry at a time (a large file stays small in
+    memory), yielding each valid subscriber. A problem anywhere raises SubscribersError or
+    ProblemList once the whole file is read, naming every problem: whoever consumes this must
+    then drop what it was given."""
     stream = ListStream(Path(path), "subscribers")
     try:
-        subscribers = _validate(stream.entries(), lambda: stream.other_keys, path, taxonomy)
+        yield from _validate(
+            stream.entries(), lambda: stream.other_keys, path, taxonomy, seen or Listed()
+        )
     except FileNotFoundError as exc:
         raise SubscribersError(
             f"{path}: file not found", hint="check 'subscribers' in the settings"
@@ -177,4 +212,3 @@ def load_subscribers(path: Path, taxonomy: Taxonomy) -> list[Subscriber]:
             "subscribers",
             hint="see the example subscribers.yaml in the project",
         )
-    return subscribers

@@ -1,9 +1,10 @@
 """A large send shared between worker processes, one per SMTP connection up to the cores.
 
 Threads would share one core under the GIL; processes do not. Each worker reads the
-settings, subscribers and items itself, takes the subscribers whose preferences hash to it (so
-a shared rendering is made by one worker only), composes, sends and records into the same
-SQLite state, and reports outcomes to the parent in small batches. Workers die with the parent
+settings and items itself and its share of the checked subscribers from the run's `SendList`
+(those whose preferences hash to it, so a shared rendering is made by one worker only),
+composes, sends and records into the same SQLite state, and reports outcomes to the parent in
+small batches. Workers die with the parent
 (PR_SET_PDEATHSIG), so none outlives the run that holds the send lock.
 """
 
@@ -16,7 +17,6 @@ import os
 import queue
 import signal
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,8 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import DigestError
-from .models import Subscriber
-from .selection import preference_key
 from .settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -40,15 +38,9 @@ def worker_count(settings: Settings, dry_run: bool, subscribers: int) -> int:
     return max(1, min(settings.delivery.smtp.connections, os.cpu_count() or 1))
 
 
-def shard_of(subscriber: Subscriber, count: int) -> int:
-    """The worker that sends to this subscriber: by preferences (so a rendering is made by one
-    worker only), stable across processes (unlike hash(), which each process salts)."""
-    return zlib.crc32(repr(preference_key(subscriber)).encode()) % count
-
-
 @dataclass(frozen=True)
 class Shard:
-    """One worker's share of a run: the subscribers whose `shard_of` is `index`."""
+    """One worker's share of a run: see `SendList.read`."""
 
     index: int = 0
     count: int = 1
@@ -58,7 +50,7 @@ class Shard:
 def deliver_in_processes(
     settings: Settings,
     workers: int,
-    only: tuple[str, ...],
+    send_list: Path,
     *,
     run_id: int | None,
     to: str | None,
@@ -81,7 +73,7 @@ def deliver_in_processes(
         context.Process(
             target=_shard_main,
             name=f"digest-worker-{shard.index}",
-            args=(settings.path, shard, only, run_id, to, now, messages, stop),
+            args=(settings.path, shard, send_list, run_id, to, now, messages, stop),
         )
         for shard in shards
     ]
@@ -130,21 +122,15 @@ def _die_with_parent() -> None:
 def _shard_main(
     settings_path: Path,
     shard: Shard,
-    only: tuple[str, ...],
+    send_list_path: Path,
     run_id: int | None,
     to: str | None,
     now: datetime,
     messages: Any,
     stop: Any,
 ) -> None:
-    from .pipeline import (
-        Composer,
-        deliver,
-        in_send_order,
-        load_inputs,
-        select_subscribers,
-        tagged_items,
-    )
+    from .pipeline import Composer, deliver, load_inputs, tagged_items
+    from .send_list import SendList
     from .state import State, utcnow
 
     _die_with_parent()
@@ -163,14 +149,11 @@ def _shard_main(
     aborted: str | None = None
     try:
         settings = load_settings(settings_path)
-        inputs = load_inputs(settings, keep_sources=False)
-        subscribers = [
-            s
-            for s in in_send_order(select_subscribers(inputs.subscribers, only))
-            if shard_of(s, shard.count) == shard.index
-        ]
-        inputs.subscribers.clear()
-        with State(settings.state) as state:
+        inputs = load_inputs(settings, keep_sources=False, with_subscribers=False)
+        with (
+            contextlib.closing(SendList.open(send_list_path)) as send_list,
+            State(settings.state) as state,
+        ):
             secret, _ = state.token_secret(settings.token_secret_env)
             composer = Composer(inputs, state, tagged_items(state, inputs.taxonomy), secret, now)
             for warning in composer.warnings:
@@ -179,7 +162,7 @@ def _shard_main(
                 settings,
                 composer,
                 state,
-                subscribers,
+                send_list.read(shard.index, shard.count),
                 run_id=run_id,
                 dry_run=False,
                 to=to,

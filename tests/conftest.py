@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import json
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -180,6 +182,15 @@ class Project:
             email.message_from_bytes(p.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
             for p in sorted(new.iterdir())
         ]
+
+    def sent_items(self) -> dict[str, int]:
+        """How many items each subscriber was sent, from the state's `sent` deliveries."""
+        counts: dict[str, int] = {}
+        with sqlite3.connect(self.state) as db:
+            rows = db.execute("SELECT subscriber, item_ids FROM deliveries WHERE status = 'sent'")
+            for subscriber, item_ids in rows:
+                counts[subscriber] = counts.get(subscriber, 0) + len(json.loads(item_ids))
+        return counts
 
     def run(
         self,

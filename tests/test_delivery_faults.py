@@ -33,11 +33,6 @@ def deliveries(project: Project) -> list[dict]:
         return [dict(r) for r in db.execute("SELECT * FROM deliveries ORDER BY id")]
 
 
-def sent_items(project: Project) -> dict[str, int]:
-    with sqlite3.connect(project.state) as db:
-        return dict(db.execute("SELECT subscriber, COUNT(*) FROM sent_items GROUP BY subscriber"))
-
-
 def assert_each_once(server: SmtpServer) -> None:
     assert {a: server.handler.count_for(a) for a in SHIPPED} == {a: 1 for a in SHIPPED}
 
@@ -62,7 +57,7 @@ def test_temporary_failures_are_retried_and_each_subscriber_gets_one(
     rows = deliveries(project)
     assert [r["status"] for r in rows] == ["sent"] * 7
     assert rows[0]["attempts"] == len(script) + 1
-    assert sent_items(project)["newsroom@example.org"] == 10
+    assert project.sent_items()["newsroom@example.org"] == 10
 
 
 def test_a_slow_server_past_the_timeout_is_retried(
@@ -152,7 +147,7 @@ def test_wrong_password_stops_the_run_with_one_clear_message(
     assert f"SMTP login to 127.0.0.1:{login_server.port} as 'digest' failed: 535" in result.stderr
     assert "TEST_SMTP_PASSWORD" in result.stderr
     assert login_server.handler.received == []
-    assert sent_items(project) == {}
+    assert project.sent_items() == {}
     result = project.run("send", env={"TEST_SMTP_PASSWORD": "right"})
     assert result.returncode == 0, result.stderr
     assert len(login_server.handler.received) == 7
@@ -165,7 +160,7 @@ def test_unreachable_server_stops_the_run(project: Project) -> None:
     assert result.returncode == 2
     assert f"cannot reach SMTP server 127.0.0.1:{port}" in result.stderr
     assert "check delivery.smtp.host and port" in result.stderr
-    assert sent_items(project) == {}
+    assert project.sent_items() == {}
     assert all(r["status"] == "failed" for r in deliveries(project))
 
 
@@ -341,7 +336,7 @@ def test_sigkill_mid_run_then_rerun_delivers_to_everyone_once(
     if server_took_it:
         assert counts[at_kill[2]["subscriber"]] == 2
     assert all(r["status"] == "sent" for r in deliveries(project))
-    assert set(sent_items(project)) == set(SHIPPED)
+    assert set(project.sent_items()) == set(SHIPPED)
 
 
 def test_a_second_send_while_one_runs_exits_with_a_clear_message(
@@ -404,7 +399,7 @@ def test_a_worker_process_stopped_by_a_wrong_password_stops_the_run(
     result = project.run("send", env={"TEST_SMTP_PASSWORD": "wrong"})
     assert result.returncode == 2
     assert "SMTP login to" in result.stderr and "failed: 535" in result.stderr
-    assert login_server.handler.received == [] and sent_items(project) == {}
+    assert login_server.handler.received == [] and project.sent_items() == {}
 
 
 class _PipeliningHandler(RecordingHandler):

@@ -27,11 +27,6 @@ def body(message) -> str:
     return " ".join(message.get_body(("plain",)).get_content().split())
 
 
-def sent_items(project: Project) -> dict[str, int]:
-    with sqlite3.connect(project.state) as db:
-        return dict(db.execute("SELECT subscriber, COUNT(*) FROM sent_items GROUP BY subscriber"))
-
-
 def test_seed_digests_reach_a_real_smtp_server_once(
     project: Project, smtp_server: SmtpServer
 ) -> None:
@@ -51,7 +46,7 @@ def test_seed_digests_reach_a_real_smtp_server_once(
     newsroom = handler.messages_for("newsroom@example.org")[0]
     assert newsroom["Subject"].startswith("Your migration news digest: 10 stories (")
     assert {r.mail_from for r in handler.received} == {"digest@example.org"}
-    assert sent_items(project)["newsroom@example.org"] == 10
+    assert project.sent_items()["newsroom@example.org"] == 10
 
     again = project.run("send")
     assert again.returncode == 0
@@ -117,7 +112,7 @@ def test_dry_run_sends_and_records_nothing(project: Project, smtp_server: SmtpSe
     assert summary["would_send"] == 7 and summary["sent"] == 0
     assert all(s["bytes"] > 10_000 for s in summary["subscribers"])
     assert smtp_server.handler.received == []
-    assert sent_items(project) == {}
+    assert project.sent_items() == {}
     assert project.run("send").returncode == 0
     assert len(smtp_server.handler.received) == 7
 
@@ -131,7 +126,7 @@ def test_test_send_goes_to_the_staff_address_and_records_nothing(
     [received] = smtp_server.handler.received
     assert received.rcpt_tos == ["editor@example.org"]
     assert received.message["Subject"].startswith("[TEST] Your migration news digest")
-    assert sent_items(project) == {}
+    assert project.sent_items() == {}
 
 
 def test_a_bad_subscribers_file_sends_nothing(project: Project, smtp_server: SmtpServer) -> None:
@@ -163,7 +158,7 @@ def test_a_refused_recipient_fails_alone_and_is_retried_next_run(
     assert "6 sent" in result.stdout and "1 failed" in result.stdout
     assert "ana@example.org" in result.stderr and "550 5.1.1 mailbox unavailable" in result.stderr
     assert smtp_server.handler.count_for("ana@example.org") == 0
-    assert "ana@example.org" not in sent_items(project)
+    assert "ana@example.org" not in project.sent_items()
 
     del smtp_server.handler.rcpt_replies["ana@example.org"]
     again = project.run("send")
@@ -254,7 +249,6 @@ def test_the_period_is_dated_in_each_subscribers_timezone(project: Project) -> N
 
 
 def test_an_interrupted_send_is_not_recorded_as_done(project: Project) -> None:
-    import sqlite3
 
     from digest import pipeline
     from digest.settings import load_settings

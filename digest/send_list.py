@@ -1,0 +1,157 @@
+"""The subscribers of one send, checked and in send order, in a temporary SQLite file.
+
+No process holds a large list in memory: `subscribers.yaml` is read one entry at a time and
+each valid subscriber is written here as it is checked (duplicates are found here too), the
+web's changes laid over it, and each worker process reads back its share, one at a time, with
+subscribers of the same preferences one after another (so a shared rendering is made once).
+A file with any problem leaves no list: the error is raised and the file removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pickle
+import sqlite3
+import tempfile
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from .models import Subscriber
+from .overrides import effective_subscribers
+from .selection import preference_key
+from .state import State
+from .subscribers import iter_subscribers, not_listed
+from .taxonomy import Taxonomy
+
+SCHEMA = """
+CREATE TABLE subscribers (
+    folded TEXT PRIMARY KEY,  -- the address casefolded: one row per address
+    line INTEGER NOT NULL,  -- where the file lists it, for duplicates (0: from the web)
+    preferences TEXT,  -- preference_key: the send order (NULL: a duplicate's marker row)
+    bucket INTEGER,  -- a hash of it: which worker sends
+    data BLOB  -- the Subscriber, pickled
+) WITHOUT ROWID;
+"""
+WRITE_BATCH = 1000
+
+
+class SendList:
+    """A temporary file of subscribers; `build` makes one, a worker opens it with the path."""
+
+    def __init__(self, path: Path, db: sqlite3.Connection) -> None:
+        self.path, self.db = path, db
+
+    @classmethod
+    def open(cls, path: Path) -> SendList:
+        return cls(path, sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True))
+
+    @classmethod
+    def build(
+        cls,
+        subscribers_file: Path,
+        taxonomy: Taxonomy,
+        state_file: Path,
+        only: Iterable[str] = (),
+    ) -> SendList:
+        """Check the file and lay the web's changes (read from the state, never written) over
+        it; with `only`, keep just those addresses (each must be on the list)."""
+        handle, name = tempfile.mkstemp(prefix="digest-send-", suffix=".db")
+        os.close(handle)
+        path = Path(name)
+        db = sqlite3.connect(path, isolation_level=None)
+        send_list = cls(path, db)
+        try:
+            db.execute("PRAGMA journal_mode=OFF")  # a scratch file: rebuilt if anything fails
+            db.execute("PRAGMA synchronous=OFF")
+            db.executescript(SCHEMA)
+            db.execute("BEGIN")
+            checked = iter_subscribers(subscribers_file, taxonomy, seen=send_list)
+            state = State.open_readonly(state_file)
+            try:
+                for subscriber in effective_subscribers(checked, state, taxonomy):
+                    send_list._put(subscriber)
+            finally:
+                if state is not None:
+                    state.close()
+            db.execute("DELETE FROM subscribers WHERE data IS NULL")
+            send_list._keep_only(only)
+            db.execute("COMMIT")
+            db.execute("CREATE INDEX send_order ON subscribers(preferences, folded)")
+        except BaseException:
+            send_list.remove()
+            raise
+        return send_list
+
+    # -- building ---------------------------------------------------------------------------
+    def first_listed(self, folded: str, line: int) -> int | None:
+        """The line this address was listed on before, or None (and it is now listed here):
+        `iter_subscribers` asks this instead of keeping every address in memory."""
+        cursor = self.db.execute(
+            "INSERT INTO subscribers(folded, line) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (folded, line),
+        )
+        if cursor.rowcount:
+            return None
+        row = self.db.execute("SELECT line FROM subscribers WHERE folded = ?", (folded,))
+        return int(row.fetchone()[0])
+
+    def _put(self, subscriber: Subscriber) -> None:
+        preferences = json.dumps(preference_key(subscriber))
+        self.db.execute(
+            "INSERT INTO subscribers(folded, line, preferences, bucket, data) "
+            "VALUES (?, 0, ?, ?, ?) ON CONFLICT(folded) DO UPDATE SET "
+            "preferences = excluded.preferences, bucket = excluded.bucket, data = excluded.data",
+            (
+                subscriber.email.casefold(),
+                preferences,
+                zlib.crc32(preferences.encode()),
+                pickle.dumps(subscriber, protocol=pickle.HIGHEST_PROTOCOL),
+            ),
+        )
+
+    def _keep_only(self, only: Iterable[str]) -> None:
+        wanted = {o.casefold() for o in only}
+        if not wanted:
+            return
+        self.db.execute("CREATE TEMP TABLE wanted (folded TEXT PRIMARY KEY)")
+        self.db.executemany("INSERT INTO wanted VALUES (?)", [(w,) for w in wanted])
+        missing = [
+            r[0]
+            for r in self.db.execute(
+                "SELECT folded FROM wanted WHERE folded NOT IN (SELECT folded FROM subscribers)"
+            )
+        ]
+        if missing:
+            raise not_listed(missing)
+        self.db.execute("DELETE FROM subscribers WHERE folded NOT IN (SELECT folded FROM wanted)")
+
+    # -- reading ----------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM subscribers").fetchone()[0])
+
+    def read(self, shard: int = 0, shards: int = 1) -> Iterator[Subscriber]:
+        """The subscribers of one worker's share, in send order: by preferences (a shared
+        rendering is needed only briefly), each set of preferences sent by one worker."""
+        rows = self.db.execute(
+            "SELECT data FROM subscribers WHERE bucket % ? = ? ORDER BY preferences, folded",
+            (shards, shard),
+        )
+        for (data,) in rows:
+            yield pickle.loads(data)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def remove(self) -> None:
+        self.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    def __enter__(self) -> SendList:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
