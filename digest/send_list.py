@@ -10,7 +10,7 @@ A file with any problem leaves no list: the error is raised and the file removed
 from __future__ import annotations
 
 import contextlib
-import json
+import dataclasses
 import os
 import pickle
 import sqlite3
@@ -27,15 +27,18 @@ from .subscribers import iter_subscribers, not_listed
 from .taxonomy import Taxonomy
 
 SCHEMA = """
-CREATE TABLE subscribers (
-    folded TEXT PRIMARY KEY,  -- the address casefolded: one row per address
-    line INTEGER NOT NULL,  -- where the file lists it, for duplicates (0: from the web)
-    preferences TEXT,  -- preference_key: the send order (NULL: a duplicate's marker row)
-    bucket INTEGER,  -- a hash of it: which worker sends
-    data BLOB  -- the Subscriber, pickled
+CREATE TABLE listed (  -- every address of the file, for duplicates
+    folded TEXT PRIMARY KEY,  -- the address casefolded
+    line INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE subscribers (
+    folded TEXT NOT NULL,
+    preferences TEXT NOT NULL,  -- preference_key: the send order
+    bucket INTEGER NOT NULL,  -- a hash of it: which worker sends
+    data BLOB NOT NULL  -- the Subscriber's fields, pickled
+);
 """
-WRITE_BATCH = 1000
+FIELDS = tuple(f.name for f in dataclasses.fields(Subscriber))
 
 
 class SendList:
@@ -66,6 +69,7 @@ class SendList:
         try:
             db.execute("PRAGMA journal_mode=OFF")  # a scratch file: rebuilt if anything fails
             db.execute("PRAGMA synchronous=OFF")
+            db.execute("PRAGMA cache_size=-16000")  # KB: the addresses of a million subscribers
             db.executescript(SCHEMA)
             db.execute("BEGIN")
             checked = iter_subscribers(subscribers_file, taxonomy, seen=send_list)
@@ -76,8 +80,8 @@ class SendList:
             finally:
                 if state is not None:
                     state.close()
-            db.execute("DELETE FROM subscribers WHERE data IS NULL")
             send_list._keep_only(only)
+            db.execute("DROP TABLE listed")
             db.execute("COMMIT")
             db.execute("CREATE INDEX send_order ON subscribers(preferences, folded)")
         except BaseException:
@@ -90,25 +94,23 @@ class SendList:
         """The line this address was listed on before, or None (and it is now listed here):
         `iter_subscribers` asks this instead of keeping every address in memory."""
         cursor = self.db.execute(
-            "INSERT INTO subscribers(folded, line) VALUES (?, ?) ON CONFLICT DO NOTHING",
-            (folded, line),
+            "INSERT INTO listed(folded, line) VALUES (?, ?) ON CONFLICT DO NOTHING", (folded, line)
         )
         if cursor.rowcount:
             return None
-        row = self.db.execute("SELECT line FROM subscribers WHERE folded = ?", (folded,))
+        row = self.db.execute("SELECT line FROM listed WHERE folded = ?", (folded,))
         return int(row.fetchone()[0])
 
     def _put(self, subscriber: Subscriber) -> None:
-        preferences = json.dumps(preference_key(subscriber))
+        preferences = repr(preference_key(subscriber))
+        fields = tuple(getattr(subscriber, name) for name in FIELDS)
         self.db.execute(
-            "INSERT INTO subscribers(folded, line, preferences, bucket, data) "
-            "VALUES (?, 0, ?, ?, ?) ON CONFLICT(folded) DO UPDATE SET "
-            "preferences = excluded.preferences, bucket = excluded.bucket, data = excluded.data",
+            "INSERT INTO subscribers(folded, preferences, bucket, data) VALUES (?, ?, ?, ?)",
             (
                 subscriber.email.casefold(),
                 preferences,
                 zlib.crc32(preferences.encode()),
-                pickle.dumps(subscriber, protocol=pickle.HIGHEST_PROTOCOL),
+                pickle.dumps(fields, protocol=pickle.HIGHEST_PROTOCOL),
             ),
         )
 
@@ -140,7 +142,7 @@ class SendList:
             (shards, shard),
         )
         for (data,) in rows:
-            yield pickle.loads(data)
+            yield Subscriber(*pickle.loads(data))
 
     def close(self) -> None:
         self.db.close()

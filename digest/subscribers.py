@@ -4,6 +4,7 @@ a file with any problem yields no subscribers at all (a bad file sends nothing).
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -41,6 +42,11 @@ def valid_email(value: str) -> bool:
     return bool(_EMAIL.match(value)) and len(value) <= 254
 
 
+@functools.lru_cache(maxsize=8)
+def _by_folded_name(known: tuple[str, ...]) -> dict[str, str]:
+    return {k.casefold(): k for k in reversed(known)}  # the first of two that fold alike wins
+
+
 def _names(value: Any, kind: str, known: tuple[str, ...], fail: Any) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -50,8 +56,9 @@ def _names(value: Any, kind: str, known: tuple[str, ...], fail: Any) -> tuple[st
         fail(f"'{kind}s': expected a list of {kind} names")
         return ()
     result = []
+    canonical = _by_folded_name(known)
     for name in value:
-        match = next((k for k in known if k.casefold() == name.strip().casefold()), None)
+        match = canonical.get(name.strip().casefold())
         if match is None:
             guess = nearest(name, known)
             fail(
@@ -195,7 +202,11 @@ def iter_subscribers(
     stream = ListStream(Path(path), "subscribers")
     try:
         yield from _validate(
-            stream.entries(), lambda: stream.other_keys, path, taxonomy, seen or Listed()
+            stream.entries(),
+            lambda: stream.other_keys,
+            path,
+            taxonomy,
+            seen if seen is not None else Listed(),
         )
     except FileNotFoundError as exc:
         raise SubscribersError(

@@ -134,55 +134,66 @@ class ListStream:
 
 
 _STR, _MERGE = "tag:yaml.org,2002:str", "tag:yaml.org,2002:merge"
+# What plain (unquoted) scalars resolve to: a function of the text alone, and the same few
+# keys and names recur on every entry of a large file.
+_plain_tags: dict[str, str] = {}
+_PLAIN_TAGS_KEPT, _PLAIN_TAG_LENGTH = 4096, 40
 
 
 def _build(loader: Any, anchors: dict[str, Any]) -> Any:
     """One value, straight from the parser's events (no node graph): mappings come back as
     LineDict, strings as they are, other scalars through PyYAML's own constructors."""
-    event = loader.get_event()
-    if isinstance(event, yaml.AliasEvent):
-        if event.anchor not in anchors:
-            raise yaml.composer.ComposerError(
-                None, None, f"unknown alias {event.anchor!r}", event.start_mark
-            )
-        return anchors[event.anchor]
+    return _value(loader, loader.get_event(), anchors)
+
+
+def _value(loader: Any, event: Any, anchors: dict[str, Any]) -> Any:
+    """The value that starts with `event`."""
     value: Any
     if isinstance(event, yaml.ScalarEvent):
         tag = event.tag
         if tag is None or tag == "!":
-            tag = (
-                _STR
-                if event.style
-                else loader.resolve(yaml.ScalarNode, event.value, event.implicit)
-            )
+            tag = _STR if event.style else _plain_tag(loader, event)
         if tag in (_STR, _MERGE):
             value = event.value  # "<<", the merge key, is handled by the mapping
         else:
             node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
             value = loader.construct_object(node, deep=True)
+    elif isinstance(event, yaml.AliasEvent):
+        if event.anchor not in anchors:
+            raise yaml.composer.ComposerError(
+                None, None, f"unknown alias {event.anchor!r}", event.start_mark
+            )
+        return anchors[event.anchor]
     elif isinstance(event, yaml.SequenceStartEvent):
         value = []
-        while not loader.check_event(yaml.SequenceEndEvent):
-            value.append(_build(loader, anchors))
-        loader.get_event()
+        while not isinstance(item := loader.get_event(), yaml.SequenceEndEvent):
+            value.append(_value(loader, item, anchors))
     else:  # MappingStartEvent
         value = LineDict()
         value.line, value.key_lines = event.start_mark.line + 1, {}
         merged: list[Any] = []
-        while not loader.check_event(yaml.MappingEndEvent):
-            key_line = loader.peek_event().start_mark.line + 1
-            key = _build(loader, anchors)
+        while not isinstance(key_event := loader.get_event(), yaml.MappingEndEvent):
+            key = _value(loader, key_event, anchors)
             item = _build(loader, anchors)
             if key == "<<":  # a YAML merge key: the anchored mapping(s) fill in what is unset
                 merged.extend(item if isinstance(item, list) else [item])
                 continue
             value[key] = item
-            value.key_lines[str(key)] = key_line
-        loader.get_event()
+            value.key_lines[str(key)] = key_event.start_mark.line + 1
         for source in merged:
             if isinstance(source, dict):
                 for key, item in source.items():
                     value.setdefault(key, item)
-    if getattr(event, "anchor", None):
+    if event.anchor:
         anchors[event.anchor] = value
     return value
+
+
+def _plain_tag(loader: Any, event: Any) -> str:
+    text = event.value
+    tag = _plain_tags.get(text)
+    if tag is None:
+        tag = loader.resolve(yaml.ScalarNode, text, event.implicit)
+        if len(text) <= _PLAIN_TAG_LENGTH and len(_plain_tags) < _PLAIN_TAGS_KEPT:
+            _plain_tags[text] = tag
+    return tag
