@@ -351,7 +351,6 @@ def run_digest(
         raise BenchError(
             f"digest send exited {process.returncode} without its JSON summary:\n{_tail(stderr)}"
         ) from exc
-    rows = [r for r in report.get("subscribers", []) if r.get("status") == "sent"]
     sent = int(report.get("sent", 0))
     received = sink.wait_for(base + sent) - base
     first_at, last_at = sink.first_at, sink.last_at
@@ -372,9 +371,10 @@ def run_digest(
         sink_received=received,
         first_message_s=(first_at - started) if first_at is not None else None,
         steady_per_s=steady,
-        avg_message_bytes=round(sum(r["bytes"] for r in rows) / len(rows)) if rows else 0,
-        avg_items=sum(r["items"] for r in rows) / len(rows) if rows else 0.0,
-        max_items=max((r["items"] for r in rows), default=0),
+        # over every message (the per-subscriber rows hold only the first 10,000)
+        avg_message_bytes=round(report["messages"]["bytes"] / sent) if sent else 0,
+        avg_items=report["messages"]["items"] / sent if sent else 0.0,
+        max_items=report["messages"]["max_items"],
         picked_up=int(report.get("picked_up", {}).get("new", 0)),
         report={k: v for k, v in report.items() if k != "subscribers"},
     )

@@ -176,6 +176,11 @@ def _report_json(report: pipeline.SendReport, dry_run: bool, to: str | None) -> 
         "aborted": report.aborted,
         "warnings": report.warnings,
         "subscribers_total": report.total,
+        "messages": {
+            "bytes": report.message_bytes,
+            "items": report.message_items,
+            "max_items": report.max_items,
+        },
         "subscribers": [
             {
                 "email": o.email,

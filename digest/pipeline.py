@@ -81,12 +81,20 @@ class SendReport:
     counts: Counter[str] = field(default_factory=Counter)
     failed: list[Outcome] = field(default_factory=list)
     total: int = 0
+    # Over every message sent (or that would be): how many bytes and items, the most items.
+    message_bytes: int = 0
+    message_items: int = 0
+    max_items: int = 0
 
     KEPT_OUTCOMES = 10_000
 
     def add(self, outcome: Outcome) -> None:
         self.total += 1
         self.counts[outcome.status] += 1
+        if outcome.status in ("sent", "test", "would-send"):
+            self.message_bytes += outcome.size
+            self.message_items += outcome.items
+            self.max_items = max(self.max_items, outcome.items)
         if outcome.status == "failed":
             self.failed.append(outcome)
         if len(self.outcomes) < self.KEPT_OUTCOMES:
@@ -355,9 +363,9 @@ def deliver(
     Deliveries are recorded as pending `WRITE_BATCH` at a time, before any of them is handed
     over (a pending row that never left is simply sent next run). Results are recorded in the
     same transaction as the next batch, or sooner: once `WRITE_BATCH` have come back, and
-    whenever the main thread waits for a connection. So an accepted message is recorded
-    within the time it takes to compose one batch, and a crash resends at most that many
-    (with the same Message-ID, see the README)."""
+    after 50 ms of waiting for a connection. So an accepted message is recorded within the
+    time it takes to compose one batch, and a crash resends at most about a batch (with the
+    same Message-ID, see the README)."""
     recording = run_id is not None
     in_flight: dict[int, Outcome] = {}
     planned: list[tuple[Subscriber, Prepared, Outcome]] = []

@@ -70,6 +70,11 @@ def test_a_new_item_goes_out_alone_in_the_next_digest(
     got = {s["email"]: s for s in summary["subscribers"] if s["status"] == "sent"}
     assert set(got) == {"marlon.james@example.org", "newsroom@example.org"}
     assert got["marlon.james@example.org"]["items"] == 1
+    assert summary["messages"] == {
+        "bytes": sum(s["bytes"] for s in got.values()),
+        "items": 2,
+        "max_items": 1,
+    }
     latest = smtp_server.handler.messages_for("marlon.james@example.org")[-1]
     assert latest["Subject"].startswith("Your migration news digest: 1 story (")
     assert "Haiti opens reception centre" in body(latest) and OECS not in body(latest)

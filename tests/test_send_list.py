@@ -1,0 +1,78 @@
+"""SendList: a send's subscribers checked into a temporary SQLite file and read back in shares."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from digest.errors import ProblemList, SubscribersError
+from digest.selection import preference_key
+from digest.send_list import SendList
+from digest.subscribers import load_subscribers
+from digest.taxonomy import load_taxonomy
+
+from .conftest import Project
+
+TAXONOMY = load_taxonomy(None)
+
+
+def write(path: Path, entries: list[str]) -> Path:
+    path.write_text("subscribers:\n" + "".join(entries), encoding="utf-8")
+    return path
+
+
+def entry(email: str, regions: str = "[Caribbean]", topics: str = "[]") -> str:
+    return f"  - email: {email}\n    regions: {regions}\n    topics: {topics}\n"
+
+
+def test_the_shipped_list_reads_back_the_same_in_shares(project: Project) -> None:
+    path = project.root / "subscribers.yaml"
+    expected = load_subscribers(path, TAXONOMY)
+    with SendList.build(path, TAXONOMY, project.state) as send_list:
+        assert len(send_list) == len(expected) == 7
+        everyone = list(send_list.read())
+        shares = [list(send_list.read(shard, 3)) for shard in range(3)]
+    assert sorted(everyone, key=lambda s: s.email) == sorted(expected, key=lambda s: s.email)
+    assert sorted((s for share in shares for s in share), key=lambda s: s.email) == sorted(
+        expected, key=lambda s: s.email
+    )
+    # the same preferences are sent by one worker only, one after another
+    for share in shares:
+        keys = [preference_key(s) for s in share]
+        assert keys == sorted(keys, key=repr)
+    owners = {preference_key(s): n for n, share in enumerate(shares) for s in share}
+    assert len(owners) == len({preference_key(s) for s in expected})
+
+
+def test_a_duplicate_names_both_lines_and_leaves_no_file(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "subscribers.yaml",
+        [entry("ana@example.org"), entry("bea@example.org"), entry("ANA@example.org")],
+    )
+    before = set(Path(tempfile.gettempdir()).glob("digest-send-*.db"))
+    with pytest.raises(SubscribersError) as raised:
+        SendList.build(path, TAXONOMY, tmp_path / "state.db")
+    assert "subscribers.yaml:8" in str(raised.value)
+    assert "duplicate address (already listed on line 2)" in str(raised.value)
+    assert set(Path(tempfile.gettempdir()).glob("digest-send-*.db")) == before
+
+
+def test_every_problem_is_reported_even_after_valid_entries(tmp_path: Path) -> None:
+    entries = [entry(f"reader{n}@example.org") for n in range(50)]
+    entries.insert(10, entry("oops@example.org", regions="[Atlantis]"))
+    entries.append(entry("not-an-address"))
+    path = write(tmp_path / "subscribers.yaml", entries)
+    with pytest.raises(ProblemList) as raised:
+        SendList.build(path, TAXONOMY, tmp_path / "state.db")
+    text = str(raised.value)
+    assert "unknown region 'Atlantis'" in text and "invalid email address" in text
+
+
+def test_only_keeps_the_named_addresses_and_rejects_unknown_ones(tmp_path: Path) -> None:
+    path = write(tmp_path / "subscribers.yaml", [entry("ana@example.org"), entry("bea@x.org")])
+    with SendList.build(path, TAXONOMY, tmp_path / "state.db", only=["Ana@Example.org"]) as kept:
+        assert [s.email for s in kept.read()] == ["ana@example.org"]
+    with pytest.raises(SubscribersError, match="--only zoe@example.org: not in the subscribers"):
+        SendList.build(path, TAXONOMY, tmp_path / "state.db", only=["zoe@example.org"])
