@@ -69,7 +69,7 @@ class SendList:
         try:
             db.execute("PRAGMA journal_mode=OFF")  # a scratch file: rebuilt if anything fails
             db.execute("PRAGMA synchronous=OFF")
-            db.execute("PRAGMA cache_size=-16000")  # KB: the addresses of a million subscribers
+            db.execute("PRAGMA cache_size=-4000")  # KB, whatever the number of subscribers
             db.executescript(SCHEMA)
             db.execute("BEGIN")
             checked = iter_subscribers(subscribers_file, taxonomy, seen=send_list)
