@@ -4,8 +4,8 @@ Threads would share one core under the GIL; processes do not. Each worker reads 
 settings and items itself and its share of the checked subscribers from the run's `SendList`
 (those whose preferences hash to it, so a shared rendering is made by one worker only),
 composes, sends and records into the same SQLite state, and reports outcomes to the parent in
-small batches. Workers die with the parent
-(PR_SET_PDEATHSIG), so none outlives the run that holds the send lock.
+small batches. Workers die with the parent (PR_SET_PDEATHSIG), so none outlives the run that
+holds the send lock.
 """
 
 from __future__ import annotations
