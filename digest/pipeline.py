@@ -369,14 +369,17 @@ def deliver(
     recording = run_id is not None
     in_flight: dict[int, Outcome] = {}
     planned: list[tuple[Subscriber, Prepared, Outcome]] = []
-    returned: list[tuple[Result, Outcome]] = []  # results not recorded yet
+    returned: list[tuple[Finished, Outcome]] = []  # results not recorded yet
     aborted: str | None = None
     numbers = itertools.count(1)
 
     def record() -> None:
         """Write the results that came back (with nothing else to write), then report them."""
         if recording and returned:
-            state.finish_deliveries([_finished(r) for r, _ in returned], clock())
+            state.finish_deliveries([f for f, _ in returned], clock())
+        report_recorded()
+
+    def report_recorded() -> None:
         for _, outcome in returned:
             emit(outcome)
         returned.clear()
@@ -392,7 +395,7 @@ def deliver(
             outcome.error = result.error.message if result.error else "unknown error"
             if result.fatal and aborted is None:
                 aborted = str(result.error)
-        returned.append((result, outcome))
+        returned.append((Finished(result.job.key, outcome.error, result.attempts), outcome))
         if len(returned) >= WRITE_BATCH:
             record()
 
@@ -405,11 +408,9 @@ def deliver(
                 [(s.email, p.message_id, p.item_ids) for s, p, _ in planned],
                 clock(),
                 composer.pending,
-                finished=[_finished(r) for r, _ in returned],
+                finished=[f for f, _ in returned],
             )
-            for _, outcome in returned:
-                emit(outcome)
-            returned.clear()
+            report_recorded()
         else:
             keys = [(next(numbers), True) for _ in planned]
         for number, ((key, _), (subscriber, prepared, outcome)) in enumerate(
@@ -466,11 +467,6 @@ def deliver(
             finally:
                 record()
     return aborted
-
-
-def _finished(result: Result) -> Finished:
-    error = None if result.ok else (result.error.message if result.error else "unknown error")
-    return Finished(result.job.key, error, result.attempts)
 
 
 def send(

@@ -57,7 +57,7 @@ from .models import Subscriber, TaggedItem
 from .settings import Settings, load_settings
 from .sources import expand
 from .state import utcnow
-from .subscribers import GROUPINGS, nearest, valid_email
+from .subscribers import GROUPINGS, known_name, nearest, valid_email
 
 HOST = "127.0.0.1"  # never all interfaces: the pages hold every subscriber's address
 DEFAULT_PORT = 8025
@@ -225,7 +225,7 @@ def _names(
         for name in (n.strip() for n in value.split(",")):
             if not name:
                 continue
-            match = next((k for k in known if k.casefold() == name.casefold()), None)
+            match = known_name(name, known)
             if match is None:
                 guess = nearest(name, known)
                 problems.append(

@@ -343,9 +343,6 @@ class State:
         )
         return {item for (item_ids,) in rows for item in json.loads(item_ids)}
 
-    def sent_history(self, subscriber: str, horizon: timedelta) -> tuple[set[str], datetime | None]:
-        return self.sent_histories([subscriber], horizon)[subscriber]
-
     def sent_histories(
         self, subscribers: Sequence[str], horizon: timedelta
     ) -> dict[str, tuple[set[str], datetime | None]]:

@@ -33,7 +33,7 @@ def not_listed(addresses: Iterable[str]) -> SubscribersError:
 
 
 def nearest(word: str, known: tuple[str, ...]) -> str | None:
-    lowered = {k.casefold(): k for k in known}
+    lowered = _by_folded_name(known)
     close = difflib.get_close_matches(word.casefold(), list(lowered), n=1, cutoff=0.6)
     return lowered[close[0]] if close else None
 
@@ -47,6 +47,11 @@ def _by_folded_name(known: tuple[str, ...]) -> dict[str, str]:
     return {k.casefold(): k for k in reversed(known)}  # the first of two that fold alike wins
 
 
+def known_name(name: str, known: tuple[str, ...]) -> str | None:
+    """`known`'s spelling of a region or topic written in any case, or None."""
+    return _by_folded_name(known).get(name.strip().casefold())
+
+
 def _names(value: Any, kind: str, known: tuple[str, ...], fail: Any) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -56,9 +61,8 @@ def _names(value: Any, kind: str, known: tuple[str, ...], fail: Any) -> tuple[st
         fail(f"'{kind}s': expected a list of {kind} names")
         return ()
     result = []
-    canonical = _by_folded_name(known)
     for name in value:
-        match = canonical.get(name.strip().casefold())
+        match = known_name(name, known)
         if match is None:
             guess = nearest(name, known)
             fail(

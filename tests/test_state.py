@@ -12,6 +12,10 @@ from digest.state import Finished, State
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 
 
+def history(state: State, subscriber: str, days: int) -> tuple[set[str], datetime | None]:
+    return state.sent_histories([subscriber], timedelta(days=days))[subscriber]
+
+
 def deliver(state: State, subscriber: str, items: list[str], at: datetime, ok: bool = True) -> int:
     run = state.start_run("manual", at)
     [(key, _)] = state.begin_deliveries(run, [(subscriber, f"<{at}@x>", items)], at, {})
@@ -21,16 +25,16 @@ def deliver(state: State, subscriber: str, items: list[str], at: datetime, ok: b
 
 def test_history_is_the_items_of_recent_sent_messages(tmp_path: Path) -> None:
     with State(tmp_path / "state.db") as state:
-        assert state.sent_history("ana@example.org", timedelta(days=14)) == (set(), None)
+        assert history(state, "ana@example.org", 14) == (set(), None)
         deliver(state, "ana@example.org", ["a", "b"], T0)
         deliver(state, "ana@example.org", ["c"], T0 + timedelta(days=10))
         deliver(state, "ana@example.org", ["x"], T0 + timedelta(days=11), ok=False)
         deliver(state, "bob@example.org", ["e"], T0 + timedelta(days=12))
         deliver(state, "ana@example.org", ["d"], T0 + timedelta(days=20))
 
-        sent, last = state.sent_history("ana@example.org", timedelta(days=14))
+        sent, last = history(state, "ana@example.org", 14)
         assert (sent, last) == ({"c", "d"}, T0 + timedelta(days=20))
-        sent, _ = state.sent_history("ana@example.org", timedelta(days=20))
+        sent, _ = history(state, "ana@example.org", 20)
         assert sent == {"a", "b", "c", "d"}
         assert state.sent_item_ids("ana@example.org") == {"a", "b", "c", "d"}
         assert state.sent_item_ids("bob@example.org") == {"e"}
@@ -70,7 +74,7 @@ def test_a_state_file_from_before_version_1_is_migrated(tmp_path: Path) -> None:
     db.close()
 
     with State(path) as state:
-        assert state.sent_history("ana@example.org", timedelta(days=14)) == ({"a", "b"}, T0)
+        assert history(state, "ana@example.org", 14) == ({"a", "b"}, T0)
         tables = {r[0] for r in state.db.execute("SELECT name FROM sqlite_master")}
         assert "sent_items" not in tables and "deliveries_by_subscriber" not in tables
         assert {"deliveries_of_subscriber", "deliveries_pending"} <= tables
