@@ -426,6 +426,19 @@ def effective_subscribers(
         yield from (e.subscriber for e in describe(touched, state, taxonomy) if e.active)
 
 
+def with_web_changes(
+    file_subscribers: Iterable[Subscriber], state_file: Path, taxonomy: Taxonomy
+) -> Iterator[Subscriber]:
+    """`effective_subscribers` with the state file opened read-only while they are read: a
+    preview or a send being checked must never write the state (nor create it)."""
+    state = State.open_readonly(state_file)
+    try:
+        yield from effective_subscribers(file_subscribers, state, taxonomy)
+    finally:
+        if state is not None:
+            state.close()
+
+
 def written_settings(path: Path) -> dict[str, set[str]]:
     """Which settings each subscriber's entry in the file spells out (by casefolded address)."""
     try:

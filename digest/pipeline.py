@@ -22,7 +22,7 @@ from .dispatch import Dispatcher, Job, RateLimit, Result
 from .errors import DigestError, SourceError
 from .message import build_message, stable_message_id
 from .models import Digest, RenderedEmail, Subscriber, TaggedItem
-from .overrides import effective_subscribers
+from .overrides import with_web_changes
 from .render import (
     LIST_NAME,
     Personal,
@@ -143,16 +143,8 @@ def load_inputs(
     if with_subscribers:
         # The file with the changes subscribers made on the web laid over it (unsubscribes
         # win). Read-only: the preview loads its inputs here too and must never write the state.
-        state = State.open_readonly(settings.state)
-        try:
-            subscribers = list(
-                effective_subscribers(
-                    load_subscribers(settings.subscribers, taxonomy), state, taxonomy
-                )
-            )
-        finally:
-            if state is not None:
-                state.close()
+        checked = load_subscribers(settings.subscribers, taxonomy)
+        subscribers = list(with_web_changes(checked, settings.state, taxonomy))
     renderer = Renderer(
         settings.templates, list_name=list_name(settings), keep_sources=keep_sources
     )

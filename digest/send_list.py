@@ -20,9 +20,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .models import Subscriber
-from .overrides import effective_subscribers
+from .overrides import with_web_changes
 from .selection import preference_key
-from .state import State
 from .subscribers import iter_subscribers, not_listed
 from .taxonomy import Taxonomy
 
@@ -73,13 +72,8 @@ class SendList:
             db.executescript(SCHEMA)
             db.execute("BEGIN")
             checked = iter_subscribers(subscribers_file, taxonomy, seen=send_list)
-            state = State.open_readonly(state_file)
-            try:
-                for subscriber in effective_subscribers(checked, state, taxonomy):
-                    send_list._put(subscriber)
-            finally:
-                if state is not None:
-                    state.close()
+            for subscriber in with_web_changes(checked, state_file, taxonomy):
+                send_list._put(subscriber)
             send_list._keep_only(only)
             db.execute("DROP TABLE listed")
             db.execute("COMMIT")
