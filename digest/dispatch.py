@@ -7,6 +7,7 @@ connection; the queue between them is short, so a run never holds more than a fe
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -100,9 +101,10 @@ class Dispatcher:
 
     def _work(self, make_sender: Callable[[], Sender]) -> None:
         sender: Sender | None = None
+        following: object = None  # a job taken early, its envelope sent with this one's data
         try:
             while True:
-                job = self.jobs.get()
+                job, following = following or self.jobs.get(), None
                 if job is _STOP:
                     return
                 assert isinstance(job, Job)
@@ -118,6 +120,13 @@ class Dispatcher:
                         )
                     )
                     continue
+                with contextlib.suppress(queue.Empty):
+                    following = self.jobs.get_nowait()
+                then = (
+                    (self.envelope_from, following.recipient)
+                    if isinstance(following, Job)
+                    else None
+                )
                 try:
                     if sender is None:
                         sender = make_sender()
@@ -129,6 +138,7 @@ class Dispatcher:
                         job.data,
                         self.retries,
                         self.backoff,
+                        then=then,
                     )
                     self.results.put(Result(job, True, attempts))
                 except DeliveryConfigError as exc:

@@ -67,6 +67,9 @@ class RecordingHandler:
     - `data_script`: replies used, in order, for the next DATA commands instead of accepting
       ("451 4.3.0 try later"; "DROP" closes the connection mid-DATA without a reply);
     - `data_delay`: seconds to wait before answering DATA (a slow server).
+
+    It offers PIPELINING (RFC 2920) like the servers digest meets in practice, unless
+    `pipelining` is False.
     """
 
     received: list[Received] = field(default_factory=list)
@@ -75,6 +78,16 @@ class RecordingHandler:
     data_delay: float = 0.0
     data_hook: Callable[[Any, Any], Awaitable[str | None]] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    pipelining: bool = True
+    sessions: int = 0  # connections greeted with EHLO
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
+        session.host_name = hostname
+        with self.lock:
+            self.sessions += 1
+        if not self.pipelining:
+            return responses
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         reply = self.rcpt_replies.get(address)

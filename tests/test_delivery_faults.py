@@ -402,19 +402,13 @@ def test_a_worker_process_stopped_by_a_wrong_password_stops_the_run(
     assert login_server.handler.received == [] and project.sent_items() == {}
 
 
-class _PipeliningHandler(RecordingHandler):
-    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
-        session.host_name = hostname
-        return [*responses[:-1], "250-PIPELINING", responses[-1]]
-
-
 @pytest.mark.parametrize("pipelining", [False, True], ids=["one-by-one", "pipelined"])
 def test_the_smtp_transaction_keeps_the_message_byte_for_byte(pipelining: bool) -> None:
     from digest.delivery import SMTPSender
     from digest.errors import PermanentDeliveryError
     from digest.settings import SmtpSettings
 
-    handler = _PipeliningHandler() if pipelining else RecordingHandler()
+    handler = RecordingHandler(pipelining=pipelining)
     handler.rcpt_replies["gone@example.org"] = "550 5.1.1 no such user"
     port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
@@ -432,3 +426,53 @@ def test_the_smtp_transaction_keeps_the_message_byte_for_byte(pipelining: bool) 
     [received] = handler.received
     assert received.rcpt_tos == ["ana@example.org"]
     assert received.data.replace(b"\r\n", b"\n") == data.replace(b"\r\n", b"\n") + b"\n"
+
+
+def test_the_next_envelope_rides_with_the_data_and_faults_stay_with_their_message() -> None:
+    """With PIPELINING each message's data goes out with the next message's MAIL, RCPT and
+    DATA. A refused recipient, a temporary DATA failure (retried: the announced envelope is
+    abandoned by reconnecting) and a dropped connection each affect only their own message."""
+    from digest.delivery import SMTPSender, send_with_retries
+    from digest.errors import PermanentDeliveryError
+    from digest.settings import SmtpSettings
+
+    handler = RecordingHandler()
+    handler.rcpt_replies["gone@example.org"] = "550 5.1.1 no such user"
+    # DATA replies in order: m0 accepted, m2 once deferred, then accepted, m3 dropped, ...
+    handler.data_script = ["", "451 4.3.0 try later", "", "DROP"]
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    recipients = ["m0@example.org", "gone@example.org", "m2@example.org", "m3@example.org"]
+    recipients += [f"m{n}@example.org" for n in range(4, 8)]
+    attempts: dict[str, int] = {}
+    try:
+        sender = SMTPSender(SmtpSettings(host="127.0.0.1", port=port, timeout=5))
+        for number, recipient in enumerate(recipients):
+            then = recipients[number + 1] if number + 1 < len(recipients) else None
+            data = f"Subject: {recipient}\r\n\r\n.line for {recipient}\r\n".encode()
+            try:
+                attempts[recipient] = send_with_retries(
+                    sender,
+                    "digest@example.org",
+                    recipient,
+                    data,
+                    retries=2,
+                    backoff=0.0,
+                    then=("digest@example.org", then) if then else None,
+                )
+            except PermanentDeliveryError as exc:
+                assert recipient == "gone@example.org" and "550 5.1.1" in str(exc)
+        sender.close()
+    finally:
+        controller.stop()
+    delivered = [r.rcpt_tos for r in handler.received]
+    assert delivered == [[r] for r in recipients if r != "gone@example.org"]
+    for received in handler.received:
+        [recipient] = received.rcpt_tos
+        assert received.message["Subject"] == recipient
+        assert received.data.endswith(f"\r\n.line for {recipient}\r\n".encode())
+    assert attempts["m2@example.org"] == 2 and attempts["m3@example.org"] == 2
+    assert attempts["m0@example.org"] == attempts["m7@example.org"] == 1
+    # One connection to start, one after the deferral, one after the drop.
+    assert handler.sessions == 3
