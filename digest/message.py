@@ -123,10 +123,18 @@ def body_template(
     return BodyTemplate(_qp_segments(text, placeholders), tuple(html))
 
 
+def encode_value(value: str) -> bytes:
+    """A personal field as a quoted-printable line of its own, ended by a soft line break.
+    Most are short plain ASCII (an address, a plain name) and come out as they are."""
+    plain = value.isascii() and value.isprintable() and "=" not in value
+    if plain and 0 < len(value) < 70 and value[-1] != " " and value != ".":
+        return value.encode("ascii") + b"=\r\n"
+    return _end_with_soft_break(quoted_printable(value))
+
+
 def _fill(parts: tuple[bytes | str, ...], values: dict[str, str]) -> bytes:
     return b"".join(
-        part if isinstance(part, bytes) else _end_with_soft_break(quoted_printable(values[part]))
-        for part in parts
+        part if isinstance(part, bytes) else encode_value(values[part]) for part in parts
     )
 
 
@@ -137,6 +145,16 @@ def boundary_for(message_id: str) -> str:
 @functools.lru_cache(maxsize=64)
 def _sender_header(name: str, address: str) -> str:
     return encode_address(name, address)
+
+
+@functools.lru_cache(maxsize=64)
+def _list_id_header(list_name: str, list_id: str) -> str:
+    return encode_text_header(f"{list_name} <{list_id}>")
+
+
+@functools.lru_cache(maxsize=64)
+def _date_header(now: datetime) -> str:
+    return format_datetime(now)  # a run's messages share one date
 
 
 def build_message(
@@ -163,9 +181,9 @@ def build_message(
         ("From", _sender_header(sender.display_name, sender.addr_spec)),
         ("To", encode_address(to_name, to_email)),
         ("Subject", encode_text_header((TEST_PREFIX if test else "") + subject)),
-        ("Date", format_datetime(now)),
+        ("Date", _date_header(now)),
         ("Message-ID", _check_header("Message-ID", message_id)),
-        ("List-Id", encode_text_header(f"{list_name} <{list_id}>")),
+        ("List-Id", _list_id_header(list_name, list_id)),
         ("List-Unsubscribe", _check_header("List-Unsubscribe", f"<{unsubscribe_url}>")),
         ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
         ("MIME-Version", "1.0"),

@@ -27,9 +27,10 @@ from .taxonomy import Taxonomy
 
 SCHEMA = """
 CREATE TABLE listed (  -- every address of the file, for duplicates
-    folded TEXT PRIMARY KEY,  -- the address casefolded
-    line INTEGER NOT NULL
-) WITHOUT ROWID;
+    folded TEXT NOT NULL,  -- the address casefolded
+    line INTEGER NOT NULL,
+    email TEXT NOT NULL  -- as written
+);
 CREATE TABLE subscribers (
     folded TEXT NOT NULL,
     preferences TEXT NOT NULL,  -- preference_key: the send order
@@ -38,6 +39,13 @@ CREATE TABLE subscribers (
 );
 """
 FIELDS = tuple(f.name for f in dataclasses.fields(Subscriber))
+BATCH = 2_000  # rows written at a time
+DUPLICATES = """
+SELECT later.email, later.line, first.line FROM listed AS later
+JOIN (SELECT folded, MIN(line) AS line FROM listed GROUP BY folded HAVING COUNT(*) > 1) AS first
+    ON later.folded = first.folded AND later.line > first.line
+ORDER BY later.line
+"""
 
 
 class SendList:
@@ -45,6 +53,8 @@ class SendList:
 
     def __init__(self, path: Path, db: sqlite3.Connection) -> None:
         self.path, self.db = path, db
+        self._listed: list[tuple[str, int, str]] = []  # not written yet
+        self._rows: list[tuple[str, str, int, bytes]] = []
 
     @classmethod
     def open(cls, path: Path) -> SendList:
@@ -74,6 +84,7 @@ class SendList:
             checked = iter_subscribers(subscribers_file, taxonomy, seen=send_list)
             for subscriber in with_web_changes(checked, state_file, taxonomy):
                 send_list._put(subscriber)
+            send_list._write()
             send_list._keep_only(only)
             db.execute("DROP TABLE listed")
             db.execute("COMMIT")
@@ -84,29 +95,39 @@ class SendList:
         return send_list
 
     # -- building ---------------------------------------------------------------------------
-    def first_listed(self, folded: str, line: int) -> int | None:
-        """The line this address was listed on before, or None (and it is now listed here):
-        `iter_subscribers` asks this instead of keeping every address in memory."""
-        cursor = self.db.execute(
-            "INSERT INTO listed(folded, line) VALUES (?, ?) ON CONFLICT DO NOTHING", (folded, line)
-        )
-        if cursor.rowcount:
-            return None
-        row = self.db.execute("SELECT line FROM listed WHERE folded = ?", (folded,))
-        return int(row.fetchone()[0])
+    def first_listed(self, folded: str, line: int, email: str) -> None:
+        """Lists the address; duplicates are found once every entry is read (`duplicates`)."""
+        self._listed.append((folded, line, email))
+        if len(self._listed) >= BATCH:
+            self._write()
+
+    def duplicates(self) -> list[tuple[str, int, int]]:
+        """(address, line, line first listed on) of every later listing of an address."""
+        self._write()
+        return [(email, line, first) for email, line, first in self.db.execute(DUPLICATES)]
 
     def _put(self, subscriber: Subscriber) -> None:
         preferences = repr(preference_key(subscriber))
         fields = tuple(getattr(subscriber, name) for name in FIELDS)
-        self.db.execute(
-            "INSERT INTO subscribers(folded, preferences, bucket, data) VALUES (?, ?, ?, ?)",
+        self._rows.append(
             (
                 subscriber.email.casefold(),
                 preferences,
                 zlib.crc32(preferences.encode()),
                 pickle.dumps(fields, protocol=pickle.HIGHEST_PROTOCOL),
-            ),
+            )
         )
+        if len(self._rows) >= BATCH:
+            self._write()
+
+    def _write(self) -> None:
+        self.db.executemany("INSERT INTO listed VALUES (?, ?, ?)", self._listed)
+        self.db.executemany(
+            "INSERT INTO subscribers(folded, preferences, bucket, data) VALUES (?, ?, ?, ?)",
+            self._rows,
+        )
+        self._listed.clear()
+        self._rows.clear()
 
     def _keep_only(self, only: Iterable[str]) -> None:
         wanted = {o.casefold() for o in only}

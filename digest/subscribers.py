@@ -95,14 +95,32 @@ class Listed:
     def __init__(self) -> None:
         self.lines: dict[str, int] = {}
 
-    def first_listed(self, folded: str, line: int) -> int | None:
+    def first_listed(self, folded: str, line: int, email: str) -> int | None:
         """The line this address was listed on before, or None (and it is now listed here)."""
         first = self.lines.setdefault(folded, line)
         return None if first == line else first
 
+    def duplicates(self) -> Iterable[tuple[str, int, int]]:
+        return ()  # each was reported as it was listed
+
 
 class Seen(Protocol):
-    def first_listed(self, folded: str, line: int) -> int | None: ...
+    """Tells duplicates apart: at once from `first_listed`, or (a `SendList`, which writes
+    addresses in batches) once every entry is read, from `duplicates`."""
+
+    def first_listed(self, folded: str, line: int, email: str) -> int | None: ...
+
+    def duplicates(self) -> Iterable[tuple[str, int, int]]:
+        """(address, line, line it was first listed on) of each later listing."""
+        ...
+
+
+def _duplicate(path: Path | str, email: str, line: int, first: int) -> SubscribersError:
+    label = f"subscriber {email!r}"
+    return SubscribersError(
+        f"{where(path, line)}: {label}: duplicate address (already listed on line {first})",
+        hint=f"fix {label} in {path}",
+    )
 
 
 def _validate(
@@ -114,14 +132,15 @@ def _validate(
 ) -> Iterator[Subscriber]:
     """Every entry checked and every problem collected; valid subscribers are yielded as they
     are read. Any problem raises at the end: a consumer must then drop what it was given."""
-    problems: list[SubscribersError] = []
+    problems: list[tuple[int, SubscribersError]] = []  # with their lines, to keep file order
     shared: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple per distinct choice
+    line = 0
     for index, entry in enumerate(entries, 1):
         if not isinstance(entry, LineDict):
-            problems.append(
-                SubscribersError(f"{path}: subscriber #{index}: expected a mapping with email:")
-            )
+            message = f"{path}: subscriber #{index}: expected a mapping with email:"
+            problems.append((line, SubscribersError(message)))
             continue
+        line = entry.line
         email = entry.get("email")
         has_email = isinstance(email, str) and email.strip()
         label = f"subscriber {email.strip()!r}" if has_email else f"subscriber #{index}"
@@ -129,10 +148,13 @@ def _validate(
         def fail(
             message: str, key: str | None = None, _entry: LineDict = entry, _label: str = label
         ) -> None:
-            line = _entry.line_of(key) if key else _entry.line
+            at = _entry.line_of(key) if key else _entry.line
             problems.append(
-                SubscribersError(
-                    f"{where(path, line)}: {_label}: {message}", hint=f"fix {_label} in {path}"
+                (
+                    at,
+                    SubscribersError(
+                        f"{where(path, at)}: {_label}: {message}", hint=f"fix {_label} in {path}"
+                    ),
                 )
             )
 
@@ -144,9 +166,10 @@ def _validate(
             fail(f"invalid email address {email!r}", "email")
             continue
         email = email.strip()
-        first = seen.first_listed(email.casefold(), entry.line_of("email"))
+        at = entry.line_of("email")
+        first = seen.first_listed(email.casefold(), at, email)
         if first is not None:
-            fail(f"duplicate address (already listed on line {first})", "email")
+            problems.append((at, _duplicate(path, email, at, first)))
             continue
         name = entry.get("name") or ""
         if not isinstance(name, str) or "\r" in name or "\n" in name:
@@ -184,10 +207,13 @@ def _validate(
                 line=entry.line,
             )
         )
-    for key, line in other_keys() if callable(other_keys) else other_keys:
-        problems.append(SubscribersError(f"{where(path, line)}: unknown key '{key}'"))
+    for email, at, first in seen.duplicates():
+        problems.append((at, _duplicate(path, email, at, first)))
+    for key, at in other_keys() if callable(other_keys) else other_keys:
+        problems.append((at, SubscribersError(f"{where(path, at)}: unknown key '{key}'")))
     if problems:
-        raise problems[0] if len(problems) == 1 else ProblemList(list(problems))
+        ordered = [problem for _, problem in sorted(problems, key=lambda p: p[0])]
+        raise ordered[0] if len(ordered) == 1 else ProblemList(ordered)
 
 
 def load_subscribers(path: Path, taxonomy: Taxonomy) -> list[Subscriber]:

@@ -258,6 +258,17 @@ def test_personal_fields_spliced_into_the_encoded_parts_decode_exactly(name: str
     assert long_link in rendered.text
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["", ".", "..", ".a", "Ana", "Ana ", " Ana", "a=b", "x" * 69, "x" * 70, "tab\tin", "Zoë",
+     "ana@example.org", "Central America, Caribbean", "<b>&amp;</b>", "From here"],
+)  # fmt: skip
+def test_a_personal_field_is_encoded_as_the_general_encoder_would(value: str) -> None:
+    from digest.message import _end_with_soft_break, encode_value, quoted_printable
+
+    assert encode_value(value) == _end_with_soft_break(quoted_printable(value))
+
+
 def test_non_ascii_subject_is_encoded() -> None:
     data, _ = message(Subscriber("a@example.org"), subject="Resumen de migración: 10 noticias")
     assert b"Subject: =?utf-8?" in data

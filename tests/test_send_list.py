@@ -59,6 +59,24 @@ def test_a_duplicate_names_both_lines_and_leaves_no_file(tmp_path: Path) -> None
     assert set(Path(tempfile.gettempdir()).glob("digest-send-*.db")) == before
 
 
+def test_duplicates_written_in_batches_are_reported_in_file_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("digest.send_list.BATCH", 3)  # addresses reach the file 3 at a time
+    entries = [entry(f"reader{n}@example.org") for n in range(10)]
+    entries.insert(5, entry("oops@example.org", regions="[Atlantis]"))
+    entries.append(entry("Reader1@example.org"))
+    entries.append(entry("reader7@EXAMPLE.org"))
+    path = write(tmp_path / "subscribers.yaml", entries)
+    with pytest.raises(ProblemList) as raised:
+        SendList.build(path, TAXONOMY, tmp_path / "state.db")
+    problems = [str(p) for p in raised.value.problems]
+    assert len(problems) == 3
+    assert "unknown region 'Atlantis'" in problems[0]
+    assert "'Reader1@example.org': duplicate address (already listed on line 5)" in problems[1]
+    assert "'reader7@EXAMPLE.org': duplicate address (already listed on line" in problems[2]
+
+
 def test_every_problem_is_reported_even_after_valid_entries(tmp_path: Path) -> None:
     entries = [entry(f"reader{n}@example.org") for n in range(50)]
     entries.insert(10, entry("oops@example.org", regions="[Atlantis]"))
