@@ -159,11 +159,11 @@ class SMTPSender:
             self.announced = None
             replies = [conn.getreply() for _ in range(3)]
         elif pipelining:
-            conn.send(_commands(envelope))
+            conn.send(_group(envelope))
             replies = [conn.getreply() for _ in range(3)]
         else:
             replies = []
-            for command in _commands(envelope).decode("ascii").splitlines():
+            for command in _commands(envelope):
                 conn.putcmd(command)
                 replies.append(conn.getreply())
                 if replies[-1][0] >= 400:
@@ -179,7 +179,7 @@ class SMTPSender:
         if not stuffed.endswith(b"\r\n"):
             stuffed += b"\r\n"
         follow = then if pipelining else None
-        conn.send(stuffed + b".\r\n" + (_commands(follow) if follow else b""))
+        conn.send(stuffed + b".\r\n" + (_group(follow) if follow else b""))
         self.announced = follow
         code, message = conn.getreply()
         if code != 250:
@@ -216,9 +216,14 @@ class SMTPSender:
         self._drop()
 
 
-def _commands(envelope: Envelope) -> bytes:
+def _commands(envelope: Envelope) -> tuple[str, str, str]:
     sender, recipient = envelope
-    return f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode("ascii")
+    return f"MAIL FROM:<{sender}>", f"RCPT TO:<{recipient}>", "DATA"
+
+
+def _group(envelope: Envelope) -> bytes:
+    """The envelope's commands as one pipelined write."""
+    return "".join(c + "\r\n" for c in _commands(envelope)).encode("ascii")
 
 
 def open_sender(settings: DeliverySettings) -> Sender:
