@@ -23,7 +23,11 @@ _BODY_OPEN = re.compile(r"<mj-body\b[^>]*>")
 # The elements that can stand at the top of a body, and nest in one another (a wrapper holds
 # sections). Tags inside them (mj-column, mj-text...) need not be looked at.
 _TAG = re.compile(r"<(/?)(mj-(?:section|wrapper|hero|raw|include))\b[^>]*?(/?)>")
-_PER_RUN_HEAD = re.compile(r"<(mj-title|mj-preview)>.*?</\1>", re.DOTALL)
+# Title and preview change from digest to digest. MRML copies their text as it is into the
+# frame, so a frame is compiled with slots in their place and each digest's text goes there.
+_PER_DIGEST_HEAD = re.compile(r"<(mj-title|mj-preview)>(.*?)</\1>", re.DOTALL)
+_SLOTS = {"mj-title": "DIGESTTITLESLOT", "mj-preview": "DIGESTPREVIEWSLOT"}
+_SLOT = re.compile("(" + "|".join(_SLOTS.values()) + ")")
 VERIFY_FIRST = 3  # documents compiled both ways at the start of a run
 FRAGMENTS_KEPT = 4096
 
@@ -119,17 +123,24 @@ class FragmentCompiler:
         source = preamble + "".join(children) + postamble
         if not children:
             return (self._mrml(source),)
-        # Title and preview change from digest to digest but never a section's HTML: sections
-        # are compiled under a head without them, the frame under the document's own head.
-        head = _PER_RUN_HEAD.sub(lambda m: f"<{m.group(1)}></{m.group(1)}>", preamble)
-        framed = self._marked(preamble, children[0], postamble)
+        # Sections and the frame are compiled under a head with slots for title and preview.
+        texts: dict[str, str] = {}
+        head = _PER_DIGEST_HEAD.sub(lambda m: _slot(m, texts), preamble)
         neutral = self._neutral_frame(head, children[0], postamble)
-        if framed is None or neutral is None:
+        if neutral is None:
             return (self._mrml(source),)
+        plain = all("<" not in t and not _SLOT.search(t) for t in texts.values())
+        if not plain or any(head.count(slot) > 1 for slot in texts):
+            framed = self._marked(preamble, children[0], postamble)  # markup: MRML decides
+            if framed is None:
+                return (self._mrml(source),)
+            before, after = (framed[0],), (framed[2],)
+        else:
+            before, after = _filled(neutral[0], texts), _filled(neutral[1], texts)
         fragments = [self._fragment(head, child, postamble, neutral) for child in children]
         if any(f is None for f in fragments):
             return (self._mrml(source),)
-        pieces = (framed[0], *(f for f in fragments if f is not None), framed[2])
+        pieces = (*before, *(f for f in fragments if f is not None), *after)
         if self.trusted is None:
             whole = self._mrml(source)
             if "".join(pieces) != whole:
@@ -138,3 +149,15 @@ class FragmentCompiler:
             self.compared += 1
             self.trusted = True if self.compared >= VERIFY_FIRST else None
         return pieces
+
+
+def _slot(match: re.Match[str], texts: dict[str, str]) -> str:
+    tag, text = match.group(1), match.group(2)
+    texts[_SLOTS[tag]] = text
+    return f"<{tag}>{_SLOTS[tag]}</{tag}>"
+
+
+def _filled(frame: str, texts: dict[str, str]) -> tuple[str, ...]:
+    """The frame's pieces with each slot's text as a piece of its own, so the pieces around
+    it are the same in every digest (and are encoded once, see `message.body_template`)."""
+    return tuple(texts.get(piece, piece) for piece in _SLOT.split(frame) if piece)

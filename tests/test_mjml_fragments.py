@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -69,11 +70,35 @@ def test_assembled_html_is_byte_identical_to_a_whole_compile() -> None:
         )
         pieces = compiler.compile(source)
         preamble, children, postamble = split_body(source)
-        assert len(pieces) == len(children) + 2
         children_seen += len(children)
         assert "".join(pieces) == compile_whole(preamble + "".join(children) + postamble)
-    # Sections met before (greeting, footer, recurring groups) were not compiled again.
+        # The digest's title (twice: <title> and the article's label) and preview are pieces
+        # of their own between pieces of the frame shared by every digest.
+        context = renderer._context(digest, digest.sections, len(digest.items))
+        assert pieces.count(context["subject"]) == 2
+        assert pieces.count(html.escape(context["preheader"])) == 1
+    # Sections met before (greeting, footer, recurring groups) were not compiled again, and
+    # the frame was compiled once for all four digests.
     assert len(compiler.fragments) < children_seen
+    assert compiler.compiles == len(compiler.fragments) + 1
+
+
+@pytest.mark.parametrize(
+    "title",
+    ["Plain &amp; &lt;escaped&gt; &#34;text&#34; é", "  spaced  ", "", "a DIGESTPREVIEWSLOT"],
+    ids=["entities", "spaces", "empty", "a-slot-name"],
+)
+def test_titles_and_previews_go_into_the_frame_as_mrml_would_put_them(title: str) -> None:
+    compiler = FragmentCompiler()
+    compiler.trusted = True
+    for preview in ("first preview", title):
+        source = (
+            f"<mjml><mj-head><mj-title>{title}</mj-title><mj-preview>{preview}</mj-preview>"
+            "</mj-head><mj-body><mj-section><mj-column><mj-text>one</mj-text></mj-column>"
+            "</mj-section><mj-section><mj-column><mj-text>two</mj-text></mj-column>"
+            "</mj-section></mj-body></mjml>"
+        )
+        assert "".join(compiler.compile(source)) == compile_whole(source)
 
 
 def test_the_run_time_check_trusts_after_three_matches() -> None:
