@@ -23,6 +23,12 @@ from .settings import DeliverySettings, SmtpSettings
 Envelope = tuple[str, str]  # (envelope sender, recipient)
 
 
+class NoDotLines(bytes):
+    """Message bytes in which no line starts with "." (`message.build_message` makes them so).
+    SMTP's dot-stuffing (RFC 5321 4.5.2) has nothing to do for them, and the SMTP sender
+    skips looking for such lines in every message, which took a tenth of its time."""
+
+
 class Sender(Protocol):
     def send(
         self, sender: str, recipient: str, data: bytes, then: Envelope | None = None
@@ -173,7 +179,7 @@ class SMTPSender:
                 if code == 421:
                     self._drop()
                 self._raise_for(code, message)
-        stuffed = data.replace(b"\r\n.", b"\r\n..")
+        stuffed = data if isinstance(data, NoDotLines) else data.replace(b"\r\n.", b"\r\n..")
         if stuffed.startswith(b"."):
             stuffed = b"." + stuffed
         if not stuffed.endswith(b"\r\n"):

@@ -22,6 +22,8 @@ from email.header import Header
 from email.headerregistry import Address
 from email.utils import format_datetime, formataddr, make_msgid
 
+from .delivery import NoDotLines
+
 TEST_PREFIX = "[TEST] "
 CRLF = b"\r\n"
 
@@ -59,6 +61,32 @@ def quoted_printable(text: str) -> bytes:
     return binascii.b2a_qp(data, istext=True).replace(b"\n", CRLF)
 
 
+def _segment(text: str) -> bytes:
+    """Text as a quoted-printable segment that ends with a line break (soft, "=" CRLF, when
+    the text does not end with one) and in which no line starts with "."."""
+    return _escape_leading_dots(_end_with_soft_break(quoted_printable(text)))
+
+
+def _escape_leading_dots(encoded: bytes) -> bytes:
+    """A "." that starts a line written "=2E" (splitting the line if it grows too long), so
+    a message's lines never start with "." and SMTP has no dot-stuffing to do."""
+    if not (encoded.startswith(b".") or b"\n." in encoded):
+        return encoded
+    lines: list[bytes] = []
+    for line in encoded.split(CRLF):
+        while line.startswith(b"."):
+            line = b"=2E" + line[1:]
+            if len(line) <= 76:
+                break
+            cut = 75  # 75 characters and a soft break; never inside an "=XX" escape
+            while b"=" in line[cut - 2 : cut]:
+                cut -= 1
+            lines.append(line[:cut] + b"=")
+            line = line[cut:]
+        lines.append(line)
+    return CRLF.join(lines)
+
+
 def _end_with_soft_break(encoded: bytes) -> bytes:
     """Close a segment that stops mid-line with a soft line break ("=" CRLF), keeping every
     line within 76 characters and never splitting an "=XX" escape."""
@@ -92,7 +120,7 @@ def _qp_segments(content: str, placeholders: tuple[str, ...]) -> tuple[bytes | s
         if number % 2:
             result.append(piece)  # a placeholder, filled in per message
         elif piece:
-            result.append(_end_with_soft_break(quoted_printable(piece)))
+            result.append(_segment(piece))
     return tuple(result)
 
 
@@ -127,9 +155,9 @@ def encode_value(value: str) -> bytes:
     """A personal field as a quoted-printable line of its own, ended by a soft line break.
     Most are short plain ASCII (an address, a plain name) and come out as they are."""
     plain = value.isascii() and value.isprintable() and "=" not in value
-    if plain and 0 < len(value) < 70 and value[-1] != " " and value != ".":
+    if plain and 0 < len(value) < 70 and value[-1] != " " and value[0] != ".":
         return value.encode("ascii") + b"=\r\n"
-    return _end_with_soft_break(quoted_printable(value))
+    return _segment(value)
 
 
 def _fill(parts: tuple[bytes | str, ...], values: dict[str, str]) -> bytes:
@@ -173,7 +201,8 @@ def build_message(
     now: datetime,
     test: bool = False,
 ) -> bytes:
-    """One message's bytes. Raises ValueError on a line break in any header value."""
+    """One message's bytes, in which no line starts with "." (see `NoDotLines`). Raises
+    ValueError on a line break in any header value."""
     if test:
         message_id = make_msgid(domain=sender.domain)
     boundary = boundary_for(message_id)
@@ -191,20 +220,22 @@ def build_message(
     ]
     head = "".join(f"{name}: {value}\r\n" for name, value in headers).encode("ascii")
     separator = f"--{boundary}\r\n".encode()
-    return b"".join(
-        (
-            head,
-            CRLF,
-            separator,
-            b'Content-Type: text/plain; charset="utf-8"\r\n',
-            b"Content-Transfer-Encoding: quoted-printable\r\n\r\n",
-            _fill(body.text, text_values),
-            CRLF,
-            separator,
-            b'Content-Type: text/html; charset="utf-8"\r\n',
-            b"Content-Transfer-Encoding: quoted-printable\r\n\r\n",
-            _fill(body.html, html_values),
-            CRLF,
-            f"--{boundary}--\r\n".encode(),
+    return NoDotLines(
+        b"".join(
+            (
+                head,
+                CRLF,
+                separator,
+                b'Content-Type: text/plain; charset="utf-8"\r\n',
+                b"Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+                _fill(body.text, text_values),
+                CRLF,
+                separator,
+                b'Content-Type: text/html; charset="utf-8"\r\n',
+                b"Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+                _fill(body.html, html_values),
+                CRLF,
+                f"--{boundary}--\r\n".encode(),
+            )
         )
     )

@@ -22,7 +22,7 @@ _OPEN_ELEMENT, _CLOSE_ELEMENT = f"<mj-raw>{_OPEN}</mj-raw>", f"<mj-raw>{_CLOSE}<
 _BODY_OPEN = re.compile(r"<mj-body\b[^>]*>")
 # The elements that can stand at the top of a body, and nest in one another (a wrapper holds
 # sections). Tags inside them (mj-column, mj-text...) need not be looked at.
-_TAG = re.compile(r"<(/?)(mj-(?:section|wrapper|hero|raw|include))\b[^>]*?(/?)>")
+_TAG = re.compile(r"<(/?)mj-(?:section|wrapper|hero|raw|include)\b([^>]*)>")
 # Title and preview change from digest to digest. MRML copies their text as it is into the
 # frame, so a frame is compiled with slots in their place and each digest's text goes there.
 _PER_DIGEST_HEAD = re.compile(r"<(mj-title|mj-preview)>(.*?)</\1>", re.DOTALL)
@@ -47,7 +47,7 @@ def split_body(source: str) -> tuple[str, list[str], str] | None:
     children: list[str] = []
     depth, start, position = 0, 0, 0
     for tag in _TAG.finditer(inner):
-        closing, self_closing = tag.group(1), tag.group(3)
+        closing, self_closing = tag.group(1), tag.group(2).endswith("/")
         if depth == 0:
             if closing or inner[position : tag.start()].strip():
                 return None

@@ -404,7 +404,7 @@ def test_a_worker_process_stopped_by_a_wrong_password_stops_the_run(
 
 @pytest.mark.parametrize("pipelining", [False, True], ids=["one-by-one", "pipelined"])
 def test_the_smtp_transaction_keeps_the_message_byte_for_byte(pipelining: bool) -> None:
-    from digest.delivery import SMTPSender
+    from digest.delivery import NoDotLines, SMTPSender
     from digest.errors import PermanentDeliveryError
     from digest.settings import SmtpSettings
 
@@ -419,13 +419,17 @@ def test_the_smtp_transaction_keeps_the_message_byte_for_byte(pipelining: bool) 
         with pytest.raises(PermanentDeliveryError, match="550 5.1.1 no such user"):
             sender.send("digest@example.org", "gone@example.org", data)
         sender.send("digest@example.org", "ana@example.org", data)  # same connection, after RSET
+        # Bytes marked as having no line that starts with a dot go as they are.
+        undotted = NoDotLines(b"Subject: no dots\r\n\r\nend of line.\r\n=2E escaped\r\n")
+        sender.send("digest@example.org", "ben@example.org", undotted)
         assert sender.conn is not None and sender.conn.has_extn("pipelining") is pipelining
         sender.close()
     finally:
         controller.stop()
-    [received] = handler.received
+    received, plain = handler.received
     assert received.rcpt_tos == ["ana@example.org"]
     assert received.data.replace(b"\r\n", b"\n") == data.replace(b"\r\n", b"\n") + b"\n"
+    assert plain.rcpt_tos == ["ben@example.org"] and plain.data == undotted
 
 
 def test_the_next_envelope_rides_with_the_data_and_faults_stay_with_their_message() -> None:

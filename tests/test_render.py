@@ -264,9 +264,51 @@ def test_personal_fields_spliced_into_the_encoded_parts_decode_exactly(name: str
      "ana@example.org", "Central America, Caribbean", "<b>&amp;</b>", "From here"],
 )  # fmt: skip
 def test_a_personal_field_is_encoded_as_the_general_encoder_would(value: str) -> None:
-    from digest.message import _end_with_soft_break, encode_value, quoted_printable
+    from digest.message import _segment, encode_value
 
-    assert encode_value(value) == _end_with_soft_break(quoted_printable(value))
+    assert encode_value(value) == _segment(value)
+
+
+def _dotted_texts() -> list[str]:
+    """Texts whose encoding would put a "." at the start of a line in every way it can."""
+    texts = [".", "..", ". ", ".\n.\n", "." * 300, ".=.=" * 60, "line\n.starts\n..twice\n"]
+    for width in range(68, 80):
+        texts.append("x" * width + "." + "y" * 90)  # after a soft break
+        texts.append("é" * (width // 3) + "." * 100)  # escapes next to the break
+        texts.append("x" * width + "\n." + "z" * 80 + "=" * 9)  # a hard line break
+        texts.append("." + "w" * (width - 1) + "=\n.")  # the escape lengthens a full line
+    return texts
+
+
+@pytest.mark.parametrize("text", _dotted_texts())
+def test_no_encoded_line_starts_with_a_dot_and_the_text_decodes_exactly(text: str) -> None:
+    import binascii
+
+    from digest.message import _segment
+
+    encoded = _segment(text)
+    lines = encoded.split(b"\r\n")
+    assert not any(line.startswith(b".") for line in lines)
+    assert all(len(line) <= 76 for line in lines)
+    assert binascii.a2b_qp(encoded).replace(b"\r\n", b"\n") == text.encode()
+
+
+def test_a_built_message_has_no_line_that_smtp_would_have_to_dot_stuff() -> None:
+    from digest.delivery import NoDotLines
+
+    story = Item(
+        id="dots",
+        title="." * 90 + " Haiti",
+        date=date(2026, 11, 20),
+        summary="\n\n".join("x" * n + "." * 80 for n in range(60, 80)),
+        link="https://example.org/dots",
+    )
+    data, rendered = message(Subscriber(".dot@example.org", name=".Dot"), items=tagged([story]))
+    assert isinstance(data, NoDotLines)
+    assert not data.startswith(b".") and b"\n." not in data
+    plain, html_part = email.message_from_bytes(data, policy=email.policy.default).iter_parts()
+    assert plain.get_content().replace("\r\n", "\n") == rendered.text
+    assert html_part.get_content().replace("\r\n", "\n") == rendered.html
 
 
 def test_non_ascii_subject_is_encoded() -> None:
