@@ -29,14 +29,11 @@ def _unb64(text: str) -> bytes:
 
 
 def _signature(secret: bytes, purpose: str, payload: bytes) -> bytes:
-    return hmac.digest(secret, purpose.encode() + b"|" + payload, hashlib.sha256)[:20]
-
-
-_COMPACT = json.JSONEncoder(separators=(",", ":"))  # one encoder: a send makes a token a message
+    return hmac.new(secret, purpose.encode() + b"|" + payload, hashlib.sha256).digest()[:20]
 
 
 def make_token(secret: bytes, purpose: str, email: str, expires_at: float | None = None) -> str:
-    payload = _COMPACT.encode([email, int(expires_at or 0)]).encode()
+    payload = json.dumps([email, int(expires_at or 0)], separators=(",", ":")).encode()
     return f"{_b64(payload)}.{_b64(_signature(secret, purpose, payload))}"
 
 
