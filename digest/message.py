@@ -148,7 +148,18 @@ def body_template(
     html: list[bytes | str] = []
     for piece in html_pieces:
         html.extend(_encode_piece(piece, placeholders))
-    return BodyTemplate(_qp_segments(text, placeholders), tuple(html))
+    plain: list[bytes | str] = []
+    for block in _blocks(text):
+        plain.extend(_encode_piece(block, placeholders))
+    return BodyTemplate(tuple(plain), tuple(html))
+
+
+def _blocks(text: str) -> list[str]:
+    """The text cut after each blank line. Quoted-printable encodes line by line, so blocks
+    encoded one by one give the text's own encoding, and a story's blocks recur across
+    digests (encoding a whole text part took more time than rendering it)."""
+    blocks = text.split("\n\n")
+    return [block + "\n\n" for block in blocks[:-1]] + ([blocks[-1]] if blocks[-1] else [])
 
 
 def encode_value(value: str) -> bytes:

@@ -311,6 +311,24 @@ def test_a_built_message_has_no_line_that_smtp_would_have_to_dot_stuff() -> None
     assert html_part.get_content().replace("\r\n", "\n") == rendered.html
 
 
+@pytest.mark.parametrize("group_by", ["region", "topic"])
+def test_the_text_part_encoded_block_by_block_is_the_whole_texts_encoding(group_by: str) -> None:
+    from digest.message import _qp_segments, body_template
+    from digest.render import PLACEHOLDERS
+
+    subscriber = Subscriber("a@example.org", name="Ana", group_by=group_by)
+    rendered = Renderer(ROOT / "templates", keep_sources=True).render_shared(
+        first_digest(subscriber, tagged(read_listing(str(SEED))))
+    )
+    assert rendered.text.count("\n\n") > 20 and "@@digest.name@@" in rendered.text
+
+    def joined(parts: tuple[bytes | str, ...]) -> bytes:
+        return b"".join(p if isinstance(p, bytes) else f"<{p}>".encode() for p in parts)
+
+    blocks = body_template(rendered.text, (), PLACEHOLDERS).text
+    assert joined(blocks) == joined(_qp_segments(rendered.text, PLACEHOLDERS))
+
+
 def test_non_ascii_subject_is_encoded() -> None:
     data, _ = message(Subscriber("a@example.org"), subject="Resumen de migración: 10 noticias")
     assert b"Subject: =?utf-8?" in data
