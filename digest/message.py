@@ -151,7 +151,26 @@ def body_template(
     plain: list[bytes | str] = []
     for block in _blocks(text):
         plain.extend(_encode_piece(block, placeholders))
-    return BodyTemplate(tuple(plain), tuple(html))
+    return BodyTemplate(_merged(plain), tuple(html))
+
+
+def _merged(parts: list[bytes | str]) -> tuple[bytes | str, ...]:
+    """Encoded blocks that follow one another joined, so a message joins a few parts rather
+    than every block of the text. (The HTML's pieces stay apart: they are larger, and shared
+    by the renderings that hold them.)"""
+    result: list[bytes | str] = []
+    run: list[bytes] = []
+    for part in parts:
+        if isinstance(part, bytes):
+            run.append(part)
+            continue
+        if run:
+            result.append(b"".join(run))
+            run.clear()
+        result.append(part)
+    if run:
+        result.append(b"".join(run))
+    return tuple(result)
 
 
 def _blocks(text: str) -> list[str]:
@@ -172,9 +191,11 @@ def encode_value(value: str) -> bytes:
 
 
 def _fill(parts: tuple[bytes | str, ...], values: dict[str, str]) -> bytes:
-    return b"".join(
-        part if isinstance(part, bytes) else encode_value(values[part]) for part in parts
-    )
+    encoded: dict[str, bytes] = {}  # a field used twice (the link) is encoded once
+    for part in parts:
+        if isinstance(part, str) and part not in encoded:
+            encoded[part] = encode_value(values[part])
+    return b"".join(encoded[part] if isinstance(part, str) else part for part in parts)
 
 
 def boundary_for(message_id: str) -> str:
