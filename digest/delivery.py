@@ -185,7 +185,7 @@ class SMTPSender:
         if not stuffed.endswith(b"\r\n"):
             stuffed += b"\r\n"
         follow = then if pipelining else None
-        conn.send(stuffed + b".\r\n" + (_group(follow) if follow else b""))
+        conn.send(b"".join((stuffed, b".\r\n", _group(follow) if follow else b"")))  # one copy
         self.announced = follow
         code, message = conn.getreply()
         if code != 250:
