@@ -495,6 +495,25 @@ def _source(tools: Tools, sink: Sink, connections: int, size: int, count: int) -
 # -- the report ------------------------------------------------------------------------------
 
 
+def cpu_ticks() -> list[int] | None:
+    """The machine's CPU time so far, by kind (user, nice, system, idle, iowait, irq, softirq,
+    steal), from /proc/stat; None where there is none."""
+    try:
+        with open("/proc/stat") as stat:
+            return [int(x) for x in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+
+
+def steal_share(before: list[int] | None, after: list[int] | None) -> float | None:
+    """The share of CPU time the host gave to other machines between two `cpu_ticks` (on a
+    shared virtual machine it slows both runs, and not always alike)."""
+    if before is None or after is None:
+        return None
+    spent = [b - a for a, b in zip(before, after, strict=True)]
+    return round(spent[7] / sum(spent), 3) if sum(spent) else None
+
+
 def machine_info() -> dict[str, Any]:
     model = platform.processor() or platform.machine()
     try:
@@ -558,6 +577,7 @@ def print_table(result: dict[str, Any]) -> None:
                         f"{result['wire_messages']:,} in {result['wire_seconds']:.1f} s "
                         f"(the median of {_runs(result['wire_runs_per_s'])})"),
         ("ratio", f"{result['ratio']:.2f} (goal: at least 0.5)"),
+        ("host steal", _steal(result)),
         ("peak RSS", f"{result['peak_rss_mb']:.0f} MB (goal: under 300 MB), "
                      f"{_processes(result)}"),
         ("total", f"{result['total_seconds']:.1f} s for the whole benchmark"),
@@ -699,10 +719,12 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         )
         sink = Sink(tools, port)
         log(f"smtp-sink on 127.0.0.1:{port}; running digest send ({args.connections} connections)")
+        ticks = cpu_ticks()
         digest = run_digest(
             project.config, sink, args.subscribers,
             args.profile.resolve() if args.profile else None, workdir,
         )  # fmt: skip
+        ticks_after_digest = cpu_ticks()
         if digest.exit_code != 0 or digest.sent == 0:
             stderr = (workdir / "send.err").read_text(errors="replace")
             raise BenchError(
@@ -717,6 +739,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             tools, sink, args.connections, digest.avg_message_bytes, args.subscribers,
             args.wire_seconds, args.wire_runs,
         )  # fmt: skip
+        ticks_after_wire = cpu_ticks()
         wire = sorted(wire_runs, key=lambda r: r.per_s)[len(wire_runs) // 2]  # the median
         digests_per_s = digest.sent / digest.seconds
         result = {
@@ -740,6 +763,8 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "wire_messages": wire.messages,
             "wire_seconds": round(wire.seconds, 2),
             "wire_runs_per_s": [round(r.per_s, 1) for r in wire_runs],
+            "steal_share_digest": steal_share(ticks, ticks_after_digest),
+            "steal_share_wire": steal_share(ticks_after_digest, ticks_after_wire),
             "avg_items_per_digest": round(digest.avg_items, 2),
             "max_items_per_digest": digest.max_items,
             "items_total": project.items_total,
@@ -759,6 +784,14 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             log(f"kept the project, its state and digest's JSON summary in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _steal(result: dict[str, Any]) -> str:
+    digest, wire = result.get("steal_share_digest"), result.get("steal_share_wire")
+    if digest is None or wire is None:
+        return "not known (no /proc/stat)"
+    return (f"{digest:.0%} of CPU time during digest send, {wire:.0%} during smtp-source "
+            "(taken by the host for other machines)")  # fmt: skip
 
 
 def _round(value: float | None, digits: int) -> float | None:
