@@ -129,6 +129,8 @@ class FragmentCompiler:
         neutral = self._neutral_frame(head, children[0], postamble)
         if neutral is None:
             return (self._mrml(source),)
+        before: tuple[str, ...]
+        after: tuple[str, ...]
         plain = all("<" not in t and not _SLOT.search(t) for t in texts.values())
         if not plain or any(head.count(slot) > 1 for slot in texts):
             framed = self._marked(preamble, children[0], postamble)  # markup: MRML decides
