@@ -53,5 +53,7 @@ def test_benchmark_sends_every_digest_through_smtp_sink(tmp_path: Path) -> None:
     assert figures["avg_message_bytes"] > 1000
     assert 5 <= figures["avg_items_per_digest"] <= 40  # "about 20", loosely
     assert "digests/s" in result.stdout and "ratio" in result.stdout
-    for phase in ("steal_share_digest", "steal_share_wire"):  # from /proc/stat, on Linux
-        assert 0 <= figures[phase] < 1
+    for phase in ("steal_share_wire_before", "steal_share_digest", "steal_share_wire_after"):
+        assert 0 <= figures[phase] < 1  # from /proc/stat, on Linux
+    assert len(figures["wire_runs_per_s"]) == 6  # three before digest send, three after
+    assert abs(figures["wire_message_bytes_before"] / figures["avg_message_bytes"] - 1) < 0.25
