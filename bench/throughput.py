@@ -38,6 +38,7 @@ ROOT = BENCH.parent
 DEFAULT_CACHE = BENCH / ".cache"
 EXIT_FAILED, EXIT_NO_TOOLS = 1, 3
 SINK_BACKLOG = "1000"
+SAMPLE = 300  # subscribers of the project whose dry run sizes the first wire runs
 
 
 class BenchError(Exception):
@@ -774,8 +775,8 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             args.wire_seconds, args.wire_runs,
         )  # fmt: skip
         ticks_after_wire = cpu_ticks()
-        # Before and after: a run of digest send can leave the host slower for a while (a CPU
-        # quota catching up), and the wire measured only after it would come out low.
+        # Both sides of the digest run: the host's share of the CPU changes from minute to
+        # minute, and the wire measured on one side only can come out high or low.
         wire_runs = wire_before + wire_after
         wire = sorted(wire_runs, key=lambda r: r.per_s)[len(wire_runs) // 2]  # the median
         digests_per_s = digest.sent / digest.seconds
@@ -836,9 +837,6 @@ def _steal(result: dict[str, Any]) -> str:
     return (f"{before:.0%} of CPU time during smtp-source before, {digest:.0%} during digest "
             f"send, {after:.0%} during smtp-source after (taken by the host for other "
             "machines)")  # fmt: skip
-
-
-SAMPLE = 300  # subscribers of the project whose dry run sizes the first wire runs
 
 
 def _round(value: float | None, digits: int) -> float | None:
