@@ -698,7 +698,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=3,
         metavar="R",
-        help="smtp-source runs; the median counts (default 3)",
+        help="smtp-source runs on each side of the digest run; the median of all counts "
+        "(default 3)",
     )
     parser.add_argument(
         "--profile",
