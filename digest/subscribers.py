@@ -115,12 +115,16 @@ class Seen(Protocol):
         ...
 
 
-def _duplicate(path: Path | str, email: str, line: int, first: int) -> SubscribersError:
-    label = f"subscriber {email!r}"
+def _problem(path: Path | str, line: int, label: str, message: str) -> SubscribersError:
+    """A problem with one subscriber's entry, at the line it is on."""
     return SubscribersError(
-        f"{where(path, line)}: {label}: duplicate address (already listed on line {first})",
-        hint=f"fix {label} in {path}",
+        f"{where(path, line)}: {label}: {message}", hint=f"fix {label} in {path}"
     )
+
+
+def _duplicate(path: Path | str, email: str, line: int, first: int) -> SubscribersError:
+    message = f"duplicate address (already listed on line {first})"
+    return _problem(path, line, f"subscriber {email!r}", message)
 
 
 def _validate(
@@ -149,14 +153,7 @@ def _validate(
             message: str, key: str | None = None, _entry: LineDict = entry, _label: str = label
         ) -> None:
             at = _entry.line_of(key) if key else _entry.line
-            problems.append(
-                (
-                    at,
-                    SubscribersError(
-                        f"{where(path, at)}: {_label}: {message}", hint=f"fix {_label} in {path}"
-                    ),
-                )
-            )
+            problems.append((at, _problem(path, at, _label, message)))
 
         for key in entry:
             if key not in KEYS:
