@@ -13,13 +13,33 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from .delivery import Sender, send_with_retries
 from .errors import DeliveryConfigError, DeliveryError
 
 
+class NextSlot(Protocol):
+    """When the next message may go: a float and its lock. `multiprocessing.Value("d")` is
+    one, shared by the worker processes of a run."""
+
+    value: float
+
+    def get_lock(self) -> Any: ...
+
+
+class _LocalSlot:
+    def __init__(self) -> None:
+        self.value = 0.0
+        self._lock = threading.Lock()
+
+    def get_lock(self) -> threading.Lock:
+        return self._lock
+
+
 class RateLimit:
-    """At most `per_second` and `per_minute` messages, shared by every connection."""
+    """At most `per_second` and `per_minute` messages, shared by every connection (and, with
+    a `shared` slot, by every process of the run: time.monotonic is the same clock in all)."""
 
     def __init__(
         self,
@@ -27,23 +47,23 @@ class RateLimit:
         per_minute: float | None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        shared: NextSlot | None = None,
     ) -> None:
         self.intervals = [1.0 / per_second] if per_second else []
         if per_minute:
             self.intervals.append(60.0 / per_minute)
         self.interval = max(self.intervals, default=0.0)
         self.clock, self.sleep = clock, sleep
-        self.next_at = 0.0
-        self.lock = threading.Lock()
+        self.next_at: NextSlot = shared if shared is not None else _LocalSlot()
 
     def wait(self) -> None:
         """Space messages evenly at the strictest of the two rates."""
         if not self.interval:
             return
-        with self.lock:
+        with self.next_at.get_lock():
             now = self.clock()
-            at = max(now, self.next_at)
-            self.next_at = at + self.interval
+            at = max(now, self.next_at.value)
+            self.next_at.value = at + self.interval
         if at > now:
             self.sleep(at - now)
 

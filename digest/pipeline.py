@@ -18,7 +18,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from .delivery import MaildirSender, SMTPSender
-from .dispatch import Dispatcher, Job, RateLimit, Result
+from .dispatch import Dispatcher, Job, NextSlot, RateLimit, Result
 from .errors import DigestError, SourceError
 from .message import build_message, stable_message_id
 from .models import Digest, RenderedEmail, Subscriber, TaggedItem
@@ -321,18 +321,22 @@ def _zone(name: str) -> ZoneInfo:
 WRITE_BATCH = 32  # deliveries per state transaction
 
 
-def make_dispatcher(settings: Settings, connections: int | None = None) -> Dispatcher:
+def make_dispatcher(
+    settings: Settings, connections: int | None = None, rate_slot: NextSlot | None = None
+) -> Dispatcher:
+    """The senders of a run. `rate_slot` shares the rate limits with other processes."""
     delivery, smtp = settings.delivery, settings.delivery.smtp
-    if delivery.method == "smtp":
-        return Dispatcher(
-            lambda: SMTPSender(smtp),
-            settings.sender_address.addr_spec,
-            connections=connections or smtp.connections,
-            retries=smtp.retries,
-            backoff=smtp.retry_backoff,
-            rate=RateLimit(smtp.max_per_second, smtp.max_per_minute),
-        )
-    return Dispatcher(lambda: MaildirSender(delivery.maildir), settings.sender_address.addr_spec)
+    envelope_from = settings.sender_address.addr_spec
+    if delivery.method != "smtp":
+        return Dispatcher(lambda: MaildirSender(delivery.maildir), envelope_from)
+    return Dispatcher(
+        lambda: SMTPSender(smtp),
+        envelope_from,
+        connections=connections or smtp.connections,
+        retries=smtp.retries,
+        backoff=smtp.retry_backoff,
+        rate=RateLimit(smtp.max_per_second, smtp.max_per_minute, shared=rate_slot),
+    )
 
 
 def deliver(
@@ -348,6 +352,7 @@ def deliver(
     should_stop: Callable[[], bool],
     clock: Callable[[], datetime],
     connections: int | None = None,
+    rate_slot: NextSlot | None = None,
 ) -> str | None:
     """Compose and hand over each subscriber's digest, recording as it goes. Returns why the
     run stopped early, or None.
@@ -421,7 +426,7 @@ def deliver(
                 returned_result(result)
         planned.clear()
 
-    dispatcher = None if dry_run else make_dispatcher(settings, connections)
+    dispatcher = None if dry_run else make_dispatcher(settings, connections, rate_slot)
     completed = False
     try:
         for subscriber, digest in composer.digests(subscribers, resend_pending=recording):

@@ -64,6 +64,7 @@ def deliver_in_processes(
     context = multiprocessing.get_context("spawn")
     messages: multiprocessing.Queue[tuple[str, Any]] = context.Queue()
     stop = context.Event()
+    rate_slot = context.Value("d", 0.0)  # the rate limits hold for the run, not per worker
     total = settings.delivery.smtp.connections
     shards = [
         Shard(k, workers, total // workers + (1 if k < total % workers else 0))
@@ -73,7 +74,7 @@ def deliver_in_processes(
         context.Process(
             target=_shard_main,
             name=f"digest-worker-{shard.index}",
-            args=(settings.path, shard, send_list, run_id, to, now, messages, stop),
+            args=(settings.path, shard, send_list, run_id, to, now, messages, stop, rate_slot),
         )
         for shard in shards
     ]
@@ -128,6 +129,7 @@ def _shard_main(
     now: datetime,
     messages: Any,
     stop: Any,
+    rate_slot: Any,
 ) -> None:
     from .pipeline import Composer, deliver, load_inputs, tagged_items
     from .send_list import SendList
@@ -170,6 +172,7 @@ def _shard_main(
                 should_stop=stop.is_set,
                 clock=utcnow,
                 connections=shard.connections,
+                rate_slot=rate_slot,
             )
     except DigestError as exc:
         aborted = str(exc)

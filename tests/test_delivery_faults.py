@@ -391,6 +391,30 @@ def test_a_large_run_is_shared_between_worker_processes(
     assert len(smtp_server.handler.received) == 240
 
 
+def test_worker_processes_share_the_rate_limit_rather_than_each_taking_it_whole(
+    project: Project, smtp_server: SmtpServer
+) -> None:
+    regions = ["Central America", "Caribbean", "North America", "South America"]
+    project.subscribers(
+        [{"email": f"r{n}@example.org", "regions": [regions[n % 4]]} for n in range(240)]
+    )
+    project.use_smtp(smtp_server, connections=2, max_per_second=40)
+    arrivals: list[float] = []
+
+    async def arrived(session: object, envelope: object) -> None:
+        arrivals.append(time.monotonic())
+
+    smtp_server.handler.data_hook = arrived
+    result = project.run("send", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["sent"] == 240
+    assert len(arrivals) == 240
+    # Both workers sent (each set of preferences goes to one of them), and together they kept
+    # to 40 a second: each taking the limit whole would have sent 240 in 3 seconds.
+    assert smtp_server.handler.sessions == 2
+    assert arrivals[-1] - arrivals[0] >= (240 - 1) / 40 * 0.95
+
+
 def test_a_worker_process_stopped_by_a_wrong_password_stops_the_run(
     project: Project, login_server: SmtpServer
 ) -> None:
