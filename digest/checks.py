@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 from datetime import date
 
+from .clock import utcnow
+from .compose.render import Personal, Renderer
 from .errors import DigestError, ProblemList
 from .models import Item, Subscriber
-from .render import Personal, Renderer
 from .selection import build_digest
 from .settings import Settings
 from .sources import read_sources
-from .state import utcnow
 from .subscribers import load_subscribers
 from .taxonomy import load_taxonomy, tag
 

@@ -40,6 +40,11 @@ class TaggedItem:
         return not self.regions
 
 
+def address_key(email: str) -> str:
+    """How addresses are compared everywhere: stripped and casefolded."""
+    return email.strip().casefold()
+
+
 @dataclass(frozen=True, slots=True)
 class Subscriber:
     email: str
@@ -78,14 +83,3 @@ class Digest:
     @property
     def item_ids(self) -> tuple[str, ...]:
         return tuple(t.id for t in self.items)
-
-
-@dataclass(frozen=True)
-class RenderedEmail:
-    subscriber: Subscriber
-    subject: str
-    html: str
-    text: str
-    mjml: str
-    item_ids: tuple[str, ...]
-    shown: int  # items shown in the body (fewer than item_ids when the size cap cut it)

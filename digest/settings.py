@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .crontab import crontab_trigger
 from .durations import parse_duration
 from .errors import ProblemList, SettingsError
 from .yamlfile import LineDict, YamlSyntaxError, read_yaml, where
@@ -23,6 +24,7 @@ from .yamlfile import LineDict, YamlSyntaxError, read_yaml, where
 DEFAULT_PATH = Path("digest.yaml")
 SECURITY_MODES = ("none", "starttls", "ssl")
 METHODS = ("maildir", "smtp")
+LIST_NAME = "Regional Migration Digest"
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,11 @@ class Settings:
     @property
     def sender_domain(self) -> str:
         return self.sender_address.domain
+
+    @property
+    def list_name(self) -> str:
+        """The list's name, shown in every digest and page: the sender's display name."""
+        return self.sender_address.display_name or LIST_NAME
 
     @property
     def list_id_value(self) -> str:
@@ -221,9 +228,6 @@ def _timezone(value: Any) -> str:
 
 
 def _cron(value: Any) -> str:
-    # The scheduler sits above the settings; imported here, when a file is read, not at import.
-    from .scheduler import crontab_trigger
-
     text = _string(value)
     crontab_trigger(text, "UTC")  # ValueError says which field is wrong
     return text

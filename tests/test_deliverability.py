@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlparse
 import dkim
 import pytest
 
-from digest.tokens import BadToken, make_token, read_token
+from digest.compose.links import BadToken, make_token, read_token
 
 from .conftest import Project, SmtpServer
 

@@ -21,7 +21,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from digest.dispatch import RateLimit
+from digest.delivery import RateLimit
 
 from .conftest import Project, RecordingHandler, SmtpServer, free_port
 from .test_send import SHIPPED
@@ -428,7 +428,8 @@ def test_a_worker_process_stopped_by_a_wrong_password_stops_the_run(
 
 @pytest.mark.parametrize("pipelining", [False, True], ids=["one-by-one", "pipelined"])
 def test_the_smtp_transaction_keeps_the_message_byte_for_byte(pipelining: bool) -> None:
-    from digest.delivery import NoDotLines, SMTPSender
+    from digest.compose.mime import NoDotLines
+    from digest.delivery import SMTPSender
     from digest.errors import PermanentDeliveryError
     from digest.settings import SmtpSettings
 
@@ -479,15 +480,10 @@ def test_the_next_envelope_rides_with_the_data_and_faults_stay_with_their_messag
         for number, recipient in enumerate(recipients):
             then = recipients[number + 1] if number + 1 < len(recipients) else None
             data = f"Subject: {recipient}\r\n\r\n.line for {recipient}\r\n".encode()
+            sender.expect_next(("digest@example.org", then) if then else None)
             try:
                 attempts[recipient] = send_with_retries(
-                    sender,
-                    "digest@example.org",
-                    recipient,
-                    data,
-                    retries=2,
-                    backoff=0.0,
-                    then=("digest@example.org", then) if then else None,
+                    sender, "digest@example.org", recipient, data, retries=2, backoff=0.0
                 )
             except PermanentDeliveryError as exc:
                 assert recipient == "gone@example.org" and "550 5.1.1" in str(exc)

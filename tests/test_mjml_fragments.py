@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from digest.mjml_fragments import FragmentCompiler, compile_whole, split_body
+from digest.compose.mjml_fragments import FragmentCompiler, compile_whole, split_body
+from digest.compose.render import Renderer
 from digest.models import Item, Subscriber, TaggedItem
-from digest.render import Renderer
 from digest.selection import build_digest
 from digest.sources.listing import read_listing
 from digest.taxonomy import load_taxonomy, tag

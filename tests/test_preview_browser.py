@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
 
-from digest import pipeline
+from digest.send import load_inputs, open_previews
 from digest.settings import load_settings
 
 from .conftest import CHROMIUM, CHROMIUM_ARGS, Project
@@ -91,10 +91,8 @@ def test_index_and_digest_page_in_chromium(
     page.on("console", on_console)
     page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
     settings = load_settings(project.config)
-    results = {
-        r.subscriber.email: r
-        for r in pipeline.iter_previews(settings, pipeline.load_inputs(settings))
-    }
+    with open_previews(settings, load_inputs(settings)) as previews:
+        results = {r.subscriber.email: r for r in previews.results()}
 
     # The index: every subscriber, and the search box filters them as one types.
     page.goto(served, wait_until="load")
@@ -111,7 +109,7 @@ def test_index_and_digest_page_in_chromium(
 
     # One subscriber's digest: the frames hold the items, at 640 and 375 px.
     address = "marlon.james@example.org"
-    prepared = results[address].prepared
+    prepared = results[address].message
     assert prepared is not None
     page.click(f"a[href='/s/{address}']")
     page.wait_for_load_state("load")

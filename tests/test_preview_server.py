@@ -2,7 +2,7 @@
 
 The server runs in a thread of this process (so a test can start several); the CLI tests start
 `digest preview --serve` as a real subprocess. Expected values come from the library
-(`pipeline.iter_previews`), never from the server under test.
+(`digest.send.open_previews`), never from the server under test.
 """
 
 from __future__ import annotations
@@ -30,9 +30,11 @@ import pytest
 import yaml
 from markupsafe import escape
 
-from digest import pipeline
+from digest.clock import utcnow
+from digest.compose.render import GMAIL_CLIP
 from digest.models import Subscriber
-from digest.preview import GMAIL_CLIP, PreviewApp, PreviewServer, make_server
+from digest.preview.app import PreviewApp, PreviewServer, make_server
+from digest.send import Composer, PreviewResult, load_inputs, open_previews
 from digest.settings import load_settings
 from digest.state import State
 
@@ -120,11 +122,12 @@ def preview(start: Callable[..., Running]) -> Running:
     return start()
 
 
-def expected(project: Project, address: str | None = None) -> list[pipeline.PreviewResult]:
+def expected(project: Project, address: str | None = None) -> list[PreviewResult]:
     """What the library says each subscriber would get."""
     settings = load_settings(project.config)
     only = [address] if address else []
-    return list(pipeline.iter_previews(settings, pipeline.load_inputs(settings), only))
+    with open_previews(settings, load_inputs(settings), only) as previews:
+        return list(previews.results())
 
 
 def esc(text: str) -> str:
@@ -182,9 +185,9 @@ def test_index_lists_every_subscriber_with_what_they_would_get(
         for name in entry.get("topics") or ["All topics"]:
             assert f">{esc(name)}</span>" in row
     for result in expected(project):
-        assert result.prepared is not None
+        assert result.message is not None
         row = listed[result.subscriber.email]
-        rendered = result.prepared.rendered
+        rendered = result.message.rendered
         assert f'<td class="num items">{rendered.shown}' in row
         assert esc(rendered.subject) in row
         assert f"{len(rendered.html.encode()) / 1024:.1f} KB" in row
@@ -225,8 +228,8 @@ def test_subscriber_page_shows_the_email_as_it_will_be_sent(
 ) -> None:
     address = "marlon.james@example.org"
     [result] = expected(project, address)
-    assert result.prepared is not None
-    rendered = result.prepared.rendered
+    assert result.message is not None
+    rendered = result.message.rendered
     reply = preview.get(f"/s/{address}")
     assert reply.status == 200
     page = reply.text
@@ -235,7 +238,7 @@ def test_subscriber_page_shows_the_email_as_it_will_be_sent(
     assert headers["From"] == "Regional Migration Digest &lt;digest@example.org&gt;"
     assert headers["To"] == "Marlon James &lt;marlon.james@example.org&gt;"
     assert headers["Subject"] == esc(rendered.subject)
-    assert headers["Message-ID"] == esc(result.prepared.message_id)
+    assert headers["Message-ID"] == esc(result.message.message_id)
     assert headers["List-Unsubscribe"].startswith("&lt;https://example.org/unsubscribe?token=")
     assert {"Date", "List-Id", "List-Unsubscribe-Post"} <= set(headers)
     # Both frames load the HTML part, sandboxed, at desktop and phone width.
@@ -254,7 +257,7 @@ def test_subscriber_page_shows_the_email_as_it_will_be_sent(
     assert part.headers["content-type"] == "text/html; charset=utf-8"
     assert "sandbox" in part.headers["content-security-policy"]
     assert part.text == rendered.html
-    for item in result.prepared.digest.items[: rendered.shown]:
+    for item in result.message.digest.items[: rendered.shown]:
         assert esc(item.item.title) in part.text
 
     text = preview.get(f"/s/{address}/text")
@@ -264,7 +267,7 @@ def test_subscriber_page_shows_the_email_as_it_will_be_sent(
     assert eml.headers["content-type"] == "message/rfc822"
     message = email.message_from_bytes(eml.body, policy=email.policy.default)
     assert message["Subject"] == rendered.subject
-    assert message["Message-ID"] == result.prepared.message_id
+    assert message["Message-ID"] == result.message.message_id
 
 
 def test_address_in_the_url_is_matched_regardless_of_case(preview: Running) -> None:
@@ -292,14 +295,14 @@ def test_size_near_gmails_limit_is_warned(project: Project, preview: Running) ->
             long_summary,
         )
     [result] = expected(project, "newsroom@example.org")
-    assert result.prepared is not None
-    size = len(result.prepared.rendered.html.encode())
+    assert result.message is not None
+    size = len(result.message.rendered.html.encode())
     assert 90 * 1024 <= size < GMAIL_CLIP, "the renderer's cap should land in the warning band"
     page = preview.get("/s/newsroom@example.org").text
     assert "near the limit" in page
     assert "Close to the limit: Gmail cuts messages above about 102.0 KB" in page
     assert f"{size / 1024:.1f} KB" in page
-    shown, total = result.prepared.rendered.shown, len(result.prepared.digest.items)
+    shown, total = result.message.rendered.shown, len(result.message.digest.items)
     assert shown < total
     assert f"of {total} (the rest did not fit)" in page
     row = rows(preview.get("/").text)["newsroom@example.org"]
@@ -335,11 +338,12 @@ def test_adhoc_preferences_render_what_a_new_subscriber_would_get(
     project: Project, preview: Running
 ) -> None:
     settings = load_settings(project.config)
-    inputs = pipeline.load_inputs(settings)
-    now = pipeline.utcnow()
-    items, _, state = pipeline.preview_items(settings, inputs, now)
-    assert state is None  # nothing sent yet: a new subscriber sees the same as a new run
-    composer = pipeline.Composer(inputs, None, items, b"preview", now)
+    inputs = load_inputs(settings)
+    now = utcnow()
+    assert not project.state.exists()  # nothing sent yet: a new subscriber sees the same as a run
+    with open_previews(settings, inputs, now=now) as previews:
+        items = previews.items
+    composer = Composer(inputs, None, items, b"preview", now)
     wanted = Subscriber("preview@localhost", regions=("Caribbean",), topics=("Health",))
     digest = composer.digest_for(wanted)
     assert digest is not None
@@ -575,8 +579,8 @@ def test_send_button_sends_a_test_copy_and_records_nothing(
     assert "data-token" not in reply.text  # a POST result must not reload (and resend)
     [message] = smtp_server.handler.messages_for("editor@example.org")
     [result] = expected(project, "ana@example.org")
-    assert result.prepared is not None
-    assert message["Subject"] == "[TEST] " + result.prepared.rendered.subject
+    assert result.message is not None
+    assert message["Subject"] == "[TEST] " + result.message.rendered.subject
     assert message["To"] == "Ana Pérez <ana@example.org>"
     assert smtp_server.handler.count_for("ana@example.org") == 0
     with State(project.state) as state:

@@ -11,17 +11,18 @@ from pathlib import Path
 import markupsafe
 import pytest
 
-from digest.errors import TemplateError
-from digest.message import build_message, stable_message_id
-from digest.models import Digest, Item, RenderedEmail, Subscriber, TaggedItem
-from digest.render import (
+from digest.compose.mime import build_message, stable_message_id
+from digest.compose.render import (
     HTML_LIMIT,
     Personal,
+    PersonalRendering,
     Renderer,
     format_period,
     html_values_for,
     text_values_for,
 )
+from digest.errors import TemplateError
+from digest.models import Digest, Item, Subscriber, TaggedItem
 from digest.selection import build_digest
 from digest.settings import load_settings
 from digest.sources.listing import read_listing
@@ -196,7 +197,7 @@ def message(
     unsubscribe: str = UNSUB,
     subject: str | None = None,
     items: list[TaggedItem] | None = None,
-) -> tuple[bytes, RenderedEmail]:
+) -> tuple[bytes, PersonalRendering]:
     """The wire bytes the pipeline would send, and the personal rendering to compare with."""
     digest = first_digest(subscriber, items or tagged(read_listing(str(SEED))))
     profile = Renderer(ROOT / "templates").render_shared(digest)
@@ -264,7 +265,7 @@ def test_personal_fields_spliced_into_the_encoded_parts_decode_exactly(name: str
      "ana@example.org", "Central America, Caribbean", "<b>&amp;</b>", "From here"],
 )  # fmt: skip
 def test_a_personal_field_is_encoded_as_the_general_encoder_would(value: str) -> None:
-    from digest.message import _segment, encode_value
+    from digest.compose.mime import _segment, encode_value
 
     assert encode_value(value) == _segment(value)
 
@@ -284,7 +285,7 @@ def _dotted_texts() -> list[str]:
 def test_no_encoded_line_starts_with_a_dot_and_the_text_decodes_exactly(text: str) -> None:
     import binascii
 
-    from digest.message import _segment
+    from digest.compose.mime import _segment
 
     encoded = _segment(text)
     lines = encoded.split(b"\r\n")
@@ -294,7 +295,7 @@ def test_no_encoded_line_starts_with_a_dot_and_the_text_decodes_exactly(text: st
 
 
 def test_a_built_message_has_no_line_that_smtp_would_have_to_dot_stuff() -> None:
-    from digest.delivery import NoDotLines
+    from digest.compose.mime import NoDotLines
 
     story = Item(
         id="dots",
@@ -313,8 +314,8 @@ def test_a_built_message_has_no_line_that_smtp_would_have_to_dot_stuff() -> None
 
 @pytest.mark.parametrize("group_by", ["region", "topic"])
 def test_the_text_part_encoded_block_by_block_is_the_whole_texts_encoding(group_by: str) -> None:
-    from digest.message import _qp_segments, body_template
-    from digest.render import PLACEHOLDERS
+    from digest.compose.mime import _qp_segments, body_template
+    from digest.compose.render import PLACEHOLDERS
 
     subscriber = Subscriber("a@example.org", name="Ana", group_by=group_by)
     rendered = Renderer(ROOT / "templates", keep_sources=True).render_shared(

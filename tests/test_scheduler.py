@@ -17,19 +17,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from digest import pipeline
+from digest.crontab import apscheduler_day_of_week, crontab_trigger, field_values, fire_times
 from digest.errors import SettingsError
 from digest.models import Subscriber
-from digest.scheduler import (
-    Runner,
-    Schedule,
-    apscheduler_day_of_week,
-    build_schedules,
-    crontab_trigger,
-    field_values,
-    fire_times,
-    load_schedules,
-)
+from digest.scheduler import Runner, Schedule, build_schedules, load_schedules
+from digest.send import SendReport, send
 from digest.settings import ScheduleSettings, load_settings
 from digest.state import State
 
@@ -583,10 +575,10 @@ def test_a_manual_send_holding_the_lock_makes_the_scheduled_one_wait(
     smtp_server.handler.data_hook = hold_the_first_message
     clock = FakeClock(local(GUATEMALA, 2026, 3, 2, 8))
     settings = load_settings(scheduled.config)
-    manual: list[pipeline.SendReport] = []
+    manual: list[SendReport] = []
     done: list[Any] = []
     manual_thread = threading.Thread(
-        target=lambda: manual.append(pipeline.send(settings, clock=clock))
+        target=lambda: manual.append(send(settings, clock=clock))
     )
     scheduled_thread = threading.Thread(
         target=lambda: done.append(Runner(settings, clock=clock).send_due("default"))

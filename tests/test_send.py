@@ -235,7 +235,7 @@ def test_every_command_has_help(project: Project) -> None:
 def test_the_period_is_dated_in_each_subscribers_timezone(project: Project) -> None:
     from datetime import UTC, datetime
 
-    from digest import pipeline
+    from digest import send as sending
     from digest.settings import load_settings
 
     project.subscribers(
@@ -244,7 +244,7 @@ def test_the_period_is_dated_in_each_subscribers_timezone(project: Project) -> N
             {"email": "guatemala@example.org"},  # the schedule's America/Guatemala, UTC-6
         ]
     )
-    report = pipeline.send(
+    report = sending.send(
         load_settings(project.config), now=datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
     )
     assert report.count("sent") == 2
@@ -255,18 +255,18 @@ def test_the_period_is_dated_in_each_subscribers_timezone(project: Project) -> N
 
 def test_an_interrupted_send_is_not_recorded_as_done(project: Project) -> None:
 
-    from digest import pipeline
+    from digest import send as sending
     from digest.settings import load_settings
 
     class Interrupting:
         def start(self, total: int) -> None:
             pass
 
-        def advance(self, outcome: pipeline.Outcome) -> None:
+        def advance(self, outcome: sending.Outcome) -> None:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        pipeline.send(load_settings(project.config), progress=Interrupting())
+        sending.send(load_settings(project.config), progress=Interrupting())
     with sqlite3.connect(project.state) as db:
         [(status, note)] = db.execute("SELECT status, note FROM runs").fetchall()
     assert status == "aborted" and note == "interrupted: KeyboardInterrupt"

@@ -23,7 +23,7 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from digest.tokens import make_token
+from digest.compose.links import make_token
 
 from .conftest import Project, SmtpServer, free_port
 

@@ -1,4 +1,4 @@
-"""Web changes in the SQLite state laid over subscribers.yaml (`digest.overrides`), the
+"""Web changes in the SQLite state laid over subscribers.yaml (`digest.subscribers.merge`), the
 `digest subscribers` listing and export, and the in-memory rate limit's window."""
 
 from __future__ import annotations
@@ -14,19 +14,13 @@ from pathlib import Path
 import pytest
 
 from digest.models import Subscriber
-from digest.overrides import (
-    Overrides,
-    describe,
-    effective_subscribers,
-    subscriber_settings,
-    web_changes,
-)
-from digest.pipeline import load_inputs
+from digest.send import load_inputs
 from digest.settings import load_settings
-from digest.state import State
-from digest.subscribers import load_subscribers
+from digest.state import State, WebChanges, reading
+from digest.subscribers import effective_subscribers, load_subscribers, merged_view, web_changes
+from digest.subscribers.fields import subscriber_settings
 from digest.taxonomy import Taxonomy, load_taxonomy
-from digest.web import SlidingWindow
+from digest.web.ratelimit import SlidingWindow
 
 from .conftest import Project
 
@@ -38,6 +32,10 @@ ANA = Subscriber(
     topics=("Labour migration",),
 )
 BEA = Subscriber(email="bea@example.org", name="Bea")
+
+
+def KEEP_SIGN_UP(pending: dict, prefs: dict) -> dict:  # noqa: N802 - a constant's role
+    return web_changes(None, pending, prefs)
 
 
 @pytest.fixture
@@ -59,7 +57,7 @@ def _form(subscriber: Subscriber, **changes: object) -> dict[str, object]:
 def test_a_web_change_wins_for_its_setting_and_the_file_still_rules_the_others(
     state: State, taxonomy: Taxonomy
 ) -> None:
-    overrides = Overrides(state)
+    overrides = WebChanges(state)
     wanted = _form(ANA, regions=["Caribbean"])
     stored = web_changes(ANA, wanted, {})
     assert stored == {"regions": ["Caribbean"]}  # unchanged settings are not taken over
@@ -80,7 +78,7 @@ def test_a_web_change_wins_for_its_setting_and_the_file_still_rules_the_others(
         "topic",
         "Ana",
     )
-    (entry,) = describe([edited], state, taxonomy)
+    (entry,) = merged_view([edited], state, taxonomy)
     assert entry.sources["regions"] == "web" and entry.sources["topics"] == "file"
 
     # Setting it back to the file's value drops the web change.
@@ -97,7 +95,7 @@ def test_a_web_change_wins_for_its_setting_and_the_file_still_rules_the_others(
 def test_an_unsubscribe_wins_whatever_the_file_says_until_a_resubscribe(
     state: State, taxonomy: Taxonomy
 ) -> None:
-    overrides = Overrides(state)
+    overrides = WebChanges(state)
     assert overrides.unsubscribe("Ana@Example.org", "one-click", NOW) is True
     assert overrides.unsubscribe("ana@example.org", "one-click", NOW) is False  # idempotent
     assert list(effective_subscribers([ANA, BEA], state, taxonomy)) == [BEA]
@@ -119,18 +117,18 @@ def test_an_unsubscribe_wins_whatever_the_file_says_until_a_resubscribe(
 def test_unconfirmed_sign_ups_never_receive_and_confirmed_ones_are_added(
     state: State, taxonomy: Taxonomy
 ) -> None:
-    overrides = Overrides(state)
+    overrides = WebChanges(state)
     details = _form(Subscriber(email="x@example.org", name="Nuevo"), regions=["Caribbean"])
     overrides.sign_up("Nuevo@Example.org", details, NOW, client="127.0.0.1")
     assert list(effective_subscribers([BEA], state, taxonomy)) == [BEA]
-    statuses = [(e.subscriber.email, e.status, e.origin) for e in describe([BEA], state, taxonomy)]
+    statuses = [(e.subscriber.email, e.status, e.origin) for e in merged_view([BEA], state, taxonomy)]
     assert statuses == [
         ("bea@example.org", "active", "file"),
         ("Nuevo@Example.org", "pending", "web"),
     ]
 
-    assert overrides.confirm("nuevo@example.org", NOW, "127.0.0.1", None) is True
-    assert overrides.confirm("nuevo@example.org", NOW, "127.0.0.1", None) is False
+    assert overrides.confirm("nuevo@example.org", NOW, "127.0.0.1", keep=KEEP_SIGN_UP) is True
+    assert overrides.confirm("nuevo@example.org", NOW, "127.0.0.1", keep=KEEP_SIGN_UP) is False
     new = list(effective_subscribers([BEA], state, taxonomy))[1]
     assert (new.email, new.name, new.regions, new.topics) == (
         "Nuevo@Example.org",
@@ -142,7 +140,7 @@ def test_unconfirmed_sign_ups_never_receive_and_confirmed_ones_are_added(
     overrides.sign_up("nuevo@example.org", details | {"regions": ["Rest of the world"]}, NOW, "x")
     assert list(effective_subscribers([BEA], state, taxonomy))[1].regions == ("Caribbean",)
     assert len(overrides.records()) == 1
-    overrides.confirm("nuevo@example.org", NOW, "127.0.0.1", None)
+    overrides.confirm("nuevo@example.org", NOW, "127.0.0.1", keep=KEEP_SIGN_UP)
     assert list(effective_subscribers([BEA], state, taxonomy))[1].regions == ("Rest of the world",)
     assert [e.client for e in overrides.events("nuevo@example.org")] == [
         "127.0.0.1",
@@ -155,7 +153,7 @@ def test_unconfirmed_sign_ups_never_receive_and_confirmed_ones_are_added(
 def test_stored_names_the_taxonomy_no_longer_knows_fall_back_to_the_file(
     state: State, taxonomy: Taxonomy
 ) -> None:
-    overrides = Overrides(state)
+    overrides = WebChanges(state)
     overrides.set_preferences(
         ANA.email,
         {
@@ -167,7 +165,7 @@ def test_stored_names_the_taxonomy_no_longer_knows_fall_back_to_the_file(
         "preferences",
         NOW,
     )
-    (entry,) = describe([ANA], state, taxonomy)
+    (entry,) = merged_view([ANA], state, taxonomy)
     assert entry.subscriber.regions == ANA.regions  # never an empty list meaning "all"
     assert entry.subscriber.topics == ("Health",)
     assert entry.subscriber.timezone is None and entry.subscriber.group_by == "region"
@@ -178,20 +176,19 @@ def test_stored_names_the_taxonomy_no_longer_knows_fall_back_to_the_file(
 def test_an_address_that_left_the_file_after_a_web_change_is_not_sent_to(
     state: State, taxonomy: Taxonomy
 ) -> None:
-    Overrides(state).set_preferences("left@example.org", {"topics": ["Health"]}, "x", NOW)
+    WebChanges(state).set_preferences("left@example.org", {"topics": ["Health"]}, "x", NOW)
     assert list(effective_subscribers([BEA], state, taxonomy)) == [BEA]
-    assert [e.status for e in describe([BEA], state, taxonomy)] == ["active", "inactive"]
+    assert [e.status for e in merged_view([BEA], state, taxonomy)] == ["active", "inactive"]
 
 
 def test_a_state_from_before_the_web_is_read_as_it_is(tmp_path: Path, taxonomy: Taxonomy) -> None:
     path = tmp_path / "state.db"
     State(path).close()
-    readonly = State.open_readonly(path)
-    assert readonly is not None
-    try:
+    with sqlite3.connect(path) as db:  # as a version from before the web left it
+        db.executescript("DROP TABLE web_events; DROP TABLE web_subscribers;")
+    with reading(path) as readonly:
+        assert readonly is not None
         assert list(effective_subscribers([ANA], readonly, taxonomy)) == [ANA]
-    finally:
-        readonly.close()
     with sqlite3.connect(path) as db:
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "web_subscribers" not in tables
@@ -208,8 +205,8 @@ def test_load_inputs_applies_web_changes_and_never_writes_the_state(project: Pro
     assert "ana@example.org" in [s.email for s in inputs.subscribers]
 
     with State(settings.state) as state:
-        Overrides(state).unsubscribe("ana@example.org", "one-click", NOW)
-        Overrides(state).set_preferences("newsroom@example.org", {"group_by": "topic"}, "x", NOW)
+        WebChanges(state).unsubscribe("ana@example.org", "one-click", NOW)
+        WebChanges(state).set_preferences("newsroom@example.org", {"group_by": "topic"}, "x", NOW)
     before = _digest_of(settings.state)
     emails = {s.email: s for s in load_inputs(settings).subscribers}
     assert "ana@example.org" not in emails
@@ -223,7 +220,7 @@ def test_load_inputs_applies_web_changes_and_never_writes_the_state(project: Pro
 # -- the command line --------------------------------------------------------------------------
 def _seed_web_changes(project: Project) -> None:
     with State(project.state) as state:
-        overrides = Overrides(state)
+        overrides = WebChanges(state)
         overrides.unsubscribe("jean-baptiste@example.org", "one-click", NOW)
         overrides.set_preferences(
             "ana@example.org", {"regions": ["Caribbean"], "frequency": "monthly"}, "web", NOW
@@ -231,7 +228,7 @@ def _seed_web_changes(project: Project) -> None:
         overrides.sign_up(
             "web.reader@example.org", {"name": "Web Reader", "topics": ["Health"]}, NOW, "127.0.0.1"
         )
-        overrides.confirm("web.reader@example.org", NOW, "127.0.0.1", None)
+        overrides.confirm("web.reader@example.org", NOW, "127.0.0.1", keep=KEEP_SIGN_UP)
         overrides.sign_up("pending@example.org", {"name": "Not Yet"}, NOW, "127.0.0.1")
 
 

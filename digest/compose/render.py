@@ -22,17 +22,18 @@ from typing import Any
 
 import jinja2
 
-from .errors import TemplateError
-from .message import BodyTemplate, body_template
+from ..errors import TemplateError
+from ..models import Digest, Section, Subscriber
+from ..selection import flatten, truncate
+from ..settings import LIST_NAME
+from .mime import BodyTemplate, body_template
 from .mjml_fragments import FragmentCompiler
-from .models import Digest, RenderedEmail, Section, Subscriber
-from .selection import flatten, truncate
 
 TEMPLATE_FILES = {"mjml": "digest.mjml.j2", "text": "digest.txt.j2", "subject": "subject.txt.j2"}
 CACHE_SIZE = 256  # renderings remembered (about 55 KB each when sending)
-HTML_LIMIT = 100_000  # Gmail clips a message whose HTML passes about 102 KB
+GMAIL_CLIP = 102 * 1024  # Gmail clips a message whose HTML passes about 102 KB
+HTML_LIMIT = GMAIL_CLIP - 4 * 1024  # what a digest's HTML is kept under, a margin below the clip
 _PERSONAL_MARGIN = 1_500  # room left for the name, address and link filled in later
-LIST_NAME = "Regional Migration Digest"
 
 _NAME, _EMAIL, _UNSUB = "@@digest.name@@", "@@digest.email@@", "@@digest.unsubscribe@@"
 _REGIONS, _TOPICS = "@@digest.regions@@", "@@digest.topics@@"
@@ -61,7 +62,20 @@ class Personal:
 
 
 @dataclass(frozen=True)
-class Rendered:
+class PersonalRendering:
+    """One subscriber's email as strings (previews show it; a send uses the bytes)."""
+
+    subscriber: Subscriber
+    subject: str
+    html: str
+    text: str
+    mjml: str
+    item_ids: tuple[str, ...]
+    shown: int  # items shown in the body (fewer than item_ids when the size cap cut it)
+
+
+@dataclass(frozen=True)
+class SharedRendering:
     """One rendering with placeholders, shared by every subscriber of the same profile."""
 
     subject: str
@@ -79,13 +93,13 @@ class Rendered:
             self.text, self.html_pieces or (self.html,), PLACEHOLDERS
         )
 
-    def for_sending(self) -> Rendered:
+    def for_sending(self) -> SharedRendering:
         """Just what a send needs (about a third of the memory): no MJML, HTML or text."""
-        return Rendered(self.subject, "", "", "", self.shown_ids, (), self.body)
+        return SharedRendering(self.subject, "", "", "", self.shown_ids, (), self.body)
 
-    def personalise(self, subscriber: Subscriber, personal: Personal) -> RenderedEmail:
+    def personalise(self, subscriber: Subscriber, personal: Personal) -> PersonalRendering:
         html_values, text_values = html_values_for(personal), text_values_for(personal)
-        return RenderedEmail(
+        return PersonalRendering(
             subscriber=subscriber,
             subject=_fill(self.subject, text_values),
             html=_fill(self.html, html_values),
@@ -193,7 +207,7 @@ class Renderer:
         self.compiler = FragmentCompiler()
         # Recent renderings, newest last. Subscribers are sent in preference order, so those
         # who share a digest come together and a short memory is enough.
-        self._cache: OrderedDict[tuple[Any, ...], Rendered] = OrderedDict()
+        self._cache: OrderedDict[tuple[Any, ...], SharedRendering] = OrderedDict()
         self.compiled = 0  # MJML compilations done, for progress and benchmarks
         self._last_sections: tuple[Section, ...] | None = None
         self._last_shape: tuple[object, ...] = ()
@@ -244,7 +258,7 @@ class Renderer:
             "subscription": {"regions": _REGIONS, "topics": _TOPICS},
         }
 
-    def _render_profile(self, digest: Digest, shown: int) -> Rendered:
+    def _render_profile(self, digest: Digest, shown: int) -> SharedRendering:
         sections = truncate(digest.sections, shown)
         context = self._context(digest, sections, shown)
         mjml_source = self._call("mjml", context)
@@ -257,7 +271,7 @@ class Renderer:
             ) from exc
         self.compiled += 1
         text = self._call("text", context).strip() + "\n"
-        return Rendered(
+        return SharedRendering(
             subject=context["subject"],
             mjml=mjml_source,
             html="".join(pieces),
@@ -266,7 +280,7 @@ class Renderer:
             html_pieces=pieces,
         )
 
-    def render_shared(self, digest: Digest) -> Rendered:
+    def render_shared(self, digest: Digest) -> SharedRendering:
         """The rendering for this digest's profile, fitted under the HTML size limit."""
         subscriber = digest.subscriber
         # Subscribers whose preferences differ but whose digests come out the same (same
@@ -304,7 +318,7 @@ class Renderer:
             self._cache.popitem(last=False)
         return rendered
 
-    def render(self, digest: Digest, personal: Personal) -> RenderedEmail:
+    def render(self, digest: Digest, personal: Personal) -> PersonalRendering:
         return self.render_shared(digest).personalise(digest.subscriber, personal)
 
 

@@ -1,4 +1,4 @@
-"""The SQLite state: items seen, delivery attempts, what each subscriber was sent, runs, the lock.
+"""The SQLite state: items seen, delivery attempts, what each subscriber was sent, runs, secrets.
 
 Exactly once: a delivery row is written as `pending` (with its Message-ID and items) before the
 message is handed to the server, and turned `sent` only after the server accepted it. A crash
@@ -10,128 +10,18 @@ was sent is the items of their `sent` deliveries: one row per message, not one p
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import secrets
 import sqlite3
-import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from .errors import LockedError
-from .models import Item
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS items (
-    id TEXT PRIMARY KEY,
-    title TEXT NOT NULL,
-    date TEXT NOT NULL,
-    summary TEXT NOT NULL,
-    link TEXT,
-    source TEXT NOT NULL,
-    regions TEXT NOT NULL,
-    topics TEXT NOT NULL,
-    categories TEXT NOT NULL,
-    first_seen TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL,
-    started_at TEXT NOT NULL,
-    finished_at TEXT,
-    status TEXT NOT NULL DEFAULT 'running',
-    sent INTEGER NOT NULL DEFAULT 0,
-    failed INTEGER NOT NULL DEFAULT 0,
-    skipped INTEGER NOT NULL DEFAULT 0,
-    due_at TEXT,
-    note TEXT
-);
-CREATE TABLE IF NOT EXISTS deliveries (
-    id INTEGER PRIMARY KEY,
-    run_id INTEGER NOT NULL REFERENCES runs(id),
-    subscriber TEXT NOT NULL,
-    message_id TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
-    item_ids TEXT NOT NULL,
-    error TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
--- A status change touches neither index: the pending one holds just the few pending rows.
-CREATE INDEX IF NOT EXISTS deliveries_of_subscriber ON deliveries(subscriber);
-CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries(id) WHERE status = 'pending';
-CREATE INDEX IF NOT EXISTS deliveries_by_run ON deliveries(run_id);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-
-# State files written before version 1 kept a row per item sent (`sent_items`), the same
-# facts as the deliveries' item lists, and an index that every status change rewrote.
-MIGRATIONS = {
-    1: """
-DROP TABLE IF EXISTS sent_items;
-DROP INDEX IF EXISTS deliveries_by_subscriber;
-""",
-}
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def stamp(moment: datetime) -> str:
-    """One sortable text form for every time in the state (UTC, microseconds)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_stamp(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class StoredItem:
-    item: Item
-    first_seen: datetime
-
-
-@dataclass(frozen=True)
-class Delivery:
-    id: int
-    run_id: int
-    subscriber: str
-    message_id: str
-    status: str
-    item_ids: tuple[str, ...]
-    error: str | None
-    attempts: int
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
-class Finished:
-    """What became of one delivery: `error` is None when the server accepted it."""
-
-    delivery_id: int
-    error: str | None
-    attempts: int
-
-
-@dataclass(frozen=True)
-class Run:
-    id: int
-    kind: str
-    started_at: datetime
-    finished_at: datetime | None
-    status: str
-    sent: int
-    failed: int
-    skipped: int
-    due_at: str | None
-    note: str | None
+from ..clock import parse_stamp, stamp
+from ..models import Item
+from .records import Delivery, Finished, Run, StoredItem
+from .schema import MIGRATIONS, SCHEMA
 
 
 class State:
@@ -173,10 +63,11 @@ class State:
                     self.db.execute("ROLLBACK")
                 raise
 
-    @classmethod
-    def open_readonly(cls, path: Path) -> State | None:
-        """The state for reading only (previews), or None before the first run made it."""
-        return cls(path, readonly=True) if Path(path).is_file() else None
+    def has_table(self, name: str) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        ).fetchone()
+        return row is not None
 
     def close(self) -> None:
         self.db.close()
@@ -480,29 +371,12 @@ def _delivery(row: sqlite3.Row) -> Delivery:
 
 
 @contextlib.contextmanager
-def send_lock(state_path: Path, wait: float = 0.0) -> Iterator[None]:
-    """Only one send per state file: an exclusive lock on `<state>.lock`, released by the OS
-    even when the holder is killed. Waits up to `wait` seconds, then raises LockedError."""
-    lock_path = Path(f"{state_path}.lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    deadline = time.monotonic() + wait
+def reading(path: Path) -> Iterator[State | None]:
+    """The state opened read-only for the block, or None before the first run made it.
+    Previews, checks and a send being checked must never write the state, nor create it."""
+    state = State(path, readonly=True) if Path(path).is_file() else None
     try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-                    raise LockedError(
-                        f"another send is running on {state_path} (process {holder})",
-                        hint="wait for it to finish, or pass --wait SECONDS; "
-                        "nothing was sent by this run",
-                    ) from None
-                time.sleep(0.2)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield
+        yield state
     finally:
-        os.close(fd)
+        if state is not None:
+            state.close()

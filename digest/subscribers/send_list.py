@@ -19,11 +19,11 @@ import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .models import Subscriber
-from .overrides import with_web_changes
-from .selection import preference_key
-from .subscribers import iter_subscribers, not_listed
-from .taxonomy import Taxonomy
+from ..models import Subscriber
+from ..selection import preference_key
+from ..taxonomy import Taxonomy
+from .file import iter_subscribers, not_listed
+from .merge import with_web_changes
 
 SCHEMA = """
 CREATE TABLE listed (  -- every address of the file, for duplicates

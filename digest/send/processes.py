@@ -21,13 +21,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .errors import DigestError
-from .settings import Settings, load_settings
-
-if TYPE_CHECKING:
-    from .pipeline import Outcome
+from ..clock import utcnow
+from ..errors import DigestError
+from ..settings import Settings, load_settings
+from ..state import State
+from ..subscribers import SendList
+from .inputs import load_inputs
+from .loop import deliver_share
+from .report import Outcome
 
 
 def worker_count(settings: Settings, dry_run: bool, subscribers: int) -> int:
@@ -56,8 +59,8 @@ def deliver_in_processes(
     to: str | None,
     now: datetime,
     emit: Callable[[Outcome], None],
+    warn: Callable[[str], None],
     should_stop: Callable[[], bool],
-    warnings: list[str],
 ) -> str | None:
     """Run `workers` processes, each composing and sending its share of the subscribers over
     its share of the connections, recording into the same state; collect their outcomes."""
@@ -98,8 +101,7 @@ def deliver_in_processes(
                 for outcome in payload:
                     emit(outcome)
             elif kind == "warning":
-                if payload not in warnings:
-                    warnings.append(payload)
+                warn(payload)
             elif kind == "done":
                 running -= 1
                 if payload and aborted is None:
@@ -131,10 +133,6 @@ def _shard_main(
     stop: Any,
     rate_slot: Any,
 ) -> None:
-    from .pipeline import Composer, deliver, load_inputs, tagged_items
-    from .send_list import SendList
-    from .state import State, utcnow
-
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     batch: list[Outcome] = []
@@ -157,14 +155,13 @@ def _shard_main(
             State(settings.state) as state,
         ):
             secret, _ = state.token_secret(settings.token_secret_env)
-            composer = Composer(inputs, state, tagged_items(state, inputs.taxonomy), secret, now)
-            for warning in composer.warnings:
-                messages.put(("warning", warning))
-            aborted = deliver(
-                settings,
-                composer,
+            aborted = deliver_share(
+                inputs,
                 state,
+                secret,
                 send_list.read(shard.index, shard.count),
+                now=now,
+                warn=lambda warning: messages.put(("warning", warning)),
                 run_id=run_id,
                 dry_run=False,
                 to=to,

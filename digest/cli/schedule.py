@@ -1,9 +1,7 @@
-"""`digest` commands for the schedule feature (registered on the main group): `run` keeps the
-schedule, `schedule` shows when each digest goes out next."""
+"""`digest run` keeps the schedule; `digest schedule` shows when each digest goes out next."""
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import sys
@@ -14,9 +12,10 @@ from types import FrameType
 import click
 from rich.table import Table
 
-from .cli import config_option, main, out
-from .scheduler import Runner, load_schedules
-from .settings import Settings
+from ..scheduler import Runner, load_schedules
+from ..settings import Settings
+from .main import config_option
+from .output import out, print_json
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -33,7 +32,7 @@ def _configure_logging(verbose: bool) -> None:
     logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
-@main.command()
+@click.command()
 @config_option
 @click.option("-v", "--verbose", is_flag=True, help="Also log APScheduler's own messages.")
 def run(settings: Settings, verbose: bool) -> None:
@@ -86,7 +85,7 @@ def _parse_moment(value: str | None) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-@main.command("schedule")
+@click.command("schedule")
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects.")
 @click.option(
@@ -123,7 +122,7 @@ def schedule_command(settings: Settings, as_json: bool, at: str | None) -> None:
             }
             for schedule, following in planned
         ]
-        click.echo(json.dumps(rows, indent=2))
+        print_json(rows)
         return
     table = Table(title=f"Next sends after {now:%Y-%m-%d %H:%M} UTC", title_justify="left")
     for column in ("schedule", "when", "covers", "next send (local)", "next send (UTC)"):

@@ -3,25 +3,15 @@ a file with any problem yields no subscribers at all (a bad file sends nothing).
 
 from __future__ import annotations
 
-import difflib
-import functools
-import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import ProblemList, SubscribersError
-from .models import Subscriber
-from .taxonomy import Taxonomy
-from .yamlfile import LineDict, ListStream, YamlSyntaxError, where
-
-KEYS = ("email", "name", "regions", "topics", "group_by", "frequency", "timezone")
-GROUPINGS = ("region", "topic")
-FREQUENCIES = ("daily", "weekly", "monthly")
-_EMAIL = re.compile(
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
-)
+from ..errors import ProblemList, SubscribersError
+from ..models import Subscriber
+from ..taxonomy import Taxonomy
+from ..yamlfile import LineDict, ListStream, YamlSyntaxError, where
+from . import fields
 
 
 def not_listed(addresses: Iterable[str]) -> SubscribersError:
@@ -30,49 +20,6 @@ def not_listed(addresses: Iterable[str]) -> SubscribersError:
         f"--only {', '.join(sorted(addresses))}: not in the subscribers file",
         hint="check the address against subscribers.yaml",
     )
-
-
-def nearest(word: str, known: tuple[str, ...]) -> str | None:
-    lowered = _by_folded_name(known)
-    close = difflib.get_close_matches(word.casefold(), list(lowered), n=1, cutoff=0.6)
-    return lowered[close[0]] if close else None
-
-
-def valid_email(value: str) -> bool:
-    return bool(_EMAIL.match(value)) and len(value) <= 254
-
-
-@functools.lru_cache(maxsize=8)
-def _by_folded_name(known: tuple[str, ...]) -> dict[str, str]:
-    return {k.casefold(): k for k in reversed(known)}  # the first of two that fold alike wins
-
-
-def known_name(name: str, known: tuple[str, ...]) -> str | None:
-    """`known`'s spelling of a region or topic written in any case, or None."""
-    return _by_folded_name(known).get(name.strip().casefold())
-
-
-def _names(value: Any, kind: str, known: tuple[str, ...], fail: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        fail(f"'{kind}s': expected a list of {kind} names")
-        return ()
-    result = []
-    for name in value:
-        match = known_name(name, known)
-        if match is None:
-            guess = nearest(name, known)
-            fail(
-                f"unknown {kind} {name!r}"
-                + (f" (did you mean {guess!r}?)" if guess else "")
-                + f"; known {kind}s: {', '.join(known)}"
-            )
-        elif match not in result:
-            result.append(match)
-    return tuple(result)
 
 
 def parse_subscribers(data: Any, path: Path | str, taxonomy: Taxonomy) -> list[Subscriber]:
@@ -155,55 +102,21 @@ def _validate(
             at = _entry.line_of(key) if key else _entry.line
             problems.append((at, _problem(path, at, _label, message)))
 
-        for key in entry:
-            if key not in KEYS:
-                guess = nearest(str(key), KEYS)
-                fail(f"unknown key '{key}'" + (f" (did you mean '{guess}'?)" if guess else ""), key)
-        if not isinstance(email, str) or not valid_email(email.strip()):
-            fail(f"invalid email address {email!r}", "email")
+        try:
+            email = fields.check_email(email)
+        except fields.FieldError as exc:
+            _unknown_keys(entry, fail)
+            fail(str(exc), "email")
             continue
-        email = email.strip()
         at = entry.line_of("email")
         first = seen.first_listed(email.casefold(), at, email)
         if first is not None:
+            _unknown_keys(entry, fail)
             problems.append((at, _duplicate(path, email, at, first)))
             continue
-        name = entry.get("name") or ""
-        if not isinstance(name, str) or "\r" in name or "\n" in name:
-            fail("'name': expected one line of text", "name")
-            name = ""
-        regions = _names(
-            entry.get("regions"), "region", taxonomy.regions, lambda m: fail(m, "regions")
-        )
-        topics = _names(entry.get("topics"), "topic", taxonomy.topics, lambda m: fail(m, "topics"))
-        group_by = entry.get("group_by") or "region"
-        if group_by not in GROUPINGS:
-            fail(f"'group_by': expected region or topic, got {group_by!r}", "group_by")
-        frequency = entry.get("frequency") or "weekly"
-        if frequency not in FREQUENCIES:
-            fail(f"'frequency': expected daily, weekly or monthly, got {frequency!r}", "frequency")
-        timezone = entry.get("timezone")
-        if timezone is not None:
-            try:
-                ZoneInfo(str(timezone))
-            except (ZoneInfoNotFoundError, ValueError):
-                fail(
-                    f"'timezone': unknown timezone {timezone!r}; use an IANA name like "
-                    "America/Jamaica",
-                    "timezone",
-                )
-        yield (
-            Subscriber(
-                email=email,
-                name=name.strip(),
-                regions=shared.setdefault(regions, regions),
-                topics=shared.setdefault(topics, topics),
-                group_by=str(group_by),
-                frequency=str(frequency),
-                timezone=str(timezone) if timezone else None,
-                line=entry.line,
-            )
-        )
+        subscriber = _subscriber(entry, email, taxonomy, fail, shared)
+        if subscriber is not None:
+            yield subscriber
     for email, at, first in seen.duplicates():
         problems.append((at, _duplicate(path, email, at, first)))
     for key, at in other_keys() if callable(other_keys) else other_keys:
@@ -211,6 +124,44 @@ def _validate(
     if problems:
         ordered = [problem for _, problem in sorted(problems, key=lambda p: p[0])]
         raise ordered[0] if len(ordered) == 1 else ProblemList(ordered)
+
+
+def _unknown_keys(entry: LineDict, fail: Callable[[str, str], None]) -> None:
+    for key in entry:
+        if key not in fields.KEYS:
+            guess = fields.nearest(str(key), fields.KEYS)
+            fail(f"unknown key '{key}'" + (f" (did you mean '{guess}'?)" if guess else ""), key)
+
+
+def _subscriber(
+    entry: LineDict,
+    email: str,
+    taxonomy: Taxonomy,
+    fail: Callable[[str, str], None],
+    shared: dict[tuple[str, ...], tuple[str, ...]],
+) -> Subscriber | None:
+    """One entry's subscriber, each setting checked by `fields`; None after any problem."""
+    _unknown_keys(entry, fail)
+    failed = False
+    values: dict[str, Any] = {}
+    for key in ("name", "group_by", "frequency", "timezone"):
+        try:
+            values[key] = fields.CHECKS[key](entry.get(key))
+        except fields.FieldError as exc:
+            fail(str(exc), key)
+            failed = True
+    for key, kind, known in (
+        ("regions", "region", taxonomy.regions),
+        ("topics", "topic", taxonomy.topics),
+    ):
+        names, name_problems = fields.check_names(entry.get(key), kind, known)
+        for problem in name_problems:
+            fail(problem, key)
+        failed = failed or bool(name_problems)
+        values[key] = shared.setdefault(names, names)  # one tuple per distinct choice
+    if failed:
+        return None
+    return Subscriber(email=email, line=entry.line, **values)
 
 
 def load_subscribers(path: Path, taxonomy: Taxonomy) -> list[Subscriber]:

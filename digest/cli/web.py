@@ -1,9 +1,8 @@
-"""`digest` commands for the web feature (registered on the main group): `serve`, and
-`subscribers` / `subscribers export`, which show and write the subscribers a send uses."""
+"""`digest serve`, and `subscribers` / `subscribers export`, which show and write the
+subscribers a send uses."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -13,11 +12,17 @@ from typing import Any
 import click
 from rich.table import Table
 
-from .cli import config_option, config_path_option, err, main, out
-from .settings import Settings, load_settings
+from ..clock import utcnow
+from ..settings import Settings, load_settings
+from ..state import reading
+from ..subscribers import load_subscribers, merged_view
+from ..subscribers.export import subscribers_yaml, written_settings
+from ..taxonomy import load_taxonomy
+from .main import config_option, config_path_option
+from .output import err, iso, out, print_json
 
 
-@main.command()
+@click.command()
 @config_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
@@ -39,7 +44,7 @@ def serve(settings: Settings, host: str, port: int, threads: int) -> None:
     """
     import logging
 
-    from .web import serve as run
+    from ..web import serve as run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     err.print(
@@ -58,26 +63,13 @@ def _shown(value: list[str] | str | None, source: str, empty: str) -> str:
 
 
 def _entries(settings: Settings, include_all: bool) -> list[Any]:
-    from .overrides import describe, written_settings
-    from .state import State
-    from .subscribers import load_subscribers
-    from .taxonomy import load_taxonomy
-
     taxonomy = load_taxonomy(settings.taxonomy)
     file_subscribers = load_subscribers(settings.subscribers, taxonomy)
-    state = State.open_readonly(settings.state)
-    try:
-        entries = describe(
+    with reading(settings.state) as state:
+        entries = merged_view(
             file_subscribers, state, taxonomy, written=written_settings(settings.subscribers)
         )
-    finally:
-        if state is not None:
-            state.close()
     return entries if include_all else [e for e in entries if e.active]
-
-
-def _stamp(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 def _as_json(entry: Any) -> dict[str, Any]:
@@ -93,14 +85,14 @@ def _as_json(entry: Any) -> dict[str, Any]:
         "frequency": s.frequency,
         "timezone": s.timezone,
         "sources": entry.sources,
-        "confirmed_at": _stamp(record.confirmed_at) if record else None,
-        "unsubscribed_at": _stamp(record.unsubscribed_at) if record else None,
+        "confirmed_at": iso(record.confirmed_at) if record else None,
+        "unsubscribed_at": iso(record.unsubscribed_at) if record else None,
         "unsubscribed_via": record.unsubscribed_via if record else None,
-        "pending_since": _stamp(record.pending_at) if record else None,
+        "pending_since": iso(record.pending_at) if record else None,
     }
 
 
-@main.group(invoke_without_command=True)
+@click.group(invoke_without_command=True)
 @config_path_option
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects.")
 @click.option(
@@ -129,7 +121,7 @@ def subscribers(ctx: click.Context, config_path: Path, as_json: bool, include_al
         return
     entries = _entries(load_settings(config_path), include_all)
     if as_json:
-        click.echo(json.dumps([_as_json(e) for e in entries], indent=2, ensure_ascii=False))
+        print_json([_as_json(e) for e in entries])
         return
     table = Table(title=f"{len(entries)} subscriber(s)", title_justify="left", show_lines=True)
     for column in ("email", "from", "status", "name", "regions", "topics", "grouping", "frequency"):
@@ -172,9 +164,6 @@ def export(settings: Settings, out_path: Path | None) -> None:
       digest subscribers export
       digest subscribers export --out new-subscribers.yaml
     """
-    from .overrides import subscribers_yaml
-    from .state import utcnow
-
     active = [e.subscriber for e in _entries(settings, include_all=False)]
     note = (
         f"Exported by `digest subscribers export` on {utcnow():%Y-%m-%d %H:%M} UTC:\n"

@@ -1,4 +1,5 @@
-"""RenderedEmail -> the bytes of one multipart/alternative message (text/plain, then text/html).
+"""A shared rendering and personal fields -> the bytes of one multipart/alternative message
+(text/plain, then text/html).
 
 The bytes are written directly with the stdlib's encoders (RFC 2047 for non-ASCII names and
 subjects, quoted-printable bodies), rather than through `EmailMessage`: the generator would
@@ -22,10 +23,14 @@ from email.header import Header
 from email.headerregistry import Address
 from email.utils import format_datetime, formataddr, make_msgid
 
-from .delivery import NoDotLines
-
 TEST_PREFIX = "[TEST] "
 CRLF = b"\r\n"
+
+
+class NoDotLines(bytes):
+    """Message bytes in which no line starts with "." (`build_message` makes them so). SMTP's
+    dot-stuffing (RFC 5321 4.5.2) has nothing to do for them, and the SMTP sender skips looking
+    for such lines in every message, which took a tenth of its time."""
 
 
 def stable_message_id(email: str, item_ids: Iterable[str], domain: str) -> str:

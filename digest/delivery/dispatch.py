@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .delivery import Sender, send_with_retries
-from .errors import DeliveryConfigError, DeliveryError
+from ..errors import DeliveryConfigError, DeliveryError
+from .sender import LooksAhead, Sender, send_with_retries
 
 
 class NextSlot(Protocol):
@@ -151,6 +151,8 @@ class Dispatcher:
                     if sender is None:
                         sender = make_sender()
                     self.rate.wait()
+                    if isinstance(sender, LooksAhead):
+                        sender.expect_next(then)
                     attempts = send_with_retries(
                         sender,
                         self.envelope_from,
@@ -158,7 +160,6 @@ class Dispatcher:
                         job.data,
                         self.retries,
                         self.backoff,
-                        then=then,
                     )
                     self.results.put(Result(job, True, attempts))
                 except DeliveryConfigError as exc:

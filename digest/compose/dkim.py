@@ -6,8 +6,9 @@ import os
 
 import dkim
 
-from .errors import DeliveryConfigError
-from .settings import DkimSettings
+from ..errors import DeliveryConfigError
+from ..settings import DkimSettings
+from .mime import NoDotLines
 
 # Signed so that no relay can alter them; List-Unsubscribe(-Post) too, as Gmail and Yahoo ask.
 SIGNED_HEADERS = (
@@ -47,7 +48,10 @@ class DkimSigner:
                 hint="check that the key in dkim.private_key_env / private_key_path is an RSA "
                 "private key in PEM form",
             ) from exc
-        return header + data
+        signed = header + data
+        # The header's lines start with its name or with folding white space, never with ".":
+        # signing keeps what `NoDotLines` promises.
+        return NoDotLines(signed) if isinstance(data, NoDotLines) else signed
 
 
 def load_signer(settings: DkimSettings | None) -> tuple[DkimSigner | None, str | None]:

@@ -8,7 +8,7 @@ moves. An input error (a template's file and line, a bad setting) is a page with
 server keeps running and the page reloads once the file is fixed.
 
 Previewing only reads: the state is opened read-only and nothing is sent or recorded. The one
-exception is the test-send button, which goes through `pipeline.send(to=...)` exactly like
+exception is the test-send button, which goes through `send(to=...)` exactly like
 `digest send --to`.
 
 Routes:
@@ -51,13 +51,14 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 import jinja2
 
-from . import pipeline
-from .errors import DigestError, ProblemList, SourceError
-from .models import Subscriber, TaggedItem
-from .settings import Settings, load_settings
-from .sources import expand
-from .state import utcnow
-from .subscribers import GROUPINGS, known_name, nearest, valid_email
+from .. import send as sending
+from ..errors import DigestError, ProblemList, SourceError
+from ..models import Subscriber, TaggedItem
+from ..settings import Settings, load_settings
+from ..sources import expand
+from ..clock import utcnow
+from ..subscribers import valid_email
+from ..subscribers.fields import GROUPINGS, check_names
 
 HOST = "127.0.0.1"  # never all interfaces: the pages hold every subscriber's address
 DEFAULT_PORT = 8025
@@ -113,8 +114,8 @@ class MessageView:
         return min(100, round(self.html_bytes * 100 / GMAIL_CLIP))
 
 
-def message_view(prepared: pipeline.Prepared) -> MessageView:
-    message = email.message_from_bytes(prepared.data, policy=email.policy.default)
+def message_view(composed: sending.ComposedMessage) -> MessageView:
+    message = email.message_from_bytes(composed.data, policy=email.policy.default)
     assert isinstance(message, EmailMessage)
     parts = {kind: message.get_body((kind,)) for kind in ("html", "plain")}
     content = {  # the message's lines end in CRLF on the wire; show them as the template wrote
@@ -126,9 +127,9 @@ def message_view(prepared: pipeline.Prepared) -> MessageView:
         headers=[(name, str(value)) for name, value in message.items()],
         html=content["html"],
         text=content["plain"],
-        message_bytes=len(prepared.data),
-        shown=prepared.rendered.shown,
-        total=len(prepared.digest.items),
+        message_bytes=len(composed.data),
+        shown=composed.rendered.shown,
+        total=len(composed.digest.items),
     )
 
 
@@ -139,26 +140,26 @@ class Snapshot:
     token: str
     built: datetime
     settings: Settings | None = None
-    inputs: pipeline.Inputs | None = None
-    results: list[pipeline.PreviewResult] = field(default_factory=list)
+    inputs: sending.Inputs | None = None
+    results: list[sending.PreviewResult] = field(default_factory=list)
     items: list[TaggedItem] = field(default_factory=list)
     secret: bytes = b"preview"
     source_problems: list[SourceError] = field(default_factory=list)
     error: DigestError | None = None
     views: dict[str, MessageView] = field(default_factory=dict)
-    adhoc: dict[Subscriber, pipeline.PreviewResult] = field(default_factory=dict)
+    adhoc: dict[Subscriber, sending.PreviewResult] = field(default_factory=dict)
     adhoc_lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def find(self, address: str) -> pipeline.PreviewResult | None:
+    def find(self, address: str) -> sending.PreviewResult | None:
         folded = address.casefold()
         return next((r for r in self.results if r.subscriber.email.casefold() == folded), None)
 
-    def view(self, result: pipeline.PreviewResult) -> MessageView | None:
-        if result.prepared is None:
+    def view(self, result: sending.PreviewResult) -> MessageView | None:
+        if result.message is None:
             return None
         key = result.subscriber.email.casefold()
         if key not in self.views:
-            self.views[key] = message_view(result.prepared)
+            self.views[key] = message_view(result.message)
         return self.views[key]
 
 
@@ -167,22 +168,12 @@ def build_snapshot(config: Path, token: str, now: datetime) -> Snapshot:
     snapshot = Snapshot(token=token, built=now)
     try:
         settings = snapshot.settings = load_settings(config)
-        inputs = snapshot.inputs = pipeline.load_inputs(settings)
-        # pipeline.iter_previews without dropping the pickup report: unreadable item files are
-        # shown on the index instead of silently missing.
-        items, report, state = pipeline.preview_items(settings, inputs, now)
-        try:
-            peeked = state.peek_token_secret(settings.token_secret_env) if state else None
-            snapshot.secret = peeked or b"preview"
-            composer = pipeline.Composer(inputs, state, items, snapshot.secret, now)
-            for subscriber in inputs.subscribers:
-                digest = composer.digest_for(subscriber)
-                prepared = composer.prepare(digest) if digest else None
-                snapshot.results.append(pipeline.PreviewResult(subscriber, prepared))
-        finally:
-            if state is not None:
-                state.close()
-        snapshot.items, snapshot.source_problems = items, report.problems
+        inputs = snapshot.inputs = sending.load_inputs(settings)
+        # Unreadable item files are shown on the index instead of silently missing.
+        with sending.open_previews(settings, inputs, now=now) as previews:
+            snapshot.secret = previews.secret
+            snapshot.results = list(previews.results())
+            snapshot.items, snapshot.source_problems = previews.items, previews.pickup.problems
     except DigestError as exc:
         snapshot.error = exc
     except Exception as exc:  # a bug or a broken state file: show it, keep serving
@@ -194,20 +185,18 @@ def build_snapshot(config: Path, token: str, now: datetime) -> Snapshot:
     return snapshot
 
 
-def compose_adhoc(snapshot: Snapshot, subscriber: Subscriber) -> pipeline.PreviewResult:
+def compose_adhoc(snapshot: Snapshot, subscriber: Subscriber) -> sending.PreviewResult:
     """What a subscriber nobody has sent anything to yet would get from the same items.
     Kept per snapshot: the page and its two frames ask for the same one at once."""
     assert snapshot.inputs is not None
     with snapshot.adhoc_lock:
         if subscriber not in snapshot.adhoc:
-            composer = pipeline.Composer(
-                snapshot.inputs, None, snapshot.items, snapshot.secret, snapshot.built
+            result = sending.compose_preview(
+                snapshot.inputs, snapshot.items, snapshot.secret, snapshot.built, subscriber
             )
-            digest = composer.digest_for(subscriber)
-            prepared = composer.prepare(digest) if digest else None
             if len(snapshot.adhoc) >= 64:
                 snapshot.adhoc.clear()
-            snapshot.adhoc[subscriber] = pipeline.PreviewResult(subscriber, prepared)
+            snapshot.adhoc[subscriber] = result
         return snapshot.adhoc[subscriber]
 
 
@@ -220,20 +209,11 @@ class BadQuery(Exception):
 def _names(
     values: list[str], kind: str, known: tuple[str, ...], problems: list[str]
 ) -> tuple[str, ...]:
-    chosen: list[str] = []
-    for value in values:
-        for name in (n.strip() for n in value.split(",")):
-            if not name:
-                continue
-            match = known_name(name, known)
-            if match is None:
-                guess = nearest(name, known)
-                problems.append(
-                    f"unknown {kind} {name!r}" + (f" (did you mean {guess!r}?)" if guess else "")
-                )
-            elif match not in chosen:
-                chosen.append(match)
-    return tuple(chosen)
+    """`regions=Caribbean,Health` or repeated parameters, checked as the file's are."""
+    written = [name.strip() for value in values for name in value.split(",") if name.strip()]
+    chosen, refused = check_names(written, kind, known)
+    problems.extend(refused)
+    return chosen
 
 
 def adhoc_subscriber(query: dict[str, list[str]], snapshot: Snapshot) -> Subscriber:
@@ -358,7 +338,7 @@ class PreviewApp:
         self._snapshot: Snapshot | None = None
         self._built_at = 0.0
         self.env = jinja2.Environment(
-            loader=jinja2.PackageLoader("digest", "preview_templates"),
+            loader=jinja2.PackageLoader("digest.preview", "templates"),
             autoescape=True,
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
@@ -466,7 +446,7 @@ class PreviewApp:
                 since = query.get("since", [])
                 return _json({"token": self.wait_for_change(since[-1] if since else None)})
             case ["static", name] if name in STATIC:
-                data = (resources.files("digest") / "preview_templates" / name).read_bytes()
+                data = (resources.files("digest.preview") / "templates" / name).read_bytes()
                 return Response(200, data, STATIC[name])
             case ["favicon.ico"]:
                 return Response(204, b"", "image/x-icon")
@@ -531,7 +511,7 @@ class PreviewApp:
         )
 
     def subscriber_message_page(
-        self, snapshot: Snapshot, result: pipeline.PreviewResult, **extra: Any
+        self, snapshot: Snapshot, result: sending.PreviewResult, **extra: Any
     ) -> Response:
         email_address = result.subscriber.email
         return self.message_page(
@@ -573,7 +553,7 @@ class PreviewApp:
         return self.message_page(
             snapshot,
             result,
-            message_view(result.prepared) if result.prepared else None,
+            message_view(result.message) if result.message else None,
             title="A new subscriber",
             part_url=lambda part: f"/preview/{part}?{canonical}",
             send_url=None,
@@ -582,7 +562,7 @@ class PreviewApp:
     def message_page(
         self,
         snapshot: Snapshot,
-        result: pipeline.PreviewResult,
+        result: sending.PreviewResult,
         view: MessageView | None,
         *,
         title: str,
@@ -610,19 +590,19 @@ class PreviewApp:
             **extra,
         )
 
-    def part(self, snapshot: Snapshot, result: pipeline.PreviewResult, part: str) -> Response:
-        if result.prepared is None:
+    def part(self, snapshot: Snapshot, result: sending.PreviewResult, part: str) -> Response:
+        if result.message is None:
             return Response(404, b"No email: nothing new for this subscriber.", "text/plain")
         if part == "eml":
             name = re.sub(r"[^A-Za-z0-9@._+-]", "_", result.subscriber.email) + ".eml"
             return Response(
                 200,
-                result.prepared.data,
+                result.message.data,
                 "message/rfc822",
                 {"Content-Disposition": f'attachment; filename="{name}"'},
             )
         known = snapshot.find(result.subscriber.email) is result
-        view = snapshot.view(result) if known else message_view(result.prepared)
+        view = snapshot.view(result) if known else message_view(result.message)
         assert view is not None
         if part == "text":
             return Response(200, view.text.encode("utf-8"), "text/plain; charset=utf-8")
@@ -655,7 +635,7 @@ class PreviewApp:
         else:
             assert snapshot.settings is not None
             try:
-                report = pipeline.send(snapshot.settings, only=[result.subscriber.email], to=to)
+                report = sending.send(snapshot.settings, only=[result.subscriber.email], to=to)
             except DigestError as exc:
                 outcome.update(message=exc.message, hint=exc.hint)
                 status = 502

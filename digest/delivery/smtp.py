@@ -1,63 +1,18 @@
-"""Hand messages over: to a local Maildir (the embedded default) or an SMTP server.
-
-Both senders take finished message bytes and raise the delivery errors from `errors`:
-TemporaryDeliveryError (retry), PermanentDeliveryError (this subscriber failed) or
-DeliveryConfigError (no message can go out: stop the run).
-"""
+"""One SMTP connection per `SMTPSender`, reused for the whole run, with RFC 2920 pipelining
+when the server offers it: the next message's envelope rides with this message's data."""
 
 from __future__ import annotations
 
 import contextlib
-import mailbox
 import smtplib
 import socket
 import ssl
-import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import NoReturn, Protocol
+from typing import NoReturn
 
-from .errors import DeliveryConfigError, PermanentDeliveryError, TemporaryDeliveryError
-from .settings import DeliverySettings, SmtpSettings
-
-Envelope = tuple[str, str]  # (envelope sender, recipient)
-
-
-class NoDotLines(bytes):
-    """Message bytes in which no line starts with "." (`message.build_message` makes them so).
-    SMTP's dot-stuffing (RFC 5321 4.5.2) has nothing to do for them, and the SMTP sender
-    skips looking for such lines in every message, which took a tenth of its time."""
-
-
-class Sender(Protocol):
-    def send(
-        self, sender: str, recipient: str, data: bytes, then: Envelope | None = None
-    ) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class MaildirSender:
-    """Writes each message into a Maildir (new/), creating it when needed."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        try:
-            self.box = mailbox.Maildir(str(self.path), create=True)
-        except OSError as exc:
-            raise DeliveryConfigError(
-                f"cannot open Maildir {self.path}: {exc}",
-                hint="check 'delivery.maildir' in the settings and the folder's permissions",
-            ) from exc
-
-    def send(self, sender: str, recipient: str, data: bytes, then: Envelope | None = None) -> None:
-        try:
-            self.box.add(data.replace(b"\r\n", b"\n"))
-        except OSError as exc:
-            raise DeliveryConfigError(f"cannot write to Maildir {self.path}: {exc}") from exc
-
-    def close(self) -> None:
-        return None
+from ..compose.mime import NoDotLines
+from ..errors import DeliveryConfigError, PermanentDeliveryError, TemporaryDeliveryError
+from ..settings import SmtpSettings
+from .envelope import Envelope
 
 
 def _reply_text(code: int, message: bytes | str) -> str:
@@ -73,6 +28,7 @@ class SMTPSender:
         self.conn: smtplib.SMTP | None = None
         # The next message's MAIL, RCPT and DATA, written after this one's data; replies unread.
         self.announced: Envelope | None = None
+        self.following: Envelope | None = None  # what the caller will send next, if known
 
     @property
     def where(self) -> str:
@@ -134,9 +90,13 @@ class SMTPSender:
             raise DeliveryConfigError(f"SMTP server {self.where}: {exc}") from exc
         self.conn = conn
 
-    def send(self, sender: str, recipient: str, data: bytes, then: Envelope | None = None) -> None:
-        """One message. `then` is the envelope of the message the caller will send next, if
-        known: it is written right behind this message's data (see `_transaction`)."""
+    def expect_next(self, envelope: Envelope | None) -> None:
+        """The envelope of the message the caller will send next, if known: it is written right
+        behind the next message's data (see `_transaction`)."""
+        self.following = envelope
+
+    def send(self, sender: str, recipient: str, data: bytes) -> None:
+        """One message."""
         if self.announced is not None and self.announced != (sender, recipient):
             # Announced for another message (a retry came first): the server may be waiting
             # for that message's data, so only a new connection ends it without sending it.
@@ -145,10 +105,11 @@ class SMTPSender:
             self.connect()
         assert self.conn is not None
         try:
-            self._transaction(self.conn, (sender, recipient), data, then)
+            self._transaction(self.conn, (sender, recipient), data, self.following)
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._drop()
             raise TemporaryDeliveryError(f"connection to {self.where} lost: {exc}") from exc
+        self.following = None
 
     def _transaction(
         self, conn: smtplib.SMTP, envelope: Envelope, data: bytes, then: Envelope | None
@@ -230,32 +191,3 @@ def _commands(envelope: Envelope) -> tuple[str, str, str]:
 def _group(envelope: Envelope) -> bytes:
     """The envelope's commands as one pipelined write."""
     return "".join(c + "\r\n" for c in _commands(envelope)).encode("ascii")
-
-
-def open_sender(settings: DeliverySettings) -> Sender:
-    if settings.method == "smtp":
-        return SMTPSender(settings.smtp)
-    return MaildirSender(settings.maildir)
-
-
-def send_with_retries(
-    sender: Sender,
-    envelope_from: str,
-    recipient: str,
-    data: bytes,
-    retries: int,
-    backoff: float,
-    sleep: Callable[[float], None] = time.sleep,
-    then: Envelope | None = None,
-) -> int:
-    """Send, retrying temporary failures with exponential backoff. Returns the attempts made."""
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            sender.send(envelope_from, recipient, data, then)
-            return attempt
-        except TemporaryDeliveryError:
-            if attempt > retries:
-                raise
-            sleep(min(backoff * 2 ** (attempt - 1), 60.0))

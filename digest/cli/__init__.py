@@ -1,0 +1,18 @@
+"""The `digest` command: a thin layer over the library, one module per group of commands.
+
+Each module defines its commands; they are put on the `main` group here.
+"""
+
+from __future__ import annotations
+
+from .items import check, items
+from .main import main
+from .preview import preview
+from .schedule import run, schedule_command
+from .send import history, send
+from .web import serve, subscribers
+
+for command in (send, preview, items, check, history, run, schedule_command, serve, subscribers):
+    main.add_command(command)
+
+__all__ = ["main"]

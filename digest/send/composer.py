@@ -1,0 +1,159 @@
+"""Each subscriber's digest and message, built from the state (which it only reads).
+
+Subscribers come in preference order (see `SendList`), so those with the same preferences and
+the same new items come one after another and share one digest and one rendering.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import itertools
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from ..compose import build_message, link_with_token, load_signer, make_token, stable_message_id
+from ..compose.render import (
+    Personal,
+    PersonalRendering,
+    SharedRendering,
+    html_values_for,
+    text_values_for,
+)
+from ..models import Digest, Subscriber, TaggedItem
+from ..selection import ItemIndex, arrange, preference_key, unsent, window_start
+from ..state import Delivery, State
+from .inputs import Inputs
+
+
+@dataclass
+class ComposedMessage:
+    """One subscriber's digest ready to go: the message bytes, and what to record."""
+
+    subscriber: Subscriber
+    digest: Digest
+    shared: SharedRendering  # the rendering shared by alike digests, personal fields to fill
+    personal: Personal
+    message_id: str
+    data: bytes
+
+    @property
+    def item_ids(self) -> tuple[str, ...]:
+        return self.shared.shown_ids
+
+    @functools.cached_property
+    def rendered(self) -> PersonalRendering:
+        """The personal rendering as strings (for previews; sending uses `data`)."""
+        return self.shared.personalise(self.subscriber, self.personal)
+
+
+class Composer:
+    """Builds each subscriber's digest and message from the state (reads only)."""
+
+    def __init__(
+        self,
+        inputs: Inputs,
+        state: State | None,
+        items: list[TaggedItem],
+        secret: bytes,
+        now: datetime,
+    ) -> None:
+        self.inputs, self.state, self.secret, self.now = inputs, state, secret, now
+        self.items = items
+        self.index = ItemIndex(items)
+        settings = inputs.settings
+        self.sender = settings.sender_address
+        self.list_name = settings.list_name
+        self.list_id = settings.list_id_value
+        self.default_zone = settings.schedule.timezone
+        self.signer, warning = load_signer(settings.dkim)
+        self.warnings = [warning] if warning else []
+        # Deliveries a killed run left pending, resent as they were (usually none).
+        self.pending: dict[str, Delivery] = state.pending_deliveries() if state else {}
+        # Messages older than `lookback` before a subscriber's latest cannot hold an item that
+        # is new again; twice that allows for a clock that was set back.
+        self.horizon = 2 * settings.lookback
+        self._last_key: tuple[object, ...] | None = None
+        self._last_digest: Digest | None = None
+
+    HISTORY_BATCH = 64  # subscribers whose history is read in one query
+
+    def digests(
+        self, subscribers: Iterable[Subscriber], resend_pending: bool = True
+    ) -> Iterator[tuple[Subscriber, Digest | None]]:
+        """Each subscriber with their digest (None: nothing new), their histories read from the
+        state a batch at a time."""
+        remaining = iter(subscribers)
+        while batch := tuple(itertools.islice(remaining, self.HISTORY_BATCH)):
+            histories = (
+                self.state.sent_histories([s.email for s in batch], self.horizon)
+                if self.state is not None
+                else {}
+            )
+            for subscriber in batch:
+                history = histories.get(subscriber.email, (set(), None))
+                yield subscriber, self._digest(subscriber, history, resend_pending)
+
+    def digest_for(self, subscriber: Subscriber, resend_pending: bool = True) -> Digest | None:
+        return next(self.digests([subscriber], resend_pending))[1]
+
+    def _digest(
+        self,
+        subscriber: Subscriber,
+        history: tuple[set[str], datetime | None],
+        resend_pending: bool,
+    ) -> Digest | None:
+        settings, taxonomy = self.inputs.settings, self.inputs.taxonomy
+        zone = _zone(subscriber.timezone or self.default_zone)
+        today = self.now.astimezone(zone).date()
+        pending = self.pending.get(subscriber.email) if resend_pending else None
+        if pending is not None:  # resend what a killed run left pending, exactly
+            wanted = set(pending.item_ids)
+            chosen = tuple(t for t in self.items if t.id in wanted)
+        else:
+            sent, last = history
+            since = window_start(last, self.now, settings.lookback)
+            chosen = unsent(self.index.candidates(subscriber), sent, since)
+        # Subscribers are sent in preference order, so those with the same preferences and the
+        # same new items come one after another and share one digest.
+        key = (preference_key(subscriber), today, chosen)
+        if key == self._last_key and self._last_digest is not None:
+            return dataclasses.replace(self._last_digest, subscriber=subscriber)
+        digest = arrange(subscriber, chosen, today, taxonomy.regions, taxonomy.topics, zone)
+        self._last_key, self._last_digest = key, digest
+        return digest
+
+    def unsubscribe_url(self, subscriber: Subscriber) -> str:
+        token = make_token(self.secret, "unsubscribe", subscriber.email)
+        return link_with_token(self.inputs.settings.unsubscribe_url, token)
+
+    def compose(self, digest: Digest, test: bool = False) -> ComposedMessage:
+        subscriber = digest.subscriber
+        unsubscribe = self.unsubscribe_url(subscriber)
+        personal = Personal.of(subscriber, unsubscribe)
+        shared = self.inputs.renderer.render_shared(digest)
+        message_id = stable_message_id(subscriber.email, shared.shown_ids, self.sender.domain)
+        message = build_message(
+            subject=shared.subject,
+            body=shared.body,
+            text_values=text_values_for(personal),
+            html_values=html_values_for(personal),
+            to_name=subscriber.name,
+            to_email=subscriber.email,
+            sender=self.sender,
+            message_id=message_id,
+            unsubscribe_url=unsubscribe,
+            list_id=self.list_id,
+            list_name=self.list_name,
+            now=self.now,
+            test=test,
+        )
+        if self.signer is not None:
+            message = self.signer.sign(message)
+        return ComposedMessage(subscriber, digest, shared, personal, message_id, message)
+
+
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)  # ZoneInfo keeps one instance per name

@@ -1,0 +1,45 @@
+"""Everything a person wrote, loaded and checked once per run: taxonomy, subscribers, templates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ..compose.render import Renderer
+from ..models import Subscriber
+from ..settings import Settings
+from ..subscribers import load_effective_subscribers, not_listed
+from ..taxonomy import Taxonomy, load_taxonomy
+
+
+@dataclass
+class Inputs:
+    settings: Settings
+    taxonomy: Taxonomy
+    subscribers: list[Subscriber]
+    renderer: Renderer
+
+
+def load_inputs(
+    settings: Settings, keep_sources: bool = True, with_subscribers: bool = True
+) -> Inputs:
+    """Taxonomy, effective subscribers and templates, checked. `keep_sources=False` (sending)
+    keeps only the encoded parts of each rendering, not its MJML, HTML and text. A send reads
+    its subscribers into a `SendList` instead (`with_subscribers=False`)."""
+    taxonomy = load_taxonomy(settings.taxonomy)
+    subscribers = load_effective_subscribers(settings, taxonomy) if with_subscribers else []
+    renderer = Renderer(settings.templates, list_name=settings.list_name, keep_sources=keep_sources)
+    renderer.check()
+    return Inputs(settings, taxonomy, subscribers, renderer)
+
+
+def select_subscribers(subscribers: list[Subscriber], only: Iterable[str]) -> list[Subscriber]:
+    """`--only`: just these addresses, each of which must be on the list."""
+    wanted = {o.casefold() for o in only}
+    if not wanted:
+        return subscribers
+    chosen = [s for s in subscribers if s.email.casefold() in wanted]
+    missing = wanted - {s.email.casefold() for s in chosen}
+    if missing:
+        raise not_listed(missing)
+    return chosen

@@ -1,0 +1,173 @@
+"""One process's share of a run: compose each subscriber's digest, record it as pending, hand it
+to the senders, record what came back. `run.send` calls it once, or each worker process once
+(`processes`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..delivery import Dispatcher, Job, MaildirSender, NextSlot, RateLimit, Result, SMTPSender
+from ..models import Subscriber
+from ..settings import Settings
+from ..state import Finished, State
+from .composer import ComposedMessage, Composer
+from .inputs import Inputs
+from .journal import WRITE_BATCH, Journal, NoJournal
+from .pickup import tagged_items
+from .report import Outcome
+
+STOPPED = "stopped before every subscriber was done"
+
+
+def make_dispatcher(
+    settings: Settings, connections: int | None = None, rate_slot: NextSlot | None = None
+) -> Dispatcher:
+    """The senders of a run. `rate_slot` shares the rate limits with other processes."""
+    delivery, smtp = settings.delivery, settings.delivery.smtp
+    envelope_from = settings.sender_address.addr_spec
+    if delivery.method != "smtp":
+        return Dispatcher(lambda: MaildirSender(delivery.maildir), envelope_from)
+    return Dispatcher(
+        lambda: SMTPSender(smtp),
+        envelope_from,
+        connections=connections or smtp.connections,
+        retries=smtp.retries,
+        backoff=smtp.retry_backoff,
+        rate=RateLimit(smtp.max_per_second, smtp.max_per_minute, shared=rate_slot),
+    )
+
+
+@dataclass
+class _Handover:
+    """Hands composed messages to the dispatcher a batch at a time, recording as it goes."""
+
+    dispatcher: Dispatcher
+    journal: Journal | NoJournal
+    to: str | None
+    should_stop: Callable[[], bool]
+    planned: list[tuple[Subscriber, ComposedMessage, Outcome]] = field(default_factory=list)
+    in_flight: dict[int, Outcome] = field(default_factory=dict)
+    aborted: str | None = None
+
+    def add(self, subscriber: Subscriber, message: ComposedMessage, outcome: Outcome) -> None:
+        self.planned.append((subscriber, message, outcome))
+        if len(self.planned) >= WRITE_BATCH:
+            self.hand_over()
+
+    def hand_over(self) -> None:
+        keys = self.journal.plan([(s.email, m.message_id, m.item_ids) for s, m, _ in self.planned])
+        for number, ((key, _), (subscriber, message, outcome)) in enumerate(
+            zip(keys, self.planned, strict=True)
+        ):
+            if self.should_stop() or self.dispatcher.aborted.is_set():
+                # Stopped between messages: what never left is forgotten, not left pending.
+                self.journal.forget(keys[number:])
+                if self.aborted is None and self.should_stop():
+                    self.aborted = STOPPED
+                break
+            self.in_flight[key] = outcome
+            job = Job(key, self.to or subscriber.email, message.data)
+            for result in self.dispatcher.submit(job, waiting=self.journal.flush):
+                self.returned(result)
+        self.planned.clear()
+
+    def returned(self, result: Result) -> None:
+        outcome = self.in_flight.pop(result.job.key)
+        outcome.attempts = result.attempts
+        if result.ok:
+            outcome.status = "test" if self.to else "sent"
+        else:
+            outcome.status = "failed"
+            outcome.error = result.error.message if result.error else "unknown error"
+            if result.fatal and self.aborted is None:
+                self.aborted = str(result.error)
+        self.journal.result(Finished(result.job.key, outcome.error, result.attempts), outcome)
+
+    def finish(self, completed: bool) -> None:
+        try:
+            if completed and self.planned:
+                self.hand_over()
+            for result in self.dispatcher.finish(waiting=self.journal.flush):
+                self.returned(result)
+        finally:
+            self.journal.flush()
+
+
+def deliver(
+    settings: Settings,
+    composer: Composer,
+    state: State,
+    subscribers: Iterable[Subscriber],
+    *,
+    run_id: int | None,
+    dry_run: bool,
+    to: str | None,
+    emit: Callable[[Outcome], None],
+    should_stop: Callable[[], bool],
+    clock: Callable[[], datetime],
+    connections: int | None = None,
+    rate_slot: NextSlot | None = None,
+) -> str | None:
+    """Compose and hand over each subscriber's digest, recording as it goes (see `journal`).
+    Returns why the run stopped early, or None. A dry run composes and reports only."""
+    handover = None
+    if not dry_run:
+        journal: Journal | NoJournal = (
+            Journal(state, run_id, composer.pending, clock, emit)
+            if run_id is not None
+            else NoJournal(emit)
+        )
+        dispatcher = make_dispatcher(settings, connections, rate_slot)
+        handover = _Handover(dispatcher, journal, to, should_stop)
+    aborted: str | None = None
+    completed = False
+    try:
+        for subscriber, digest in composer.digests(subscribers, resend_pending=run_id is not None):
+            if should_stop():
+                aborted = STOPPED
+                break
+            if handover is not None and handover.dispatcher.aborted.is_set():
+                break
+            if digest is None:
+                emit(Outcome(subscriber.email, "skipped"))
+                continue
+            message = composer.compose(digest, test=to is not None)
+            outcome = Outcome(
+                subscriber.email,
+                "would-send",
+                items=len(message.item_ids),
+                size=len(message.data),
+                message_id=message.message_id,
+            )
+            if handover is None:
+                emit(outcome)
+            else:
+                handover.add(subscriber, message, outcome)
+        else:
+            completed = True
+    finally:
+        if handover is not None:
+            handover.finish(completed)
+    return (handover.aborted if handover is not None else None) or aborted
+
+
+def deliver_share(
+    inputs: Inputs,
+    state: State,
+    secret: bytes,
+    subscribers: Iterable[Subscriber],
+    *,
+    now: datetime,
+    warn: Callable[[str], None],
+    **options: Any,
+) -> str | None:
+    """`deliver` with a composer over the items the state holds: what a single-process run
+    does, and what each worker process does with its share. `options` are `deliver`'s."""
+    items = tagged_items(state, inputs.taxonomy)
+    composer = Composer(inputs, state, items, secret, now)
+    for warning in composer.warnings:
+        warn(warning)
+    return deliver(inputs.settings, composer, state, subscribers, **options)

@@ -1,0 +1,23 @@
+"""The state: items seen, deliveries, runs, secrets and the web's changes, in one SQLite file.
+
+`State` is one open state; `reading(path)` opens it read-only for previews and checks;
+`send_lock(path)` keeps two sends apart. The tables are in `schema.py`.
+"""
+
+from .lock import send_lock
+from .records import Delivery, Finished, Run, StoredItem, WebEvent, WebRecord
+from .sqlite import State, reading
+from .web_changes import WebChanges
+
+__all__ = [
+    "Delivery",
+    "Finished",
+    "Run",
+    "State",
+    "StoredItem",
+    "WebChanges",
+    "WebEvent",
+    "WebRecord",
+    "reading",
+    "send_lock",
+]

@@ -1,0 +1,75 @@
+"""What the state hands back: frozen records of items, runs, deliveries and web changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..models import Item
+
+
+@dataclass(frozen=True)
+class StoredItem:
+    item: Item
+    first_seen: datetime
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    run_id: int
+    subscriber: str
+    message_id: str
+    status: str
+    item_ids: tuple[str, ...]
+    error: str | None
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What became of one delivery: `error` is None when the server accepted it."""
+
+    delivery_id: int
+    error: str | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    kind: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    sent: int
+    failed: int
+    skipped: int
+    due_at: str | None
+    note: str | None
+
+
+@dataclass(frozen=True)
+class WebRecord:
+    """What the web holds for one address."""
+
+    email: str
+    prefs: dict[str, Any] = field(default_factory=dict)
+    pending: dict[str, Any] | None = None
+    pending_at: datetime | None = None
+    confirmed_at: datetime | None = None
+    unsubscribed_at: datetime | None = None
+    unsubscribed_via: str | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class WebEvent:
+    at: datetime
+    action: str
+    via: str
+    client: str | None
+    detail: str | None

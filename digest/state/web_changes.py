@@ -1,0 +1,189 @@
+"""What subscribers changed on the web, kept in the state: settings, unsubscribes, sign-ups.
+
+Every change is also written to `web_events` (time, action, where it came from) so an opt-out
+can be shown later. Addresses are keys casefolded (`address_key`), as subscribers.yaml matches
+them. How these changes are laid over the file is `digest.subscribers.merge`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from ..clock import parse_stamp, stamp
+from ..models import address_key
+from .records import WebEvent, WebRecord
+from .sqlite import State
+
+
+def _time(value: str | None) -> datetime | None:
+    return parse_stamp(value) if value else None
+
+
+def _record(row: sqlite3.Row) -> WebRecord:
+    return WebRecord(
+        email=row["email"],
+        prefs=json.loads(row["prefs"] or "{}"),
+        pending=json.loads(row["pending"]) if row["pending"] else None,
+        pending_at=_time(row["pending_at"]),
+        confirmed_at=_time(row["confirmed_at"]),
+        unsubscribed_at=_time(row["unsubscribed_at"]),
+        unsubscribed_via=row["unsubscribed_via"],
+        created_at=_time(row["created_at"]),
+    )
+
+
+class WebChanges:
+    """The web's subscriber tables in one open state. A read-only state made before the web
+    existed simply has no changes."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self.db = state.db
+        self.present = state.has_table("web_subscribers")
+
+    # -- reading ------------------------------------------------------------------------------
+    def record(self, email: str) -> WebRecord | None:
+        if not self.present:
+            return None
+        row = self.db.execute(
+            "SELECT * FROM web_subscribers WHERE key = ?", (address_key(email),)
+        ).fetchone()
+        return _record(row) if row else None
+
+    def records(self) -> dict[str, WebRecord]:
+        """Every address the web knows, keyed by the casefolded address, oldest first."""
+        if not self.present:
+            return {}
+        rows = self.db.execute("SELECT * FROM web_subscribers ORDER BY created_at, key")
+        return {row["key"]: _record(row) for row in rows}
+
+    def events(self, email: str) -> list[WebEvent]:
+        if not self.present:
+            return []
+        rows = self.db.execute(
+            "SELECT * FROM web_events WHERE key = ? ORDER BY id", (address_key(email),)
+        )
+        return [
+            WebEvent(parse_stamp(r["at"]), r["action"], r["via"], r["client"], r["detail"])
+            for r in rows
+        ]
+
+    # -- changing -----------------------------------------------------------------------------
+    def _ensure(self, email: str, now: datetime) -> None:
+        self.db.execute(
+            "INSERT INTO web_subscribers(key, email, created_at, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(key) DO NOTHING",
+            (address_key(email), email.strip(), stamp(now), stamp(now)),
+        )
+
+    def _event(
+        self,
+        email: str,
+        action: str,
+        via: str,
+        now: datetime,
+        client: str | None = None,
+        detail: Any = None,
+    ) -> None:
+        self.db.execute(
+            "INSERT INTO web_events(key, at, action, via, client, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                address_key(email),
+                stamp(now),
+                action,
+                via,
+                client,
+                json.dumps(detail, ensure_ascii=False) if detail is not None else None,
+            ),
+        )
+
+    def unsubscribe(self, email: str, via: str, now: datetime) -> bool:
+        """Stop every digest to this address. Idempotent: False when it was already so."""
+        with self.state.transaction():
+            current = self.record(email)
+            if current is not None and current.unsubscribed_at is not None:
+                return False
+            self._ensure(email, now)
+            self.db.execute(
+                "UPDATE web_subscribers SET unsubscribed_at = ?, unsubscribed_via = ?, "
+                "updated_at = ? WHERE key = ?",
+                (stamp(now), via, stamp(now), address_key(email)),
+            )
+            self._event(email, "unsubscribe", via, now)
+        return True
+
+    def resubscribe(self, email: str, via: str, now: datetime, in_file: bool) -> bool:
+        """Undo an unsubscribe. The link that asked for it proved the address is theirs, so an
+        address not in the file becomes a confirmed web subscriber. False when they already
+        receive the digest."""
+        with self.state.transaction():
+            current = self.record(email)
+            unsubscribed = current is not None and current.unsubscribed_at is not None
+            confirmed = current is not None and current.confirmed_at is not None
+            if not unsubscribed and (in_file or confirmed):
+                return False
+            self._ensure(email, now)
+            self.db.execute(
+                "UPDATE web_subscribers SET unsubscribed_at = NULL, unsubscribed_via = NULL, "
+                "confirmed_at = COALESCE(confirmed_at, ?), updated_at = ? WHERE key = ?",
+                (stamp(now), stamp(now), address_key(email)),
+            )
+            self._event(email, "resubscribe", via, now)
+        return True
+
+    def set_preferences(self, email: str, prefs: dict[str, Any], via: str, now: datetime) -> None:
+        """Replace the settings changed on the web (see `web_changes` for what to pass)."""
+        clean = dict(prefs)
+        with self.state.transaction():
+            self._ensure(email, now)
+            self.db.execute(
+                "UPDATE web_subscribers SET prefs = ?, updated_at = ? WHERE key = ?",
+                (json.dumps(clean, ensure_ascii=False), stamp(now), address_key(email)),
+            )
+            self._event(email, "preferences", via, now, detail=clean)
+
+    def sign_up(self, email: str, details: dict[str, Any], now: datetime, client: str) -> None:
+        """Keep a sign-up's settings until the address confirms; a second sign-up of the same
+        address replaces the first one's (one row per address, never two subscribers)."""
+        clean = dict(details)
+        with self.state.transaction():
+            self._ensure(email, now)
+            self.db.execute(
+                "UPDATE web_subscribers SET pending = ?, pending_at = ?, updated_at = ? "
+                "WHERE key = ?",
+                (json.dumps(clean, ensure_ascii=False), stamp(now), stamp(now), address_key(email)),
+            )
+            self._event(email, "signup", "signup", now, client=client, detail=clean)
+
+    def confirm(
+        self,
+        email: str,
+        now: datetime,
+        client: str,
+        keep: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]],
+    ) -> bool:
+        """Apply the waiting sign-up: `keep(pending, current prefs)` says which settings become
+        the web's; any unsubscribe is lifted. False when nothing was waiting."""
+        with self.state.transaction():
+            current = self.record(email)
+            if current is None or current.pending is None:
+                return False
+            prefs = keep(current.pending, current.prefs)
+            self.db.execute(
+                "UPDATE web_subscribers SET prefs = ?, pending = NULL, pending_at = NULL, "
+                "confirmed_at = COALESCE(confirmed_at, ?), unsubscribed_at = NULL, "
+                "unsubscribed_via = NULL, updated_at = ? WHERE key = ?",
+                (
+                    json.dumps(prefs, ensure_ascii=False),
+                    stamp(now),
+                    stamp(now),
+                    address_key(email),
+                ),
+            )
+            self._event(email, "confirm", "confirm-page", now, client=client, detail=prefs)
+        return True

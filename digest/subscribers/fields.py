@@ -1,0 +1,165 @@
+"""One check per subscriber setting, used wherever a setting comes in: subscribers.yaml, the
+web's forms, the settings stored from the web and the preview's query.
+
+Each `check_*` returns the value as a `Subscriber` holds it, or raises `FieldError` saying what
+is wrong in the words staff read in `digest check`; the web shows its own shorter words for
+the same failures.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import re
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ..models import Subscriber
+
+SETTINGS = ("name", "regions", "topics", "group_by", "frequency", "timezone")
+KEYS = ("email", *SETTINGS)
+GROUPINGS = ("region", "topic")
+FREQUENCIES = ("daily", "weekly", "monthly")
+DEFAULT = Subscriber(email="default@example.org")
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
+
+
+class FieldError(ValueError):
+    """A setting's value is not acceptable; the message says why."""
+
+
+def valid_email(value: str) -> bool:
+    return bool(_EMAIL.match(value)) and len(value) <= 254
+
+
+def check_email(value: Any) -> str:
+    if not isinstance(value, str) or not valid_email(value.strip()):
+        raise FieldError(f"invalid email address {value!r}")
+    return value.strip()
+
+
+def check_name(value: Any) -> str:
+    """One line of text (none is an empty name)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str) or "\r" in value or "\n" in value:
+        raise FieldError("'name': expected one line of text")
+    return value.strip()
+
+
+def check_group_by(value: Any) -> str:
+    if value is None or value == "":
+        return DEFAULT.group_by
+    if value not in GROUPINGS:
+        raise FieldError(f"'group_by': expected region or topic, got {value!r}")
+    return str(value)
+
+
+def check_frequency(value: Any) -> str:
+    if value is None or value == "":
+        return DEFAULT.frequency
+    if value not in FREQUENCIES:
+        raise FieldError(f"'frequency': expected daily, weekly or monthly, got {value!r}")
+    return str(value)
+
+
+def check_timezone(value: Any) -> str | None:
+    """An IANA timezone name; none (or empty) means the office's."""
+    if value is None or value == "":
+        return None
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise FieldError(
+            f"'timezone': unknown timezone {value!r}; use an IANA name like America/Jamaica"
+        ) from exc
+    return str(value)
+
+
+@functools.lru_cache(maxsize=8)
+def _by_folded_name(known: tuple[str, ...]) -> dict[str, str]:
+    return {k.casefold(): k for k in reversed(known)}  # the first of two that fold alike wins
+
+
+def known_name(name: str, known: tuple[str, ...]) -> str | None:
+    """`known`'s spelling of a region or topic written in any case, or None."""
+    return _by_folded_name(known).get(name.strip().casefold())
+
+
+def nearest(word: str, known: tuple[str, ...]) -> str | None:
+    lowered = _by_folded_name(known)
+    close = difflib.get_close_matches(word.casefold(), list(lowered), n=1, cutoff=0.6)
+    return lowered[close[0]] if close else None
+
+
+def unknown_name(name: str, kind: str, known: tuple[str, ...]) -> str:
+    """`unknown region 'Carribean' (did you mean 'Caribbean'?); known regions: ...`"""
+    guess = nearest(name, known)
+    return (
+        f"unknown {kind} {name!r}"
+        + (f" (did you mean {guess!r}?)" if guess else "")
+        + f"; known {kind}s: {', '.join(known)}"
+    )
+
+
+def check_names(value: Any, kind: str, known: tuple[str, ...]) -> tuple[tuple[str, ...], list[str]]:
+    """Region or topic names written in any case (a list, or one name): the known spellings,
+    each once, and a problem for each name that is not known. None means all (empty)."""
+    if value is None:
+        return (), []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return (), [f"'{kind}s': expected a list of {kind} names"]
+    chosen: list[str] = []
+    problems: list[str] = []
+    for name in value:
+        match = known_name(name, known)
+        if match is None:
+            problems.append(unknown_name(name, kind, known))
+        elif match not in chosen:
+            chosen.append(match)
+    return tuple(chosen), problems
+
+
+def stored_setting(key: str, value: Any, known: dict[str, tuple[str, ...]]) -> Any:
+    """A setting kept from the web, or None when it no longer fits (a region renamed in the
+    taxonomy, a timezone gone): the file's value then stays, rather than a list silently
+    meaning "all". `known` maps "regions" and "topics" to the taxonomy's names."""
+    if value is None and key != "timezone":
+        return None
+    if key in ("regions", "topics"):
+        if not isinstance(value, list):
+            return None
+        kept = tuple(v for v in value if v in known[key])
+        return kept if kept or not value else None
+    try:
+        checked = CHECKS[key](value)
+    except FieldError:
+        return None
+    if key == "timezone":
+        return checked or ""  # "": the office default, chosen on the web
+    return checked
+
+
+def subscriber_settings(subscriber: Subscriber) -> dict[str, Any]:
+    """A subscriber's settings in the form the web stores them."""
+    return {
+        "name": subscriber.name,
+        "regions": list(subscriber.regions),
+        "topics": list(subscriber.topics),
+        "group_by": subscriber.group_by,
+        "frequency": subscriber.frequency,
+        "timezone": subscriber.timezone,
+    }
+
+
+CHECKS = {
+    "name": check_name,
+    "group_by": check_group_by,
+    "frequency": check_frequency,
+    "timezone": check_timezone,
+}

@@ -1,0 +1,170 @@
+"""The subscribers a send sees: subscribers.yaml with the changes made on the web laid over it.
+
+`subscribers.yaml` stays the staff's file. What subscribers do on the web (change a setting,
+unsubscribe, resubscribe, sign up and confirm) is stored in the state (`state.WebChanges`),
+and `effective_subscribers` lays it over the file:
+
+- a setting changed on the web wins over the file's value for that setting;
+- an unsubscribe always wins, whatever the file says, until the subscriber resubscribes;
+- a confirmed web sign-up is added; an unconfirmed one never receives anything.
+
+Addresses are matched case-insensitively, as `subscribers.yaml` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ..models import Subscriber, address_key
+from ..settings import Settings
+from ..state import State, WebChanges, WebRecord, reading
+from ..taxonomy import Taxonomy
+from .fields import DEFAULT, SETTINGS, stored_setting, subscriber_settings
+from .file import load_subscribers
+
+
+def web_changes(
+    file_subscriber: Subscriber | None, wanted: dict[str, Any], current: dict[str, Any]
+) -> dict[str, Any]:
+    """The settings to keep as web changes when a subscriber asks for `wanted`: for someone in
+    the file only those that differ from it (so the staff's later edits to the others still
+    apply); for a web subscriber all of them."""
+    merged = {**current, **{k: v for k, v in wanted.items() if k in SETTINGS}}
+    if file_subscriber is None:
+        return merged
+    from_file = subscriber_settings(file_subscriber)
+    return {k: v for k, v in merged.items() if from_file.get(k) != _comparable(k, v)}
+
+
+def _comparable(key: str, value: Any) -> Any:
+    return list(value) if key in ("regions", "topics") and value is not None else value
+
+
+# -- the merge ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MergedSubscriber:
+    """One address as a send sees it, and where each of its settings came from."""
+
+    subscriber: Subscriber
+    # active | unsubscribed | pending (a web sign-up not confirmed yet) | inactive (neither in
+    # the file nor confirmed on the web, e.g. removed from the file after changing a setting)
+    status: str
+    origin: str  # file | web
+    sources: dict[str, str]  # setting -> file | web | default
+    record: WebRecord | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+
+def _apply(
+    base: Subscriber, prefs: dict[str, Any], taxonomy: Taxonomy, sources: dict[str, str]
+) -> tuple[Subscriber, dict[str, str]]:
+    changes: dict[str, Any] = {}
+    sources = dict(sources)
+    known = {"regions": taxonomy.regions, "topics": taxonomy.topics}
+    for key in SETTINGS:
+        if key not in prefs:
+            continue
+        value = stored_setting(key, prefs[key], known)
+        if value is None:
+            continue
+        changes[key] = (value or None) if key == "timezone" else value
+        sources[key] = "web"
+    return replace(base, **changes), sources
+
+
+def _file_sources(subscriber: Subscriber, written: set[str] | None) -> dict[str, str]:
+    if written is not None:
+        return {k: "file" if k in written else "default" for k in SETTINGS}
+    defaults = subscriber_settings(DEFAULT)
+    mine = subscriber_settings(subscriber)
+    return {k: "file" if mine[k] != defaults[k] else "default" for k in SETTINGS}
+
+
+def merged_view(
+    file_subscribers: Iterable[Subscriber],
+    state: State | None,
+    taxonomy: Taxonomy,
+    written: dict[str, set[str]] | None = None,
+    only: str | None = None,
+) -> list[MergedSubscriber]:
+    """Every address the file or the web knows (or just `only`, a casefolded address), in file
+    order then by first web contact.
+
+    `written` (from `written_settings`) says which settings the file spells out; without it a
+    setting equal to the built-in default is reported as "default"."""
+    changes = WebChanges(state) if state is not None else None
+    if changes is None:
+        records: dict[str, WebRecord] = {}
+    elif only is not None:
+        record = changes.record(only)
+        records = {only: record} if record else {}
+    else:
+        records = changes.records()
+    result: list[MergedSubscriber] = []
+    in_file: set[str] = set()
+    for subscriber in file_subscribers:
+        key = address_key(subscriber.email)
+        if only is not None and key != only:
+            continue
+        in_file.add(key)
+        record = records.get(key)
+        sources = _file_sources(subscriber, written.get(key) if written is not None else None)
+        merged, sources = _apply(subscriber, record.prefs if record else {}, taxonomy, sources)
+        status = "unsubscribed" if record and record.unsubscribed_at else "active"
+        result.append(MergedSubscriber(merged, status, "file", sources, record))
+    for key, record in records.items():
+        if key in in_file:
+            continue
+        if record.unsubscribed_at is not None:
+            status = "unsubscribed"
+        elif record.confirmed_at is not None:
+            status = "active"
+        elif record.pending is not None:
+            status = "pending"
+        else:  # changed settings once, then left the file
+            status = "inactive"
+        prefs = record.prefs if record.confirmed_at is not None else (record.pending or {})
+        base = Subscriber(email=record.email)
+        merged, sources = _apply(base, prefs, taxonomy, dict.fromkeys(SETTINGS, "default"))
+        result.append(MergedSubscriber(merged, status, "web", sources, record))
+    return result
+
+
+def effective_subscribers(
+    file_subscribers: Iterable[Subscriber], state: State | None, taxonomy: Taxonomy
+) -> Iterator[Subscriber]:
+    """The subscribers a send delivers to: the file with the web's changes laid over it, one at
+    a time. Those the web never touched (nearly all, on a large list) pass through as they are
+    read; the few it did come last, changed, with the web's own sign-ups."""
+    records = WebChanges(state).records() if state is not None else {}
+    touched = []
+    for subscriber in file_subscribers:
+        if address_key(subscriber.email) in records:
+            touched.append(subscriber)
+        else:
+            yield subscriber
+    if records:
+        yield from (e.subscriber for e in merged_view(touched, state, taxonomy) if e.active)
+
+
+def with_web_changes(
+    file_subscribers: Iterable[Subscriber], state_file: Path, taxonomy: Taxonomy
+) -> Iterator[Subscriber]:
+    """`effective_subscribers` with the state file opened read-only while they are read: a
+    preview or a send being checked must never write the state (nor create it)."""
+    with reading(state_file) as state:
+        yield from effective_subscribers(file_subscribers, state, taxonomy)
+
+
+def load_effective_subscribers(settings: Settings, taxonomy: Taxonomy) -> list[Subscriber]:
+    """subscribers.yaml checked, with the changes subscribers made on the web laid over it
+    (unsubscribes win); the state is only read."""
+    return list(
+        with_web_changes(load_subscribers(settings.subscribers, taxonomy), settings.state, taxonomy)
+    )

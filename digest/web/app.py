@@ -1,0 +1,188 @@
+"""`digest serve`: the subscriber's side on the web.
+
+Routes, where P is the folder of `unsubscribe_url`'s path ("" for https://example.org/unsubscribe):
+
+    POST <unsubscribe path>?token=T  body List-Unsubscribe=One-Click: RFC 8058, unsubscribes, 200
+    GET  <unsubscribe path>?token=T  a page with an Unsubscribe button; a GET never unsubscribes
+    POST <unsubscribe path>?token=T  that button (CSRF-checked), then back to the page
+    GET, POST P/preferences?token=T  the preference centre
+    GET, POST P/subscribe            sign-up: stores it and emails a confirmation link
+    GET, POST P/confirm?token=T      the confirmation link's page and its Confirm button
+    GET  P/healthz                   "ok", for the proxy's health checks
+
+Flask 3 on waitress: every request is a few small SQLite writes (and for a sign-up one SMTP
+hand-over), which a thread pool serves plainly, with no async layer around blocking calls.
+Waitress is pure Python, made for production, and believes the HTTPS proxy's X-Forwarded-*
+headers only when `web.trusted_proxy` names it (so the per-client limits see real clients).
+
+Protection, in brief: tokens are HMAC-signed per purpose (`compose/links.py`); every form this
+service renders carries a CSRF token signed over a random cookie and the form's purpose and
+address (double submit), and Origin/Referer must be this site when the browser sends them;
+the RFC 8058 POST alone needs no CSRF token, since mail providers send only the URL's token.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, current_app, g, request
+from werkzeug.exceptions import HTTPException
+
+from ..compose import load_signer
+from ..settings import Settings
+from ..state import State
+from ..taxonomy import load_taxonomy
+from .guards import client, is_one_click, limit
+from .pages import (
+    confirm_view,
+    health_view,
+    message_page,
+    preferences_view,
+    subscribe_view,
+    unsubscribe_view,
+)
+from .ratelimit import SlidingWindow
+from .site import COOKIE_SHAPE, CSRF_COOKIE, MAX_BODY, Problem, Site, current_site, log, origin_of
+
+
+def _before() -> None:
+    g.csp_nonce = secrets.token_urlsafe(16)
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    g.csrf_cookie = cookie if COOKIE_SHAPE.match(cookie) else None
+    site = current_site()
+    if request.path == site.path("healthz") or is_one_click():
+        return
+    limit("requests", client(), "Too many requests came from your network.")
+    if request.method == "POST":
+        limit("posts", client(), "Too many forms were sent from your network.")
+
+
+def _after(response: Response) -> Response:
+    nonce = getattr(g, "csp_nonce", "")
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self' data:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    # Tokens are in our URLs: never send them to another site in a Referer.
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Cache-Control"] = "no-store"
+    new_cookie = getattr(g, "new_csrf_cookie", None)
+    if new_cookie:
+        site = current_site()
+        response.set_cookie(
+            CSRF_COOKIE,
+            new_cookie,
+            httponly=True,
+            samesite="Lax",
+            secure=site.public_origin.startswith("https:") or request.is_secure,
+            path=site.prefix or "/",
+        )
+    return response
+
+
+def problem_page(problem: Problem) -> Any:
+    body, status = message_page(problem.status, problem.title, problem.text, problem.links)
+    response = current_app.make_response((body, status))
+    if problem.retry_after is not None:
+        response.headers["Retry-After"] = str(problem.retry_after)
+    return response
+
+
+def _http_error(error: HTTPException) -> Any:
+    titles = {404: "Page not found", 405: "Not allowed here", 413: "Too much data"}
+    status = error.code or 500
+    return message_page(
+        status,
+        titles.get(status, error.name),
+        "Use the links in your digest, or the sign-up page. Nothing was changed.",
+        {"Sign up": current_site().path("subscribe")},
+    )
+
+
+def _server_error(error: Exception) -> Any:
+    log.exception("unexpected error", exc_info=error)
+    return message_page(
+        500,
+        "Something went wrong",
+        "We could not finish that. Please try again in a few minutes.",
+    )
+
+
+def create_app(settings: Settings) -> Flask:
+    """The WSGI app for these settings. Reads the token secret (creating it on first use, as
+    a send does) and makes the state's tables."""
+    taxonomy = load_taxonomy(settings.taxonomy)
+    with State(settings.state) as state:
+        secret, _ = state.token_secret(settings.token_secret_env)
+    signer, warning = load_signer(settings.dkim)
+    if warning:
+        log.warning("%s", warning)
+    parts = urlsplit(settings.unsubscribe_url)
+    unsubscribe_path = parts.path or "/"
+    web = settings.web
+    site = Site(
+        settings=settings,
+        secret=secret,
+        taxonomy=taxonomy,
+        list_name=settings.list_name,
+        unsubscribe_path=unsubscribe_path,
+        prefix=unsubscribe_path.rsplit("/", 1)[0],
+        public_origin=origin_of(settings.unsubscribe_url),
+        limits={
+            "requests": SlidingWindow(web.requests_per_minute, 60),
+            "posts": SlidingWindow(web.posts_per_minute, 60),
+            "signups": SlidingWindow(web.signups_per_hour, 3600),
+            "changes": SlidingWindow(web.changes_per_hour, 3600),
+        },
+        signer=signer,
+    )
+    app = Flask(
+        __name__, template_folder=str(Path(__file__).with_name("templates")), static_folder=None
+    )
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.extensions["digest"] = site
+    app.jinja_env.globals["csp_nonce"] = lambda: getattr(g, "csp_nonce", "")
+    views: list[tuple[str, str, Callable[[], Any], list[str]]] = [
+        (unsubscribe_path, "unsubscribe", unsubscribe_view, ["GET", "POST"]),
+        (site.path("preferences"), "preferences", preferences_view, ["GET", "POST"]),
+        (site.path("subscribe"), "subscribe", subscribe_view, ["GET", "POST"]),
+        (site.path("confirm"), "confirm", confirm_view, ["GET", "POST"]),
+        (site.path("healthz"), "healthz", health_view, ["GET"]),
+    ]
+    for rule, endpoint, view, methods in views:
+        app.add_url_rule(rule, endpoint, view, methods=methods)
+    app.before_request(_before)
+    app.after_request(_after)
+    app.register_error_handler(Problem, problem_page)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _server_error)
+    return app
+
+
+def serve(settings: Settings, host: str, port: int, threads: int = 8) -> None:
+    """Run the app on waitress until interrupted."""
+    import waitress
+
+    app = create_app(settings)
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "threads": threads,
+        "ident": "digest",
+        "max_request_body_size": MAX_BODY,
+    }
+    proxy = settings.web.trusted_proxy
+    if proxy:
+        options |= {
+            "trusted_proxy": proxy,
+            "trusted_proxy_count": 1,
+            "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"},
+            "clear_untrusted_proxy_headers": True,
+        }
+    waitress.serve(app, **options)

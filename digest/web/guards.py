@@ -1,0 +1,131 @@
+"""What every request must get past: a signed token for its address, the CSRF check on forms,
+and the rate limits."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+from flask import g, request
+
+from ..compose import BadToken, make_token, read_token
+from ..subscribers import valid_email
+from .ratelimit import too_many
+from .site import (
+    CSRF_COOKIE,
+    CSRF_LIFETIME,
+    FORM_TYPES,
+    TOKEN_SHAPE,
+    Problem,
+    current_site,
+    log,
+    origin_of,
+)
+
+_EXPIRED_HINTS = {
+    "unsubscribe": "",
+    "preferences": "Open the unsubscribe link at the bottom of your latest digest: its page "
+    "has a fresh link to your preferences.",
+    "confirm": "Sign up again to get a fresh confirmation email.",
+}
+
+
+def address_from_token(purpose: str) -> tuple[str, str]:
+    """The address in the request's `token` for this purpose, and the token; Problem if not."""
+    token = request.args.get("token", "").strip()
+    if not token:
+        raise Problem(
+            400,
+            "This link is incomplete",
+            "The link has no token. Open it from your email again; if you copied it, copy "
+            "all of it. Nothing was changed.",
+        )
+    if not TOKEN_SHAPE.match(token):
+        raise Problem(
+            400,
+            "This link is damaged",
+            "Part of the link is missing or changed. Open it from your email again. "
+            "Nothing was changed.",
+        )
+    try:
+        email = read_token(current_site().secret, purpose, token)
+    except BadToken as exc:
+        if "expired" in str(exc):
+            raise Problem(
+                403,
+                "This link has expired",
+                f"For your safety this link only works for a while. {_EXPIRED_HINTS[purpose]} "
+                "Nothing was changed.",
+                **({"Sign up": current_site().path("subscribe")} if purpose == "confirm" else {}),
+            ) from exc
+        if "malformed" in str(exc):
+            raise Problem(
+                400, "This link is damaged", "Open it from your email again. Nothing was changed."
+            ) from exc
+        raise Problem(
+            403,
+            "This link is not valid",
+            "It was changed, or it belongs to another page. Open the link from your email "
+            "again. Nothing was changed.",
+        ) from exc
+    if not valid_email(email):
+        raise Problem(403, "This link is not valid", "Nothing was changed.")
+    return email, token
+
+
+def client() -> str:
+    return request.remote_addr or "unknown"
+
+
+def limit(kind: str, key: str, what: str) -> None:
+    wait = current_site().limits[kind].hit(key)
+    if wait:
+        log.warning("rate limit %s hit for %s", kind, key)
+        raise too_many(wait, what)
+
+
+def is_one_click() -> bool:
+    """An RFC 8058 POST: `List-Unsubscribe=One-Click` in a form body (or, leniently, raw)."""
+    if request.method != "POST" or request.path != current_site().unsubscribe_path:
+        return False
+    if request.mimetype in FORM_TYPES:
+        return request.form.get("List-Unsubscribe", "").strip() == "One-Click"
+    return request.get_data(cache=True).strip() == b"List-Unsubscribe=One-Click"
+
+
+def csrf_token(binding: str) -> str:
+    """The hidden field for a form bound to `binding` (its purpose and address)."""
+    cookie = getattr(g, "csrf_cookie", None)
+    if cookie is None:
+        cookie = g.csrf_cookie = g.new_csrf_cookie = secrets.token_urlsafe(24)
+    expires = time.time() + CSRF_LIFETIME.total_seconds()
+    return make_token(current_site().secret, f"csrf|{cookie}", binding, expires)
+
+
+def check_form(binding: str) -> None:
+    """Refuse a form POST that this site did not render for this purpose and address."""
+    site = current_site()
+    allowed = {site.public_origin, origin_of(request.host_url)}
+    origin = request.headers.get("Origin")
+    referer = request.headers.get("Referer")
+    came_from = origin if origin is not None else (origin_of(referer) if referer else None)
+    if came_from is not None and came_from.lower() not in allowed:
+        log.warning("cross-site form post from %s refused", came_from)
+        raise Problem(
+            403,
+            "This form was sent from another site",
+            "For your safety only forms on this site are accepted. Nothing was changed.",
+        )
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    sent = request.form.get("csrf", "")
+    try:
+        ok = bool(cookie and sent) and (read_token(site.secret, f"csrf|{cookie}", sent) == binding)
+    except BadToken:
+        ok = False
+    if not ok:
+        raise Problem(
+            403,
+            "This form could not be checked",
+            "Its security code is missing, expired or from another page. Reload the page "
+            "(your browser must allow this site's cookie) and try again. Nothing was changed.",
+        )

@@ -1,0 +1,303 @@
+"""The pages of `digest serve`: unsubscribe (RFC 8058 one-click and the page), the preference
+centre, sign-up and its confirmation, and a health check."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+from zoneinfo import available_timezones
+
+from flask import Response, redirect, render_template, request
+from werkzeug.datastructures import MultiDict
+
+from ..clock import utcnow
+from ..errors import DeliveryError
+from ..models import Subscriber, address_key
+from ..state import State, WebChanges
+from ..subscribers import MergedSubscriber, fields, merged_view, valid_email, web_changes
+from .confirmation import lifetime, send_confirmation
+from .guards import address_from_token, check_form, client, csrf_token, is_one_click, limit
+from .site import Problem, current_site, log, open_state
+
+
+@cache
+def timezone_choices() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """IANA zones for the select, the Americas first; legacy aliases (US/..., EST5EDT) left out."""
+    zones = sorted(
+        z
+        for z in available_timezones()
+        if "/" in z and z.split("/")[0] in _ZONE_AREAS and not z.startswith("Etc/")
+    )
+    americas = tuple(z for z in zones if z.startswith("America/"))
+    return (("The Americas", americas), ("Elsewhere", tuple(z for z in zones if z not in americas)))
+
+
+_ZONE_AREAS = {"Africa", "America", "Antarctica", "Asia", "Atlantic", "Australia", "Europe"}
+_ZONE_AREAS |= {"Indian", "Pacific"}
+
+
+def form_values(subscriber: Subscriber) -> dict[str, Any]:
+    return {**fields.subscriber_settings(subscriber), "timezone": subscriber.timezone or ""}
+
+
+# What a subscriber reads when a choice is refused (staff read `fields`' own words).
+_REFUSED = {
+    "group_by": "Choose region or topic.",
+    "frequency": "Choose daily, weekly or monthly.",
+    "timezone": "Choose a timezone from the list.",
+}
+
+
+def read_preferences(form: MultiDict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The settings a form asks for (in the stored form) and the problems, by field; each
+    value is checked by `subscribers.fields`, as the file's are."""
+    taxonomy = current_site().taxonomy
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {"name": " ".join(form.get("name", "").split())}
+    if len(values["name"]) > 100:
+        errors["name"] = "Please keep the name under 100 characters."
+    for key, kind, known in (
+        ("regions", "region", taxonomy.regions),
+        ("topics", "topic", taxonomy.topics),
+    ):
+        chosen, problems = fields.check_names(form.getlist(key), kind, known)
+        if problems:
+            unknown = [c for c in form.getlist(key) if fields.known_name(c, known) is None]
+            errors[key] = f"Unknown choice: {', '.join(unknown[:3])}."
+        values[key] = [k for k in known if k in chosen]
+    for key, refused in _REFUSED.items():
+        raw = form.get(key, "").strip()
+        try:
+            values[key] = fields.CHECKS[key](raw or None)
+        except fields.FieldError:
+            errors[key], values[key] = refused, raw
+    return values, errors
+
+
+def page(template: str, code: int = 200, **context: Any) -> tuple[str, int]:
+    site = current_site()
+    return render_template(
+        template,
+        list_name=site.list_name,
+        regions=site.taxonomy.regions,
+        topics=site.taxonomy.topics,
+        timezones=timezone_choices(),
+        office_timezone=site.settings.schedule.timezone,
+        csrf_token=csrf_token,
+        **context,
+    ), code
+
+
+def message_page(status: int, title: str, text: str, links: dict[str, str] | None = None) -> Any:
+    return page("message.html", status, title=title, text=text, links=links or {})
+
+
+def merged_one(
+    state: State, email: str, file_subscriber: Subscriber | None
+) -> MergedSubscriber | None:
+    key = address_key(email)
+    found = merged_view(
+        [file_subscriber] if file_subscriber else [], state, current_site().taxonomy, only=key
+    )
+    return found[0] if found else None
+
+
+def unsubscribe_view() -> Any:
+    site = current_site()
+    if is_one_click():
+        try:
+            email, _ = address_from_token("unsubscribe")
+        except Problem:
+            # Mail providers send many one-click POSTs from few addresses: only bad ones count.
+            limit("posts", client(), "Too many requests came from your network.")
+            raise
+        with open_state() as state:
+            changed = WebChanges(state).unsubscribe(email, "one-click", utcnow())
+        log.info("one-click unsubscribe %s%s", email, "" if changed else " (already)")
+        return message_page(
+            200, "You are unsubscribed", f"{email} will receive no more digests from us."
+        )
+    email, token = address_from_token("unsubscribe")
+    binding = f"unsubscribe:{address_key(email)}"
+    if request.method == "POST":
+        check_form(binding)
+        limit("changes", address_key(email), "This address was changed many times just now.")
+        with open_state() as state:
+            changed = WebChanges(state).unsubscribe(email, "unsubscribe-page", utcnow())
+        log.info("unsubscribe (page) %s%s", email, "" if changed else " (already)")
+        return redirect(site.path("unsubscribe", token=token), 303)
+    with open_state() as state:
+        record = WebChanges(state).record(email)
+    return page(
+        "unsubscribe.html",
+        email=email,
+        unsubscribed=record is not None and record.unsubscribed_at is not None,
+        binding=binding,
+        action=site.path("unsubscribe", token=token),
+        preferences=site.path("preferences", token=site.preferences_token(email)),
+    )
+
+
+_DONE = {
+    "saved": "Your preferences are saved. The next digest follows them.",
+    "unsubscribed": "You are unsubscribed: no more digests will be sent to you.",
+    "resubscribed": "Welcome back: you will receive the digest again.",
+    "confirmed": "Thank you, your subscription is confirmed. Your first digest comes with "
+    "the next mailing.",
+}
+
+
+def preferences_view() -> Any:
+    site = current_site()
+    email, token = address_from_token("preferences")
+    key = address_key(email)
+    binding = f"preferences:{key}"
+    action_url = site.path("preferences", token=token)
+    file_subscriber = site.file_subscriber(email)
+    errors: dict[str, str] = {}
+    values: dict[str, Any] | None = None
+    if request.method == "POST":
+        check_form(binding)
+        limit("changes", key, "This address was changed many times just now.")
+        action = request.form.get("action", "")
+        now = utcnow()
+        with open_state() as state:
+            changes = WebChanges(state)
+            if action == "save":
+                wanted, errors = read_preferences(request.form)
+                if not errors:
+                    record = changes.record(email)
+                    current = record.prefs if record else {}
+                    changes.set_preferences(
+                        email, web_changes(file_subscriber, wanted, current), "preferences", now
+                    )
+                    log.info("preferences saved for %s", email)
+                    return redirect(site.path("preferences", token=token, done="saved"), 303)
+                values = {**wanted, "timezone": wanted["timezone"] or ""}
+            elif action == "unsubscribe":
+                changes.unsubscribe(email, "preferences", now)
+                log.info("unsubscribe (preferences) %s", email)
+                return redirect(site.path("preferences", token=token, done="unsubscribed"), 303)
+            elif action == "resubscribe":
+                in_file = file_subscriber is not None
+                changes.resubscribe(email, "preferences", now, in_file=in_file)
+                log.info("resubscribe %s", email)
+                return redirect(site.path("preferences", token=token, done="resubscribed"), 303)
+            else:
+                raise Problem(400, "Unknown action", "Nothing was changed.")
+    with open_state() as state:
+        effective = merged_one(state, email, file_subscriber)
+    subscriber = effective.subscriber if effective else Subscriber(email=email)
+    status = effective.status if effective else "none"
+    return page(
+        "preferences.html",
+        400 if errors else 200,
+        email=email,
+        status=status,
+        values=values or form_values(subscriber),
+        errors=errors,
+        done=_DONE.get(request.args.get("done", "")) if not errors else None,
+        binding=binding,
+        action=action_url,
+    )
+
+
+def subscribe_view() -> Any:
+    site = current_site()
+    binding = "subscribe"
+    if request.method == "GET":
+        return page(
+            "subscribe.html",
+            values=form_values(Subscriber(email="")) | {"email": ""},
+            errors={},
+            binding=binding,
+            action=site.path("subscribe"),
+        )
+    check_form(binding)
+    wanted, errors = read_preferences(request.form)
+    email = request.form.get("email", "").strip()
+    if not valid_email(email):
+        errors["email"] = "Enter an email address like name@example.org."
+    if errors:
+        return page(
+            "subscribe.html",
+            400,
+            values={**wanted, "timezone": wanted["timezone"] or "", "email": email},
+            errors=errors,
+            binding=binding,
+            action=site.path("subscribe"),
+        )
+    limit(
+        "signups", address_key(email), "We sent this address several confirmation emails just now."
+    )
+    with open_state() as state:
+        WebChanges(state).sign_up(email, wanted, utcnow(), client=client())
+    try:
+        send_confirmation(site, email, wanted["name"])
+    except DeliveryError as exc:
+        log.error("confirmation email to %s failed: %s", email, exc.message)
+        raise Problem(
+            503,
+            "We could not send the email",
+            "Our mail server did not take the confirmation email just now. Please try again "
+            "in a few minutes.",
+        ) from exc
+    log.info("sign-up %s: confirmation sent", email)
+    return message_page(
+        200,
+        "Check your inbox",
+        f"We sent a confirmation link to {email}. Open it and press Confirm to start "
+        f"receiving the digest. The link works for {lifetime(site.settings.web.confirm_within)}."
+        " If nothing arrives, check your spam folder.",
+    )
+
+
+def confirm_view() -> Any:
+    site = current_site()
+    email, token = address_from_token("confirm")
+    key = address_key(email)
+    binding = f"confirm:{key}"
+    if request.method == "POST":
+        check_form(binding)
+        limit("changes", key, "This address was changed many times just now.")
+        file_subscriber = site.file_subscriber(email)
+        with open_state() as state:
+            confirmed = WebChanges(state).confirm(
+                email,
+                utcnow(),
+                client(),
+                keep=lambda pending, prefs: web_changes(file_subscriber, pending, prefs),
+            )
+        log.info("confirm %s%s", email, "" if confirmed else " (nothing waiting)")
+        preferences = site.preferences_token(email)
+        return redirect(site.path("preferences", token=preferences, done="confirmed"), 303)
+    with open_state() as state:
+        record = WebChanges(state).record(email)
+        file_subscriber = site.file_subscriber(email)
+        effective = merged_one(state, email, file_subscriber)
+    if record is None or record.pending is None:
+        if effective is not None and effective.active:
+            return message_page(
+                200,
+                "Already confirmed",
+                f"{email} already receives the digest.",
+                {"Your preferences": site.path("preferences", token=site.preferences_token(email))},
+            )
+        return message_page(
+            404,
+            "Nothing to confirm",
+            "There is no sign-up waiting for this address. Sign up again to get a new link.",
+            {"Sign up": site.path("subscribe")},
+        )
+    pending = record.pending
+    return page(
+        "confirm.html",
+        email=email,
+        values=pending | {"timezone": pending.get("timezone") or ""},
+        binding=binding,
+        action=site.path("confirm", token=token),
+    )
+
+
+def health_view() -> Any:
+    return Response("ok\n", mimetype="text/plain")
