@@ -1,58 +1,79 @@
-"""`digest check`: every problem in settings, subscribers, templates and sources, at once."""
+"""`digest check`: every problem in settings, subscribers, templates and sources, at once,
+with warnings about what would work but should not stay as it is."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from datetime import date
 
 from .clock import utcnow
 from .compose.render import Personal, Renderer
 from .errors import DigestError, ProblemList
-from .models import Item, Subscriber
+from .models import Item, Subscriber, TaggedItem
 from .selection import build_digest
 from .settings import Settings
 from .sources import read_sources
 from .subscribers import load_subscribers
-from .taxonomy import load_taxonomy, tag
+from .taxonomy import Taxonomy, load_taxonomy, tag
+
+_SAMPLE = Item(
+    id="check", title="Template check <b>&</b>", date=date.today(), summary="A sample summary."
+)
 
 
-def _collect(problems: list[DigestError], exc: DigestError) -> None:
-    problems.extend(exc.problems if isinstance(exc, ProblemList) else [exc])
+@dataclass
+class CheckReport:
+    problems: list[DigestError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def collect(self, exc: DigestError) -> None:
+        self.problems.extend(exc.problems if isinstance(exc, ProblemList) else [exc])
 
 
-def run_checks(settings: Settings) -> tuple[list[DigestError], list[str], list[str]]:
-    problems: list[DigestError] = []
-    warnings: list[str] = []
-    notes: list[str] = [f"settings {settings.path}"]
+def run_checks(settings: Settings) -> CheckReport:
+    report = CheckReport(notes=[f"settings {settings.path}"])
     try:
         taxonomy = load_taxonomy(settings.taxonomy)
-        notes.append(f"taxonomy: {len(taxonomy.regions)} regions, {len(taxonomy.topics)} topics")
     except DigestError as exc:
-        _collect(problems, exc)
-        return problems, warnings, notes
-    subscribers: list[Subscriber] = []
+        report.collect(exc)
+        return report
+    report.notes.append(f"taxonomy: {len(taxonomy.regions)} regions, {len(taxonomy.topics)} topics")
+    subscribers = _check_subscribers(settings, taxonomy, report)
+    result = read_sources(settings.sources, {*taxonomy.regions, *taxonomy.topics})
+    report.problems.extend(result.problems)
+    report.notes.append(f"sources: {len(result.items)} item(s) in {result.files} file(s)/feed(s)")
+    sample = [tag(i, taxonomy) for i in result.items[:5]] or [tag(_SAMPLE, taxonomy)]
+    _check_templates(settings, taxonomy, sample, subscribers, report)
+    _check_secrets(settings, report)
+    _check_delivery(settings, report)
+    return report
+
+
+def _check_subscribers(
+    settings: Settings, taxonomy: Taxonomy, report: CheckReport
+) -> list[Subscriber]:
     try:
         subscribers = load_subscribers(settings.subscribers, taxonomy)
-        notes.append(f"subscribers: {len(subscribers)} in {settings.subscribers}")
     except DigestError as exc:
-        _collect(problems, exc)
-    result = read_sources(settings.sources, {*taxonomy.regions, *taxonomy.topics})
-    problems.extend(result.problems)
-    notes.append(f"sources: {len(result.items)} item(s) in {result.files} file(s)/feed(s)")
+        report.collect(exc)
+        return []
+    report.notes.append(f"subscribers: {len(subscribers)} in {settings.subscribers}")
+    return subscribers
+
+
+def _check_templates(
+    settings: Settings,
+    taxonomy: Taxonomy,
+    sample: list[TaggedItem],
+    subscribers: list[Subscriber],
+    report: CheckReport,
+) -> None:
+    """The templates render and compile for a sample digest of real items."""
     try:
-        renderer = Renderer(settings.templates)
+        renderer = Renderer(settings.templates, list_name=settings.list_name)
         renderer.check()
-        sample = [tag(i, taxonomy) for i in result.items[:5]] or [
-            tag(
-                Item(
-                    id="check",
-                    title="Template check <b>&</b>",
-                    date=date.today(),
-                    summary="A sample summary.",
-                ),
-                taxonomy,
-            )
-        ]
         subscriber = subscribers[0] if subscribers else Subscriber(email="check@example.org")
         now = utcnow()
         digest = build_digest(
@@ -67,46 +88,43 @@ def run_checks(settings: Settings) -> tuple[list[DigestError], list[str], list[s
         )
         assert digest is not None
         rendered = renderer.render(digest, Personal.of(subscriber, settings.unsubscribe_url))
-        notes.append(
-            f"templates in {settings.templates} render and compile "
-            f"({len(rendered.html.encode()) / 1024:.1f} KB for a sample digest)"
-        )
     except DigestError as exc:
-        _collect(problems, exc)
+        report.collect(exc)
+        return
+    report.notes.append(
+        f"templates in {settings.templates} render and compile "
+        f"({len(rendered.html.encode()) / 1024:.1f} KB for a sample digest)"
+    )
 
+
+def _check_secrets(settings: Settings, report: CheckReport) -> None:
     if not os.environ.get(settings.token_secret_env):
-        warnings.append(
+        report.warnings.append(
             f"${settings.token_secret_env} is not set: unsubscribe links are signed with a secret "
             f"generated once and kept in {settings.state}; set it to share links across machines"
         )
-    smtp = settings.delivery.smtp
-    if settings.delivery.method == "smtp" and smtp.username and smtp.password is None:
-        warnings.append(
-            f"delivery.smtp.username is set but ${smtp.password_env} is not: SMTP login will fail"
-        )
-    if (
-        settings.delivery.method == "smtp"
-        and smtp.security == "none"
-        and smtp.host not in ("localhost", "127.0.0.1", "::1")
-    ):
-        warnings.append(
-            f"delivery.smtp.security is none for {smtp.host}: mail crosses the "
-            "network unencrypted; use starttls or ssl"
-        )
     dkim = settings.dkim
     if dkim and dkim.private_key_env and not os.environ.get(dkim.private_key_env):
-        warnings.append(
+        report.warnings.append(
             f"dkim.private_key_env names ${dkim.private_key_env}, which is not set: "
             "messages would go out unsigned"
         )
     if "example.org" in settings.unsubscribe_url:
-        warnings.append(f"unsubscribe_url is still {settings.unsubscribe_url}")
-    notes.append(
-        f"delivery: {settings.delivery.method}"
-        + (
-            f" to {settings.delivery.maildir}"
-            if settings.delivery.method == "maildir"
-            else f" via {smtp.host}:{smtp.port} ({smtp.security})"
+        report.warnings.append(f"unsubscribe_url is still {settings.unsubscribe_url}")
+
+
+def _check_delivery(settings: Settings, report: CheckReport) -> None:
+    delivery, smtp = settings.delivery, settings.delivery.smtp
+    if delivery.method == "maildir":
+        report.notes.append(f"delivery: maildir to {delivery.maildir}")
+        return
+    if smtp.username and smtp.password is None:
+        report.warnings.append(
+            f"delivery.smtp.username is set but ${smtp.password_env} is not: SMTP login will fail"
         )
-    )
-    return problems, warnings, notes
+    if smtp.security == "none" and smtp.host not in ("localhost", "127.0.0.1", "::1"):
+        report.warnings.append(
+            f"delivery.smtp.security is none for {smtp.host}: mail crosses the "
+            "network unencrypted; use starttls or ssl"
+        )
+    report.notes.append(f"delivery: smtp via {smtp.host}:{smtp.port} ({smtp.security})")

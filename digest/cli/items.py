@@ -77,13 +77,13 @@ def check(settings: Settings) -> None:
 
     Exit 0 when all is well (warnings included), 2 when anything must be fixed.
     """
-    problems, warnings, notes = run_checks(settings)
-    for note in notes:
+    report = run_checks(settings)
+    for note in report.notes:
         out.print(f"[green]ok[/] {escape(note)}", markup=True)
-    for warning in warnings:
+    for warning in report.warnings:
         warn(warning)
-    print_problems(problems)
-    if problems:
-        err.print(f"{len(problems)} problem(s) found; nothing would be sent.")
+    print_problems(report.problems)
+    if report.problems:
+        err.print(f"{len(report.problems)} problem(s) found; nothing would be sent.")
         sys.exit(2)
     out.print("All checks passed.")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..errors import DeliveryConfigError, DeliveryError
+from .envelope import Envelope
 from .sender import LooksAhead, Sender, send_with_retries
 
 
@@ -88,6 +89,7 @@ class Result:
 
 
 _STOP = object()
+NOT_ATTEMPTED = "not attempted: the run stopped on an earlier delivery error"
 
 
 class Dispatcher:
@@ -120,7 +122,13 @@ class Dispatcher:
             thread.start()
 
     def _work(self, make_sender: Callable[[], Sender]) -> None:
-        sender: Sender | None = None
+        senders: list[Sender] = []  # made on first use: a connection only when there is mail
+
+        def sender() -> Sender:
+            if not senders:
+                senders.append(make_sender())
+            return senders[0]
+
         following: object = None  # a job taken early, its envelope sent with this one's data
         try:
             while True:
@@ -129,16 +137,7 @@ class Dispatcher:
                     return
                 assert isinstance(job, Job)
                 if self.aborted.is_set():
-                    self.results.put(
-                        Result(
-                            job,
-                            False,
-                            0,
-                            DeliveryConfigError(
-                                "not attempted: the run stopped on an earlier delivery error"
-                            ),
-                        )
-                    )
+                    self.results.put(Result(job, False, 0, DeliveryConfigError(NOT_ATTEMPTED)))
                     continue
                 with contextlib.suppress(queue.Empty):
                     following = self.jobs.get_nowait()
@@ -147,41 +146,31 @@ class Dispatcher:
                     if isinstance(following, Job)
                     else None
                 )
-                try:
-                    if sender is None:
-                        sender = make_sender()
-                    self.rate.wait()
-                    if isinstance(sender, LooksAhead):
-                        sender.expect_next(then)
-                    attempts = send_with_retries(
-                        sender,
-                        self.envelope_from,
-                        job.recipient,
-                        job.data,
-                        self.retries,
-                        self.backoff,
-                    )
-                    self.results.put(Result(job, True, attempts))
-                except DeliveryConfigError as exc:
-                    self.aborted.set()
-                    self.results.put(Result(job, False, 1, exc))
-                except DeliveryError as exc:
-                    self.results.put(Result(job, False, self.retries + 1, exc))
-                except Exception as exc:  # never lose a job's result to a bug in a worker
-                    self.aborted.set()
-                    self.results.put(
-                        Result(
-                            job,
-                            False,
-                            1,
-                            DeliveryConfigError(
-                                f"unexpected error while sending: {type(exc).__name__}: {exc}"
-                            ),
-                        )
-                    )
+                self.results.put(self._attempt(sender, job, then))
         finally:
-            if sender is not None:
-                sender.close()
+            for made in senders:
+                made.close()
+
+    def _attempt(self, sender: Callable[[], Sender], job: Job, then: Envelope | None) -> Result:
+        """Send one job with its retries; every outcome, a bug included, becomes its Result."""
+        try:
+            connection = sender()
+            self.rate.wait()
+            if isinstance(connection, LooksAhead):
+                connection.expect_next(then)
+            attempts = send_with_retries(
+                connection, self.envelope_from, job.recipient, job.data, self.retries, self.backoff
+            )
+            return Result(job, True, attempts)
+        except DeliveryConfigError as exc:
+            self.aborted.set()
+            return Result(job, False, 1, exc)
+        except DeliveryError as exc:
+            return Result(job, False, self.retries + 1, exc)
+        except Exception as exc:  # never lose a job's result to a bug in a worker
+            self.aborted.set()
+            error = f"unexpected error while sending: {type(exc).__name__}: {exc}"
+            return Result(job, False, 1, DeliveryConfigError(error))
 
     def submit(self, job: Job, waiting: Callable[[], None] = lambda: None) -> Iterator[Result]:
         """Queue a job (waiting while the queue is full); yields results ready meanwhile. Calls

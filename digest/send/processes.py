@@ -83,36 +83,47 @@ def deliver_in_processes(
     ]
     for process in processes:
         process.start()
-    aborted: str | None = None
-    running = len(processes)
     try:
-        while running:
-            if should_stop():
-                stop.set()
-            try:
-                kind, payload = messages.get(timeout=0.2)
-            except queue.Empty:
-                if not any(p.is_alive() for p in processes):
-                    # A worker died without saying so: its pending rows are resent next run.
-                    aborted = aborted or "a worker process died; rerun to finish"
-                    break
-                continue
-            if kind == "outcomes":
-                for outcome in payload:
-                    emit(outcome)
-            elif kind == "warning":
-                warn(payload)
-            elif kind == "done":
-                running -= 1
-                if payload and aborted is None:
-                    aborted = payload
-                    stop.set()  # a configuration failure in one worker stops them all
+        return _collect(processes, messages, stop, emit, warn, should_stop)
     finally:
         stop.set()
         for process in processes:
             process.join(timeout=60)
             if process.is_alive():
                 process.kill()
+
+
+def _collect(
+    processes: list[Any],
+    messages: Any,
+    stop: Any,
+    emit: Callable[[Outcome], None],
+    warn: Callable[[str], None],
+    should_stop: Callable[[], bool],
+) -> str | None:
+    """What the workers report, until each has said it is done (or died without saying so)."""
+    aborted: str | None = None
+    running = len(processes)
+    while running:
+        if should_stop():
+            stop.set()
+        try:
+            kind, payload = messages.get(timeout=0.2)
+        except queue.Empty:
+            if not any(p.is_alive() for p in processes):
+                # A worker died without saying so: its pending rows are resent next run.
+                return aborted or "a worker process died; rerun to finish"
+            continue
+        if kind == "outcomes":
+            for outcome in payload:
+                emit(outcome)
+        elif kind == "warning":
+            warn(payload)
+        elif kind == "done":
+            running -= 1
+            if payload and aborted is None:
+                aborted = payload
+                stop.set()  # a configuration failure in one worker stops them all
     return aborted
 
 

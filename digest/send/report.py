@@ -60,6 +60,10 @@ class SendReport:
         if len(self.outcomes) < self.KEPT_OUTCOMES:
             self.outcomes.append(outcome)
 
+    def warn(self, warning: str) -> None:
+        if warning not in self.warnings:
+            self.warnings.append(warning)
+
     def count(self, status: str) -> int:
         return self.counts[status]
 

@@ -51,49 +51,35 @@ def send(
         send_lock(settings.state, wait=lock_wait),
         State(settings.state) as state,
     ):
-        total = len(send_list)
         pickup = pick_up(settings, state, inputs.taxonomy, now)
         secret, _ = state.token_secret(settings.token_secret_env)
         run_id = state.start_run(kind, now, due_at) if recording else None
         report = SendReport(run_id=run_id, pickup=pickup)
-        workers = worker_count(settings, dry_run, total)
 
         def emit(outcome: Outcome) -> None:
             report.add(outcome)
             progress.advance(outcome)
 
-        def warn(warning: str) -> None:
-            if warning not in report.warnings:
-                report.warnings.append(warning)
-
-        progress.start(total)
+        progress.start(len(send_list))
+        share = dict(run_id=run_id, to=to, emit=emit, should_stop=should_stop)
         try:
-            if workers == 1:
+            workers = worker_count(settings, dry_run, len(send_list))
+            if workers > 1:
+                report.aborted = deliver_in_processes(
+                    settings, workers, send_list.path, now=now, warn=report.warn, **share
+                )
+            else:
+                subscribers = send_list.read()
                 report.aborted = deliver_share(
                     inputs,
                     state,
                     secret,
-                    send_list.read(),
+                    subscribers,
                     now=now,
-                    warn=warn,
-                    run_id=run_id,
+                    warn=report.warn,
+                    **share,
                     dry_run=dry_run,
-                    to=to,
-                    emit=emit,
-                    should_stop=should_stop,
                     clock=clock,
-                )
-            else:
-                report.aborted = deliver_in_processes(
-                    settings,
-                    workers,
-                    send_list.path,
-                    run_id=run_id,
-                    to=to,
-                    now=now,
-                    emit=emit,
-                    warn=warn,
-                    should_stop=should_stop,
                 )
         except BaseException as exc:  # Ctrl-C or a bug: the run must not be recorded as done
             report.aborted = report.aborted or f"interrupted: {type(exc).__name__}"

@@ -3,6 +3,7 @@ and the rate limits."""
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 
@@ -10,7 +11,6 @@ from flask import g, request
 
 from ..compose import BadToken, make_token, read_token
 from ..subscribers import valid_email
-from .ratelimit import too_many
 from .site import (
     CSRF_COOKIE,
     CSRF_LIFETIME,
@@ -129,3 +129,14 @@ def check_form(binding: str) -> None:
             "Its security code is missing, expired or from another page. Reload the page "
             "(your browser must allow this site's cookie) and try again. Nothing was changed.",
         )
+
+
+def too_many(wait: float, what: str) -> Problem:
+    seconds = max(1, math.ceil(wait))
+    later = f"{seconds} seconds" if seconds < 120 else f"{math.ceil(seconds / 60)} minutes"
+    return Problem(
+        429,
+        "Too many requests",
+        f"{what} Please try again in {later}. Nothing was changed.",
+        retry_after=seconds,
+    )

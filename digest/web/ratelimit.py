@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-
-from .site import Problem
 
 
 class SlidingWindow:
@@ -50,14 +47,3 @@ class SlidingWindow:
         if len(self.hits) >= self.max_keys:
             for key in sorted(self.hits, key=lambda k: self.hits[k][-1])[: self.max_keys // 2]:
                 del self.hits[key]
-
-
-def too_many(wait: float, what: str) -> Problem:
-    seconds = max(1, math.ceil(wait))
-    later = f"{seconds} seconds" if seconds < 120 else f"{math.ceil(seconds / 60)} minutes"
-    return Problem(
-        429,
-        "Too many requests",
-        f"{what} Please try again in {later}. Nothing was changed.",
-        retry_after=seconds,
-    )

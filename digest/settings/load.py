@@ -1,0 +1,227 @@
+"""load_settings(path) -> Settings: the file's values checked, the defaults (`model`) filled in,
+paths resolved against the file's folder.
+
+Every problem names the settings file, the line, the key and what was expected; all problems
+in the file are reported together.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import ProblemList, SettingsError
+from ..yamlfile import LineDict, YamlSyntaxError, read_yaml, where
+from . import values as v
+from .model import (
+    DEFAULT_PATH,
+    METHODS,
+    SECURITY_MODES,
+    DeliverySettings,
+    DkimSettings,
+    ScheduleSettings,
+    Settings,
+    SmtpSettings,
+    WebSettings,
+)
+
+Keys = dict[str, tuple[v.Check, str]]  # key -> (check, what was expected)
+
+PER = "a whole number 1-100000"
+SMTP: Keys = {
+    "host": (v.string, "a host name"),
+    "port": (v.whole_number(1, 65535), "a port number 1-65535"),
+    "security": (v.choice(SECURITY_MODES), "none, starttls or ssl"),
+    "username": (v.string, "a user name or null"),
+    "password_env": (v.string, "the name of an environment variable"),
+    "timeout": (v.positive_number, "seconds, a positive number"),
+    "retries": (v.whole_number(0, 100), "a whole number 0-100"),
+    "retry_backoff": (v.positive_number, "seconds, a positive number"),
+    "max_per_second": (v.positive_number, "messages per second, a positive number"),
+    "max_per_minute": (v.positive_number, "messages per minute, a positive number"),
+    "connections": (v.whole_number(1, 64), "a whole number 1-64"),
+}
+DELIVERY: Keys = {
+    "method": (v.choice(METHODS), "maildir or smtp"),
+    "maildir": (v.string, "a path to a folder"),
+}
+DKIM: Keys = {
+    "selector": (v.string, "the DKIM selector, e.g. digest2026"),
+    "domain": (v.string, "the signing domain, e.g. example.org"),
+    "private_key_path": (v.string, "a path to a PEM private key"),
+    "private_key_env": (v.string, "an environment variable holding a key"),
+}
+SCHEDULE: Keys = {
+    "cron": (v.cron, "a crontab expression"),
+    "timezone": (v.timezone, "an IANA timezone"),
+}
+WEB: Keys = {
+    "confirm_within": (v.duration, "a duration like 48h"),
+    "trusted_proxy": (v.ip_address, "the proxy's IP address, e.g. 127.0.0.1"),
+    "posts_per_minute": (v.whole_number(1, 100000), PER),
+    "requests_per_minute": (v.whole_number(1, 100000), PER),
+    "signups_per_hour": (v.whole_number(1, 100000), PER),
+    "changes_per_hour": (v.whole_number(1, 100000), PER),
+}
+TOP: Keys = {
+    "sender": (v.sender, "a sender address"),
+    "subscribers": (v.string, "a path"),
+    "templates": (v.string, "a path to a folder"),
+    "state": (v.string, "a path to a SQLite file"),
+    "sources": (v.string_list, "a list of files, folders or URLs"),
+    "taxonomy": (v.string, "a path to a taxonomy YAML file"),
+    "lookback": (v.duration, "a duration like 14d"),
+    "unsubscribe_url": (v.url, "an http(s) URL"),
+    "token_secret_env": (v.string, "an environment variable name"),
+    "list_id": (v.string, "a List-Id such as digest.example.org"),
+    "poll_every": (v.duration, "a duration like 1h"),
+    "catch_up": (v.duration, "a duration like 1d"),
+}
+SECTIONS = ("delivery", "dkim", "schedule", "web")
+
+
+class _Reader:
+    """Reads checked values out of one YAML mapping, collecting every problem."""
+
+    def __init__(self, path: Path, data: LineDict, prefix: str, problems: list[SettingsError]):
+        self.path, self.data, self.prefix, self.problems = path, data, prefix, problems
+
+    def fail(self, key: str, expected: str, got: Any = None) -> None:
+        shown = f", got {got!r}" if got is not None else ""
+        line = self.data.line_of(key) if isinstance(self.data, LineDict) else None
+        self.problems.append(
+            SettingsError(
+                f"{where(self.path, line)}: setting '{self.prefix}{key}': "
+                f"expected {expected}{shown}",
+                hint=f"fix '{self.prefix}{key}' in {self.path}",
+            )
+        )
+
+    def read(self, keys: Keys, defaults: Any, others: tuple[str, ...] = ()) -> dict[str, Any]:
+        """The keys' values, each checked, or `defaults`' where unset or wrong; unknown keys
+        are problems (`others` are read elsewhere)."""
+        known = {*keys, *others}
+        for key in self.data:
+            if key not in known:
+                self.fail(str(key), f"one of {', '.join(sorted(known))} (unknown key)")
+        result = {}
+        for key, (check, expected) in keys.items():
+            result[key] = getattr(defaults, key)
+            value = self.data.get(key)
+            if value is None:
+                continue
+            try:
+                result[key] = check(value)
+            except (TypeError, ValueError) as exc:
+                detail = f" ({exc})" if str(exc) else ""
+                self.fail(key, expected + detail, value)
+        return result
+
+    def mapping(self, key: str) -> _Reader:
+        value = self.data.get(key)
+        if value is None:
+            value = LineDict()
+            value.line, value.key_lines = self.data.line_of(key), {}
+        elif not isinstance(value, dict):
+            self.fail(key, "a mapping of settings", value)
+            value = LineDict()
+            value.line, value.key_lines = 0, {}
+        return _Reader(self.path, value, f"{self.prefix}{key}.", self.problems)
+
+
+def _read_file(path: Path) -> LineDict:
+    if not path.is_file():
+        raise SettingsError(
+            f"{path}: settings file not found",
+            hint="run digest from the folder holding digest.yaml, or pass --config PATH",
+        )
+    try:
+        data = read_yaml(path)
+    except YamlSyntaxError as exc:
+        raise SettingsError(
+            f"{where(path, exc.line)}: not valid YAML: {exc.problem}",
+            hint="check indentation and quoting around that line",
+        ) from exc
+    if data is None:
+        data = LineDict()
+        data.line, data.key_lines = 1, {}
+    if not isinstance(data, LineDict):
+        raise SettingsError(f"{path}:1: expected a mapping of settings, got {type(data).__name__}")
+    return data
+
+
+def _read_dkim(reader: _Reader) -> DkimSettings | None:
+    if not reader.data:
+        return None
+    found = reader.read(DKIM, DkimSettings())
+    if not found["selector"]:
+        reader.fail("selector", "the DKIM selector (required when dkim is set)")
+    if not found["domain"]:
+        reader.fail("domain", "the signing domain (required when dkim is set)")
+    if found["private_key_path"] is None and found["private_key_env"] is None:
+        reader.fail("private_key_env", "private_key_env or private_key_path (one is required)")
+    if not found["selector"] or not found["domain"]:
+        return None
+    key_path = found["private_key_path"]
+    return DkimSettings(**found | {"private_key_path": Path(key_path) if key_path else None})
+
+
+def load_settings(path: Path | str = DEFAULT_PATH) -> Settings:
+    """Read and check a settings file; SettingsError or ProblemList name every problem."""
+    path = Path(path).absolute()
+    problems: list[SettingsError] = []
+    top = _Reader(path, _read_file(path), "", problems)
+    found = top.read(TOP, Settings(), others=SECTIONS)
+    delivery_reader = top.mapping("delivery")
+    delivery = delivery_reader.read(DELIVERY, DeliverySettings(), others=("smtp",))
+    smtp = SmtpSettings(**delivery_reader.mapping("smtp").read(SMTP, SmtpSettings()))
+
+    def resolve(value: str | Path) -> Path:
+        return (path.parent / os.path.expanduser(str(value))).resolve()
+
+    dkim = _read_dkim(top.mapping("dkim"))
+    if dkim is not None and dkim.private_key_path is not None:
+        dkim = replace(dkim, private_key_path=resolve(dkim.private_key_path))
+    settings = Settings(
+        **found
+        | {
+            "path": path,
+            "subscribers": resolve(found["subscribers"]),
+            "templates": resolve(found["templates"]),
+            "state": resolve(found["state"]),
+            "sources": tuple(s if v.is_url(s) else str(resolve(s)) for s in found["sources"]),
+            "taxonomy": resolve(found["taxonomy"]) if found["taxonomy"] else None,
+            "delivery": DeliverySettings(
+                method=delivery["method"], maildir=resolve(delivery["maildir"]), smtp=smtp
+            ),
+            "dkim": dkim,
+            "schedule": ScheduleSettings(
+                **top.mapping("schedule").read(SCHEDULE, ScheduleSettings())
+            ),
+            "web": WebSettings(**top.mapping("web").read(WEB, WebSettings())),
+        }
+    )
+    _check_paths(settings, top)
+    if problems:
+        raise problems[0] if len(problems) == 1 else ProblemList(list(problems))
+    return settings
+
+
+def _check_paths(settings: Settings, top: _Reader) -> None:
+    """Files the settings point at must exist: name the key and what was expected there."""
+    if not settings.subscribers.is_file():
+        top.fail("subscribers", f"an existing file (not found: {settings.subscribers})")
+    if not settings.templates.is_dir():
+        top.fail("templates", f"an existing folder of templates (not found: {settings.templates})")
+    if settings.taxonomy is not None and not settings.taxonomy.is_file():
+        top.fail("taxonomy", f"an existing file (not found: {settings.taxonomy})")
+    for source in settings.sources:
+        if not v.is_url(source) and not Path(source).exists():
+            top.fail("sources", f"existing files, folders or URLs (not found: {source})")
+    dkim = settings.dkim
+    if dkim and dkim.private_key_path and not dkim.private_key_path.is_file():
+        top.fail(
+            "dkim", f"private_key_path to an existing file (not found: {dkim.private_key_path})"
+        )

@@ -1,0 +1,100 @@
+"""Checks for the values a settings file may hold: each returns the value as `Settings` keeps
+it, or raises TypeError/ValueError (whose text, if any, says what is wrong)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from email.utils import parseaddr
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ..crontab import crontab_trigger
+from ..durations import parse_duration
+
+Check = Callable[[Any], Any]
+
+
+def string(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise TypeError
+    if "\r" in value or "\n" in value:
+        raise ValueError("line breaks are not allowed")
+    return value.strip()
+
+
+def whole_number(low: int, high: int) -> Check:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise TypeError
+        return value
+
+    return check
+
+
+def positive_number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise TypeError
+    return float(value)
+
+
+def choice(options: tuple[str, ...]) -> Check:
+    def check(value: Any) -> str:
+        if value not in options:
+            raise TypeError
+        return str(value)
+
+    return check
+
+
+def sender(value: Any) -> str:
+    text = string(value)
+    _, addr = parseaddr(text)
+    user, at, domain = addr.partition("@")
+    if not at or not user or "." not in domain:
+        raise ValueError("an address with a domain, e.g. Digest <digest@example.org>")
+    return text
+
+
+def url(value: Any) -> str:
+    text = string(value)
+    if not text.startswith(("https://", "http://")):
+        raise ValueError("an http(s) URL")
+    return text
+
+
+def timezone(value: Any) -> str:
+    text = string(value)
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(
+            f"unknown timezone {text!r}; use an IANA name like America/Guatemala"
+        ) from exc
+    return text
+
+
+def cron(value: Any) -> str:
+    text = string(value)
+    crontab_trigger(text, "UTC")  # ValueError says which field is wrong
+    return text
+
+
+def string_list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise TypeError
+    return tuple(v.strip() for v in value)
+
+
+def ip_address(value: Any) -> str:
+    return str(ipaddress.ip_address(string(value)))
+
+
+def duration(value: Any) -> Any:
+    return parse_duration(value)
+
+
+def is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
