@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pycountry
 
+from .caches import register_mapping
 from .errors import TaxonomyError
 from .models import Item, TaggedItem
 from .yamlfile import LineDict, YamlSyntaxError, parse_yaml, where
@@ -198,6 +199,7 @@ def parse_taxonomy(text: str, path: str = "<taxonomy>") -> Taxonomy:
 
 
 _cache: dict[str, Taxonomy] = {}
+register_mapping("digest.taxonomy.loaded", _cache)
 
 
 def load_taxonomy(path: Path | None = None) -> Taxonomy:

@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from .caches import register_mapping
+
 
 class LineDict(dict):
     """A dict from YAML that remembers where it and each of its keys were written."""
@@ -138,6 +140,7 @@ _STR, _MERGE = "tag:yaml.org,2002:str", "tag:yaml.org,2002:merge"
 # keys and names recur on every entry of a large file.
 _plain_tags: dict[str, str] = {}
 _PLAIN_TAGS_KEPT, _PLAIN_TAG_LENGTH = 4096, 40
+register_mapping("digest.yamlfile.plain_tags", _plain_tags)
 
 
 def _build(loader: Any, anchors: dict[str, Any]) -> Any:

@@ -12,7 +12,6 @@ rendering (`body_template`) and each message only encodes its personal fields;
 from __future__ import annotations
 
 import binascii
-import functools
 import hashlib
 import re
 from collections import OrderedDict
@@ -22,6 +21,8 @@ from datetime import datetime
 from email.header import Header
 from email.headerregistry import Address
 from email.utils import format_datetime, formataddr, make_msgid
+
+from ..caches import memo, register_mapping
 
 TEST_PREFIX = "[TEST] "
 CRLF = b"\r\n"
@@ -132,6 +133,7 @@ def _qp_segments(content: str, placeholders: tuple[str, ...]) -> tuple[bytes | s
 # Pieces (a story's section, a heading) recur across digests: each is encoded once per run.
 _encoded_pieces: OrderedDict[tuple[str, tuple[str, ...]], tuple[bytes | str, ...]] = OrderedDict()
 PIECES_KEPT = 4096
+register_mapping("digest.compose.mime.encoded_pieces", _encoded_pieces)
 
 
 def _encode_piece(piece: str, placeholders: tuple[str, ...]) -> tuple[bytes | str, ...]:
@@ -207,17 +209,17 @@ def boundary_for(message_id: str) -> str:
     return "=_digest_" + hashlib.sha256(message_id.encode()).hexdigest()[:24]
 
 
-@functools.lru_cache(maxsize=64)
+@memo(maxsize=64)
 def _sender_header(name: str, address: str) -> str:
     return encode_address(name, address)
 
 
-@functools.lru_cache(maxsize=64)
+@memo(maxsize=64)
 def _list_id_header(list_name: str, list_id: str) -> str:
     return encode_text_header(f"{list_name} <{list_id}>")
 
 
-@functools.lru_cache(maxsize=64)
+@memo(maxsize=64)
 def _date_header(now: datetime) -> str:
     return format_datetime(now)  # a run's messages share one date
 

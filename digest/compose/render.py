@@ -22,6 +22,7 @@ from typing import Any
 
 import jinja2
 
+from ..caches import memo
 from ..errors import TemplateError
 from ..models import Digest, Section, Subscriber
 from ..selection import flatten, truncate
@@ -144,12 +145,12 @@ def format_period(start: date, end: date) -> str:
     return f"{start.day} {start:%b %Y}-{end.day} {end:%b %Y}"
 
 
-@functools.lru_cache(maxsize=4096)
+@memo(maxsize=4096)
 def long_date(value: date) -> str:
     return f"{value.day} {value:%B %Y}"
 
 
-@functools.lru_cache(maxsize=65536)
+@memo(maxsize=65536)
 def wordwrap(
     text: str,
     width: int = 79,
@@ -345,7 +346,7 @@ def _section_view(section: Section) -> SimpleNamespace:
     )
 
 
-@functools.lru_cache(maxsize=4096)
+@memo(maxsize=4096)
 def _entry(tagged: Any) -> SimpleNamespace:
     """What a template sees of one story (the same in every digest that carries it)."""
     return SimpleNamespace(

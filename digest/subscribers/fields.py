@@ -9,11 +9,11 @@ the same failures.
 from __future__ import annotations
 
 import difflib
-import functools
 import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ..caches import memo
 from ..models import Subscriber
 
 SETTINGS = ("name", "regions", "topics", "group_by", "frequency", "timezone")
@@ -79,7 +79,7 @@ def check_timezone(value: Any) -> str | None:
     return str(value)
 
 
-@functools.lru_cache(maxsize=8)
+@memo(maxsize=8)
 def _by_folded_name(known: tuple[str, ...]) -> dict[str, str]:
     return {k.casefold(): k for k in reversed(known)}  # the first of two that fold alike wins
 

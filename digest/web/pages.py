@@ -3,13 +3,13 @@ centre, sign-up and its confirmation, and a health check."""
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
 
 from flask import Response, redirect, render_template, request
 from werkzeug.datastructures import MultiDict
 
+from ..caches import memo
 from ..clock import utcnow
 from ..errors import DeliveryError
 from ..models import Subscriber, address_key
@@ -20,7 +20,7 @@ from .guards import address_from_token, check_form, client, csrf_token, is_one_c
 from .site import Problem, current_site, log, open_state
 
 
-@cache
+@memo(maxsize=1)
 def timezone_choices() -> tuple[tuple[str, tuple[str, ...]], ...]:
     """IANA zones for the select, the Americas first; legacy aliases (US/..., EST5EDT) left out."""
     zones = sorted(
