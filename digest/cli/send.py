@@ -14,7 +14,7 @@ from rich.table import Table
 from ..send import Outcome, SendReport
 from ..send import send as run_send
 from ..settings import Settings
-from ..state import State
+from ..state import reading
 from ..subscribers import valid_email
 from .main import config_option
 from .output import err, fail, iso, out, print_json, print_problems, warn
@@ -210,12 +210,9 @@ def send(
 def history(settings: Settings, last: int, as_json: bool) -> None:
     """Past runs with their counts, what each subscriber was sent, and failures with the
     server's reply."""
-    if not settings.state.is_file():
-        out.print("No runs yet.")
-        return
-    with State(settings.state) as state:
-        runs = state.runs(last)
-        deliveries = {r.id: state.deliveries(run_id=r.id) for r in runs}
+    with reading(settings.state) as state:
+        runs = state.runs(last) if state else []
+        deliveries = {r.id: state.deliveries(run_id=r.id) for r in runs} if state else {}
     if as_json:
         print_json([_run_json(r, deliveries[r.id]) for r in runs])
         return

@@ -11,10 +11,10 @@ from __future__ import annotations
 import difflib
 import re
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..caches import memo
 from ..models import Subscriber
+from ..settings import values
 
 SETTINGS = ("name", "regions", "topics", "group_by", "frequency", "timezone")
 KEYS = ("email", *SETTINGS)
@@ -71,12 +71,9 @@ def check_timezone(value: Any) -> str | None:
     if value is None or value == "":
         return None
     try:
-        ZoneInfo(str(value))
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise FieldError(
-            f"'timezone': unknown timezone {value!r}; use an IANA name like America/Jamaica"
-        ) from exc
-    return str(value)
+        return values.timezone(str(value))
+    except (TypeError, ValueError) as exc:
+        raise FieldError(f"'timezone': {exc or 'expected an IANA timezone name'}") from exc
 
 
 @memo(maxsize=8)
