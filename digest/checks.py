@@ -9,11 +9,13 @@ from datetime import date
 
 from .clock import utcnow
 from .compose.render import Personal, Renderer
-from .errors import DigestError, ProblemList
+from .errors import DigestError, ProblemList, StateError
 from .models import Item, Subscriber, TaggedItem
 from .selection import build_digest
 from .settings import Settings
 from .sources import read_sources
+from .state import reading
+from .state.integrity import integrity_problems, restore_hint
 from .subscribers import load_subscribers
 from .taxonomy import Taxonomy, load_taxonomy, tag
 
@@ -46,9 +48,36 @@ def run_checks(settings: Settings) -> CheckReport:
     report.notes.append(f"sources: {len(result.items)} item(s) in {result.files} file(s)/feed(s)")
     sample = [tag(i, taxonomy) for i in result.items[:5]] or [tag(_SAMPLE, taxonomy)]
     _check_templates(settings, taxonomy, sample, subscribers, report)
+    _check_state(settings, report)
     _check_secrets(settings, report)
     _check_delivery(settings, report)
     return report
+
+
+def _check_state(settings: Settings, report: CheckReport) -> None:
+    """The state a send would use: absent (a fresh install), or whole and undamaged."""
+    path = settings.state
+    if not path.exists():
+        report.notes.append(f"state: none yet at {path} (the first send makes it)")
+        return
+    try:
+        with reading(path) as state:
+            assert state is not None
+            counts = state.counts()
+    except DigestError as exc:
+        report.collect(exc)
+        return
+    damage = integrity_problems(path)
+    if damage:
+        report.problems.append(
+            StateError(
+                f"{path}: the state file is damaged: {'; '.join(damage[:3])}",
+                hint=restore_hint(path),
+            )
+        )
+        return
+    shown = ", ".join(f"{n} {table}" for table, n in counts.items())
+    report.notes.append(f"state: {path} ({shown}), integrity ok")
 
 
 def _check_subscribers(

@@ -7,10 +7,13 @@ DigestError                 base: message + hint; the CLI prints both and exits 
 │   ├── TaxonomyError       a replacement taxonomy file is malformed
 │   └── TemplateError       a template is missing or does not render/compile
 ├── SourceError             one source (listing, Markdown file, feed) cannot be read
-├── DeliveryError           the message could not be handed over
+├── StateError              the state is empty, damaged, read-only or its disk is full (exit 2)
+├── DeliveryError           the message could not be handed over (exit 1)
 │   ├── TemporaryDeliveryError   4xx, dropped connection, timeout: retry later
 │   ├── PermanentDeliveryError   5xx for one recipient: this subscriber failed
-│   └── DeliveryConfigError      auth, TLS, unreachable server: stop the whole run
+│   ├── UncertainDeliveryError   no reply to the message's end: it may have arrived; never retried
+│   ├── ServerUnavailableError   unreachable or silent server: stop the run, the next one retries
+│   └── DeliveryConfigError      auth, TLS: stop the whole run (exit 2)
 └── LockedError             another send holds the state file
 """
 
@@ -55,8 +58,13 @@ class SourceError(DigestError):
     """One source cannot be read; the others still load."""
 
 
+class StateError(DigestError):
+    """The state cannot be used as it is: a person must restore, free space or fix rights."""
+
+
 class DeliveryError(DigestError):
     exit_code = 1
+    attempts = 1  # how many times the message was really tried
 
 
 class TemporaryDeliveryError(DeliveryError):
@@ -65,6 +73,16 @@ class TemporaryDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     """The server refused this message for good (5xx)."""
+
+
+class UncertainDeliveryError(DeliveryError):
+    """The message was sent whole but its reply never came: the server may have accepted it.
+    Retrying could deliver it twice, so a later run resends it once, with the same Message-ID."""
+
+
+class ServerUnavailableError(DeliveryError):
+    """The server refused the connection, or never greeted: no message can go out now, but
+    the next run may get through (exit 1)."""
 
 
 class DeliveryConfigError(DeliveryError):

@@ -10,9 +10,11 @@ from .main import main
 from .preview import preview
 from .schedule import run, schedule_command
 from .send import history, send
+from .state import state_group
 from .web import serve, subscribers
 
-for command in (send, preview, items, check, history, run, schedule_command, serve, subscribers):
+COMMANDS = (send, preview, items, check, history, run, schedule_command, serve, subscribers)
+for command in (*COMMANDS, state_group):
     main.add_command(command)
 
 __all__ = ["main"]

@@ -19,7 +19,9 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from ..clock import parse_stamp, stamp
+from ..errors import StateError
 from ..models import Item
+from .integrity import GuardedConnection, check_file, check_tables, translate
 from .records import Delivery, Finished, Run, StoredItem
 from .schema import MIGRATIONS, SCHEMA
 
@@ -30,25 +32,40 @@ class State:
     def __init__(self, path: Path, readonly: bool = False) -> None:
         self.path = Path(path)
         self.readonly = readonly
+        existed = self.path.exists()
+        check_file(self.path)  # an emptied or damaged state must never pass for a fresh one
         if readonly:
-            self.db = sqlite3.connect(
-                f"{self.path.absolute().as_uri()}?mode=ro",
-                uri=True,
-                timeout=30,
-                isolation_level=None,
-            )
-            self.db.row_factory = sqlite3.Row
+            self.db = self._connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True)
+            check_tables(self.db, self.path)
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self.db.row_factory = sqlite3.Row
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateError(
+                f"{self.path}: cannot create the state's folder: {exc.strerror}",
+                hint="check that the folder can be written, or set 'state' in the settings",
+            ) from exc
+        self.db = self._connect(str(self.path))
         self.db.execute("PRAGMA journal_mode=WAL")
         # NORMAL under WAL survives any crash of this process (SIGKILL included); only a power
         # loss could lose the last commit, which the pending-row rule then resends.
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
+        if existed:
+            check_tables(self.db, self.path)
         self._migrate()
         self.db.executescript(SCHEMA)
+
+    def _connect(self, target: str, uri: bool = False) -> GuardedConnection:
+        try:
+            db = sqlite3.connect(
+                target, uri=uri, timeout=30, isolation_level=None, factory=GuardedConnection
+            )
+        except sqlite3.Error as exc:
+            raise translate(exc, self.path) from exc
+        db.path = self.path
+        db.row_factory = sqlite3.Row
+        return db
 
     def _migrate(self) -> None:
         """Bring a state file written by an older version up to date (each step idempotent)."""
@@ -62,6 +79,14 @@ class State:
                 if self.db.in_transaction:
                     self.db.execute("ROLLBACK")
                 raise
+
+    def counts(self) -> dict[str, int]:
+        """How many rows each of the main tables holds (for `digest check`)."""
+        return {
+            table: int(self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+            for table in ("items", "runs", "deliveries")
+            if self.has_table(table)
+        }
 
     def has_table(self, name: str) -> bool:
         row = self.db.execute(

@@ -1,8 +1,10 @@
 """What subscribers changed on the web, kept in the state: settings, unsubscribes, sign-ups.
 
 Every change is also written to `web_events` (time, action, where it came from) so an opt-out
-can be shown later. Addresses are keys casefolded (`address_key`), as subscribers.yaml matches
-them. How these changes are laid over the file is `digest.subscribers.merge`.
+can be shown later, and every unsubscribe and its undoing to the suppression journal beside the
+state (`suppressions`), which sends honour too. Addresses are keys casefolded (`address_key`),
+as subscribers.yaml matches them. How these changes are laid over the file is
+`digest.subscribers.merge`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from ..clock import parse_stamp, stamp
 from ..models import address_key
+from . import suppressions
 from .records import WebEvent, WebRecord
 from .sqlite import State
 
@@ -44,6 +47,7 @@ class WebChanges:
         self.state = state
         self.db = state.db
         self.present = state.has_table("web_subscribers")
+        self.journal = suppressions.journal_path(state.path)
 
     # -- reading ------------------------------------------------------------------------------
     def record(self, email: str) -> WebRecord | None:
@@ -115,6 +119,7 @@ class WebChanges:
                 (stamp(now), via, stamp(now), address_key(email)),
             )
             self._event(email, "unsubscribe", via, now)
+            suppressions.append(self.journal, "unsubscribe", email, via, now)
         return True
 
     def resubscribe(self, email: str, via: str, now: datetime, in_file: bool) -> bool:
@@ -134,6 +139,7 @@ class WebChanges:
                 (stamp(now), stamp(now), address_key(email)),
             )
             self._event(email, "resubscribe", via, now)
+            suppressions.append(self.journal, "resubscribe", email, via, now)
         return True
 
     def set_preferences(self, email: str, prefs: dict[str, Any], via: str, now: datetime) -> None:
@@ -186,4 +192,6 @@ class WebChanges:
                 ),
             )
             self._event(email, "confirm", "confirm-page", now, client=client, detail=prefs)
+            if current.unsubscribed_at is not None:
+                suppressions.append(self.journal, "resubscribe", email, "confirm-page", now)
         return True

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..models import Subscriber, address_key
 from ..settings import Settings
-from ..state import State, WebChanges, WebRecord, reading
+from ..state import State, WebChanges, WebRecord, reading, suppressions
 from ..taxonomy import Taxonomy
 from .fields import DEFAULT, SETTINGS, stored_setting, subscriber_settings
 from .file import load_subscribers
@@ -137,29 +137,43 @@ def merged_view(
 
 
 def effective_subscribers(
-    file_subscribers: Iterable[Subscriber], state: State | None, taxonomy: Taxonomy
+    file_subscribers: Iterable[Subscriber],
+    state: State | None,
+    taxonomy: Taxonomy,
+    suppressed: frozenset[str] = frozenset(),
 ) -> Iterator[Subscriber]:
     """The subscribers a send delivers to: the file with the web's changes laid over it, one at
-    a time. Those the web never touched (nearly all, on a large list) pass through as they are
-    read; the few it did come last, changed, with the web's own sign-ups."""
+    a time, leaving out the `suppressed` addresses (casefolded: the suppression journal's).
+    Those the web never touched (nearly all, on a large list) pass through as they are read;
+    the few it did come last, changed, with the web's own sign-ups."""
     records = WebChanges(state).records() if state is not None else {}
     touched = []
     for subscriber in file_subscribers:
-        if address_key(subscriber.email) in records:
+        key = address_key(subscriber.email)
+        if key in suppressed:
+            continue
+        if key in records:
             touched.append(subscriber)
         else:
             yield subscriber
     if records:
-        yield from (e.subscriber for e in merged_view(touched, state, taxonomy) if e.active)
+        merged = merged_view(touched, state, taxonomy)
+        yield from (
+            e.subscriber
+            for e in merged
+            if e.active and address_key(e.subscriber.email) not in suppressed
+        )
 
 
 def with_web_changes(
     file_subscribers: Iterable[Subscriber], state_file: Path, taxonomy: Taxonomy
 ) -> Iterator[Subscriber]:
-    """`effective_subscribers` with the state file opened read-only while they are read: a
-    preview or a send being checked must never write the state (nor create it)."""
+    """`effective_subscribers` with the state file opened read-only while they are read (a
+    preview or a send being checked must never write the state, nor create it), and the
+    suppression journal beside it honoured even when the state is lost."""
+    suppressed = suppressions.suppressed(suppressions.journal_path(state_file))
     with reading(state_file) as state:
-        yield from effective_subscribers(file_subscribers, state, taxonomy)
+        yield from effective_subscribers(file_subscribers, state, taxonomy, suppressed)
 
 
 def load_effective_subscribers(settings: Settings, taxonomy: Taxonomy) -> list[Subscriber]:

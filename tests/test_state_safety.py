@@ -1,0 +1,104 @@
+"""An emptied, cut short or damaged state never passes for a fresh install, backups, and the
+suppression journal that keeps unsubscribed readers out even when the state is lost."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from digest.state import State, WebChanges
+from digest.state.suppressions import journal_path, suppressed
+
+from .conftest import Project
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+def _first_send(project: Project) -> int:
+    project.run("send", check=True)
+    sent = len(project.maildir_messages())
+    assert sent > 0
+    return sent
+
+
+def _damage(path: Path, how: str) -> None:
+    if how == "emptied":
+        path.write_bytes(b"")
+    elif how == "garbage":
+        path.write_bytes(b"this is not a database\n" * 200)
+    else:  # truncated: the first pages only
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 3])
+
+
+@pytest.mark.parametrize(
+    ("how", "said"),
+    [("emptied", "is empty (0 bytes)"), ("garbage", "is damaged"), ("truncated", "truncated")],
+)
+def test_a_damaged_state_stops_every_writing_command_and_check_reports_it(
+    project: Project, how: str, said: str
+) -> None:
+    sent = _first_send(project)
+    with State(project.state) as state:  # checkpointed: the file alone holds the state
+        state.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    _damage(project.state, how)
+    for command in (("send",), ("items",), ("send", "--dry-run")):
+        result = project.run(*command)
+        assert result.returncode == 2, (command, result.stderr)
+        assert str(project.state) in result.stderr and said in result.stderr
+        assert "restore the state from your latest backup" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert len(project.maildir_messages()) == sent  # nothing went out again
+    check = project.run("check")
+    assert check.returncode == 2 and said in check.stderr
+
+
+def test_backup_copies_the_state_whole_and_refuses_a_damaged_one(
+    project: Project, tmp_path: Path
+) -> None:
+    _first_send(project)
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    result = project.run("state", "backup", str(folder))
+    assert result.returncode == 0, result.stderr
+    (copy,) = folder.glob("state-*.db")
+    with sqlite3.connect(copy) as backup, sqlite3.connect(project.state) as live:
+        query = "SELECT subscriber, status, message_id FROM deliveries ORDER BY id"
+        assert backup.execute(query).fetchall() == live.execute(query).fetchall()
+        assert backup.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    # Restoring the copy over an emptied state: the next send repeats nothing.
+    _damage(project.state, "emptied")
+    project.state.write_bytes(copy.read_bytes())
+    again = project.run("send")
+    assert again.returncode == 0, again.stderr
+    assert "Nothing new to send" in again.stdout
+    _damage(project.state, "garbage")
+    refused = project.run("state", "backup", str(folder / "second.db"))
+    assert refused.returncode == 2 and "is damaged" in refused.stderr
+    assert not (folder / "second.db").exists()
+
+
+def test_the_suppression_journal_keeps_an_unsubscribed_reader_out_when_the_state_is_lost(
+    project: Project,
+) -> None:
+    _first_send(project)
+    with State(project.state) as state:
+        WebChanges(state).unsubscribe("Ana@Example.org", "one-click", NOW)
+    journal = journal_path(project.state)
+    assert "\tunsubscribe\tAna@Example.org\tone-click" in journal.read_text()
+    assert suppressed(journal) == {"ana@example.org"}
+    for leftover in project.state.parent.glob("state.db*"):
+        leftover.unlink()  # the state is gone: the next send starts afresh
+    before = len(project.maildir_messages())
+    result = project.run("send", "--json")
+    assert result.returncode == 0, result.stderr
+    mailed = {m["To"].addresses[0].addr_spec for m in project.maildir_messages()[before:]}
+    assert mailed and "ana@example.org" not in mailed
+    # Resubscribing (here through the web's record) lifts it, in the journal too.
+    with State(project.state) as state:
+        WebChanges(state).unsubscribe("ana@example.org", "one-click", NOW)
+        WebChanges(state).resubscribe("ana@example.org", "preferences", NOW, in_file=True)
+    assert suppressed(journal) == set()
