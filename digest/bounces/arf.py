@@ -31,7 +31,7 @@ def _report_fields(part: Message) -> dict[str, list[str]]:
     if isinstance(payload, list):
         for inner in payload:
             if isinstance(inner, Message):
-                for key in inner.keys():
+                for key in inner:
                     fields.setdefault(key.lower(), []).append(header(inner, key))
     if not fields:
         for name, value in _FIELD.findall(payload_text(part)):

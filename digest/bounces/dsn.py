@@ -49,7 +49,7 @@ def _blocks_of(part: Message) -> list[dict[str, str]]:
     if isinstance(payload, list):
         for block in payload:
             if isinstance(block, Message):
-                blocks.append({k.lower(): header(block, k) for k in block.keys()})
+                blocks.append({k.lower(): header(block, k) for k in block})
     if not any("final-recipient" in b or "original-recipient" in b for b in blocks):
         text = payload_text(part) if not isinstance(payload, list) else ""
         blocks = _blocks_from_text(text)

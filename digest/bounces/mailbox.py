@@ -11,6 +11,7 @@ from IMAP and a Maildir) counts once: the caller stores it with the event.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import mailbox as stdlib_mailbox
 import os
@@ -74,10 +75,8 @@ class MaildirSource:
         source = Path(identifier)
         base = source.name if ":2," in source.name else f"{source.name}:2,S"
         (self.path / "cur").mkdir(exist_ok=True)
-        try:
+        with contextlib.suppress(FileNotFoundError):  # already moved by a concurrent run
             os.rename(source, self.path / "cur" / base)
-        except FileNotFoundError:
-            pass  # already moved by a concurrent run
 
 
 class FileSource:
@@ -184,10 +183,8 @@ class ImapSource:
 
     def close(self) -> None:
         if self._client is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing a broken connection
                 self._client.logout()  # type: ignore[attr-defined]
-            except Exception:
-                pass
             self._client = None
 
 

@@ -40,35 +40,63 @@ OUT = Path(__file__).resolve().parent.parent / "postfix"
 
 # Replies of the fake remote server, by recipient local part: (stage, reply).
 REMOTE_REPLIES = {
-    "unknown": ("rcpt", "550 5.1.1 <unknown@remote.test>: Recipient address rejected: "
-                "User unknown in virtual mailbox table"),
-    "nosuchuser": ("rcpt", "550-5.1.1 The email account that you tried to reach does not exist. "
-                   "Please try\r\n550-5.1.1 double-checking the recipient's email address for "
-                   "typos or\r\n550 5.1.1 unnecessary spaces. https://support.example/NoSuchUser"),
-    "notfound": ("rcpt", "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP "
-                 "address lookup"),
-    "dbeb": ("rcpt", "550 5.4.1 Recipient address rejected: Access denied. "
-             "[AM4PEPF00027A69.eurprd04.prod.outlook.test]"),
-    "unavailable": ("rcpt", "550 5.5.0 Requested action not taken: mailbox unavailable "
-                    "(S2017062302). [DB5EUR03FT011.eop-EUR03.prod.protection.outlook.test]"),
+    "unknown": (
+        "rcpt",
+        "550 5.1.1 <unknown@remote.test>: Recipient address rejected: "
+        "User unknown in virtual mailbox table",
+    ),
+    "nosuchuser": (
+        "rcpt",
+        "550-5.1.1 The email account that you tried to reach does not exist. "
+        "Please try\r\n550-5.1.1 double-checking the recipient's email address for "
+        "typos or\r\n550 5.1.1 unnecessary spaces. https://support.example/NoSuchUser",
+    ),
+    "notfound": (
+        "rcpt",
+        "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup",
+    ),
+    "dbeb": (
+        "rcpt",
+        "550 5.4.1 Recipient address rejected: Access denied. "
+        "[AM4PEPF00027A69.eurprd04.prod.outlook.test]",
+    ),
+    "unavailable": (
+        "rcpt",
+        "550 5.5.0 Requested action not taken: mailbox unavailable "
+        "(S2017062302). [DB5EUR03FT011.eop-EUR03.prod.protection.outlook.test]",
+    ),
     "disabled": ("rcpt", "550 5.2.1 The email account that you tried to reach is disabled."),
     "plain": ("rcpt", "550 No such user here"),
-    "yahoo": ("rcpt", "554 delivery error: dd This user doesn't have a yahoo.test account "
-              "(yahoo@remote.test) [0] - mta1234.mail.bf1.yahoo.test"),
+    "yahoo": (
+        "rcpt",
+        "554 delivery error: dd This user doesn't have a yahoo.test account "
+        "(yahoo@remote.test) [0] - mta1234.mail.bf1.yahoo.test",
+    ),
     "full": ("rcpt", "552 5.2.2 <full@remote.test>: Mailbox full"),
     "quota": ("rcpt", "452 4.2.2 The email account that you tried to reach is over quota."),
     "spam": ("data", "550 5.7.1 Message rejected as spam by Content Filtering."),
-    "blocked": ("rcpt", "554 5.7.1 Service unavailable; Client host [127.0.0.1] blocked using "
-                "zen.spamhaus.org"),
-    "dmarc": ("data", "550 5.7.26 Unauthenticated email from digest.test is not accepted due to "
-              "domain's DMARC policy."),
+    "blocked": (
+        "rcpt",
+        "554 5.7.1 Service unavailable; Client host [127.0.0.1] blocked using zen.spamhaus.org",
+    ),
+    "dmarc": (
+        "data",
+        "550 5.7.26 Unauthenticated email from digest.test is not accepted due to "
+        "domain's DMARC policy.",
+    ),
     "relay": ("rcpt", "554 5.7.1 <relay@remote.test>: Relay access denied"),
     "big": ("data", "552 5.3.4 Message size exceeds fixed maximum message size"),
-    "rate": ("rcpt", "450 4.2.1 The user you are trying to contact is receiving mail at a rate "
-             "that prevents additional messages from being delivered."),
+    "rate": (
+        "rcpt",
+        "450 4.2.1 The user you are trying to contact is receiving mail at a rate "
+        "that prevents additional messages from being delivered.",
+    ),
     "grey": ("rcpt", "451 4.7.1 Greylisted, please try again later"),
-    "volume": ("rcpt", "421 4.7.0 [TSS04] Messages from 127.0.0.1 temporarily deferred due to "
-               "unexpected volume or user complaints"),
+    "volume": (
+        "rcpt",
+        "421 4.7.0 [TSS04] Messages from 127.0.0.1 temporarily deferred due to "
+        "unexpected volume or user complaints",
+    ),
 }
 
 # Scenario name -> recipients (one message each; the first recipient names the subscriber).
