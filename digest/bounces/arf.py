@@ -13,7 +13,7 @@ from email.message import Message
 
 from .mime import addresses, content_type, header, payload_text, returned_headers, walk
 
-COMPLAINT_TYPES = frozenset({"abuse", "fraud", "other", ""})
+COMPLAINT_TYPES = frozenset({"abuse", "fraud", "other"})  # RFC 5965 requires the field
 _FIELD = re.compile(r"^([A-Za-z][\w-]*):[ \t]*(.*)$", re.M)
 
 

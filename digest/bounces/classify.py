@@ -262,8 +262,8 @@ def _summary(recipients: list[FailedRecipient]) -> str:
 
 
 def _own_addresses(message: Message) -> list[str]:
-    """Addresses that are never the failed recipient: the report's own, and the sender of
-    the returned original."""
+    """Addresses that are never the failed recipient: the report's own. (Not the original's
+    sender: in relayed and anonymised reports it can equal the recipient.)"""
     names = (
         "From",
         "To",
@@ -275,12 +275,7 @@ def _own_addresses(message: Message) -> list[str]:
         "X-Original-To",
         "Envelope-To",
     )
-    found = addresses([v for name in names for v in headers(message, name)])
-    for returned in returned_headers(message):
-        found += addresses(
-            [v for n in ("From", "Sender", "Return-Path") for v in headers(returned, n)]
-        )
-    return found
+    return addresses([v for name in names for v in headers(message, name)])
 
 
 def _envelope_to(message: Message) -> tuple[str, ...]:

@@ -38,9 +38,11 @@ def _address(value: str) -> str | None:
     """`rfc822; <a@b>` -> `a@b`; None for non-Internet address types or no @."""
     _kind, _sep, addr = value.rpartition(";")
     addr = addr.strip().strip("<>").strip()
-    if "@" not in addr or " " in addr:
-        return None
-    return addr.strip("'\".")
+    addr = addr.strip("'\"")
+    local = addr.rpartition("@")[0]
+    if not local or " " in addr or ".." in local or local.startswith(".") or local.endswith("."):
+        return None  # not an Internet address, or one a provider shortened ("david...@")
+    return addr
 
 
 def _blocks_of(part: Message) -> list[dict[str, str]]:

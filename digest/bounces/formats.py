@@ -41,7 +41,7 @@ _FAILURE_NEAR = re.compile(
     r"not (?:be )?delivered|reject|refused|denied|unknown|invalid|not found|no such|"
     r"does ?n[o']t exist|error|quota|full|disabled|inactive|expired|blocked|bounced|"
     r"did not reach|not reach|problem|unavailable|unrouteable|not exist|permanent|"
-    r"did not (?:exactly )?match|not (?:a )?valid|no longer|"
+    r"did not (?:exactly )?match|not (?:a )?valid|no longer|not known|"
     r"无法|失败|未能|не удалось|не может|konnte nicht|n'a pas pu|no se pudo|non è stat",
     re.I,
 )
@@ -124,7 +124,7 @@ def _clean_address(text: str) -> str | None:
     local = address.rpartition("@")[0]
     if not local or ".." in local or local.startswith(".") or local.endswith("."):
         return None
-    return address
+    return address if ADDRESS.fullmatch(address) else None
 
 
 def _address_alone(line: str) -> bool:
@@ -134,6 +134,7 @@ def _address_alone(line: str) -> bool:
         return False
     rest = line.replace(match.group(0), "")
     rest = _X400_PREFIX.sub("", _X400_ROUTE.sub("", rest))
+    rest = re.sub(r"(?:\b\w{1,4}=[^;]*;\s*)+(?:dda:)?", "", rest)  # an X.400 route
     rest = re.sub(r"\bon\b.*$|\.\.\..*$|mailto|\bSMTP\b", "", rest, flags=re.I)
     return not re.sub(r"[<>:;,.()\[\]\"'\s*•|-]", "", rest)
 
