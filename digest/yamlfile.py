@@ -21,17 +21,51 @@ class LineDict(dict):
         return self.key_lines.get(key, self.line)
 
 
+MAX_EXPANDED = 100_000  # values a document may stand for once its aliases are expanded
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _LineLoader(yaml.SafeLoader):
     pass
 
 
+class _NoAliasLoader(_LineLoader):
+    """For files where an alias has no use: a Markdown item's front matter."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _error(f"alias *{event.anchor} is not allowed here: write the value out", event)
+        return super().compose_node(parent, index)
+
+
+def _error(problem: str, where: Any) -> yaml.constructor.ConstructorError:
+    """A YAML error at a node or event, reported with its line like the parser's own."""
+    return yaml.constructor.ConstructorError(None, None, problem, where.start_mark)
+
+
+def _key(loader: Any, key_node: Any) -> Any:
+    key = loader.construct_object(key_node, deep=True)
+    if isinstance(key, list | dict | set):
+        raise _error(f"a key must be a plain name, not a {type(key).__name__}", key_node)
+    return key
+
+
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
+    first_lines: dict[Any, int] = {}
+    for key_node, _ in node.value:  # the keys written here, before merges fill in others
+        if key_node.tag == _MERGE_TAG:
+            continue
+        key = _key(loader, key_node)
+        if key in first_lines:
+            raise _error(f"duplicate key '{key}' (first on line {first_lines[key]})", key_node)
+        first_lines[key] = key_node.start_mark.line + 1
     loader.flatten_mapping(node)
     result = LineDict()
     result.line = node.start_mark.line + 1
     result.key_lines = {}
     for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
+        key = _key(loader, key_node)
         result[key] = loader.construct_object(value_node, deep=True)
         result.key_lines[str(key)] = key_node.start_mark.line + 1
     return result
@@ -47,23 +81,72 @@ class YamlSyntaxError(ValueError):
         self.problem = problem
 
 
-def parse_yaml(text: str) -> Any:
-    """Parse YAML text; mappings come back as LineDict. Raises YamlSyntaxError with a line."""
+def _expanded_size(node: Any, sizes: dict[int, int]) -> int:
+    """How many values `node` stands for with every alias written out (each node counted once
+    per use: an alias bomb's billions come out in linear time)."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    sizes[id(node)] = 1  # a node inside itself (a recursive alias) counts once
+    if isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(child, sizes) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, sizes) + _expanded_size(v, sizes) for k, v in node.value)
+    else:
+        size = 1
+    sizes[id(node)] = size
+    return size
+
+
+def parse_yaml(text: str, aliases: bool = True) -> Any:
+    """Parse YAML text; mappings come back as LineDict. With `aliases`, they are allowed as long
+    as the document does not expand past MAX_EXPANDED values; without, any alias is refused.
+    Duplicate keys are refused. Raises YamlSyntaxError with a line."""
+    loader = (_LineLoader if aliases else _NoAliasLoader)(text)
     try:
-        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if aliases and _expanded_size(node, {}) > MAX_EXPANDED:
+            raise _error(
+                f"its aliases (*name) expand to more than {MAX_EXPANDED:,} values: write the "
+                "values out",
+                node,
+            )
+        return loader.construct_document(node)
     except yaml.YAMLError as exc:
         raise _syntax_error(exc) from exc
+    except RecursionError as exc:
+        raise YamlSyntaxError(0, "nested too deeply to read (hundreds of levels)") from exc
+    finally:
+        loader.dispose()
 
 
 def _syntax_error(exc: yaml.YAMLError) -> YamlSyntaxError:
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         return YamlSyntaxError(mark.line + 1 if mark else 0, str(exc.problem or exc))
+    if isinstance(exc, yaml.reader.ReaderError):
+        return YamlSyntaxError(0, f"not UTF-8 text: {exc.reason} at character {exc.position}")
     return YamlSyntaxError(0, str(exc))
 
 
+def decode(data: bytes) -> str:
+    """A YAML file's bytes as text: UTF-8 (a BOM is fine). Raises YamlSyntaxError naming the
+    line of the first byte that is not UTF-8, and saying what to do."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise YamlSyntaxError(1, "the file is UTF-16: save it as UTF-8")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise YamlSyntaxError(
+            line, f"not UTF-8 text (byte 0x{data[exc.start]:02x}): save the file as UTF-8"
+        ) from exc
+
+
 def read_yaml(path: Path) -> Any:
-    return parse_yaml(path.read_text(encoding="utf-8"))
+    return parse_yaml(decode(path.read_bytes()))
 
 
 def where(path: Path | str, line: int | None) -> str:
@@ -102,6 +185,8 @@ class ListStream:
                 yield from self._walk(loader)
             except yaml.YAMLError as exc:
                 raise _syntax_error(exc) from exc
+            except RecursionError as exc:
+                raise YamlSyntaxError(0, "nested too deeply to read (hundreds of levels)") from exc
             finally:
                 loader.dispose()
 
@@ -143,13 +228,14 @@ _PLAIN_TAGS_KEPT, _PLAIN_TAG_LENGTH = 4096, 40
 register_mapping("digest.yamlfile.plain_tags", _plain_tags)
 
 
-def _build(loader: Any, anchors: dict[str, Any]) -> Any:
+def _build(loader: Any, anchors: dict[str, Any], merge: bool = False) -> Any:
     """One value, straight from the parser's events (no node graph): mappings come back as
-    LineDict, strings as they are, other scalars through PyYAML's own constructors."""
-    return _value(loader, loader.get_event(), anchors)
+    LineDict, strings as they are, other scalars through PyYAML's own constructors. Aliases
+    are allowed only where `merge` says: after `<<:`, to reuse an entry's settings."""
+    return _value(loader, loader.get_event(), anchors, merge)
 
 
-def _value(loader: Any, event: Any, anchors: dict[str, Any]) -> Any:
+def _value(loader: Any, event: Any, anchors: dict[str, Any], merge: bool = False) -> Any:
     """The value that starts with `event`."""
     value: Any
     if isinstance(event, yaml.ScalarEvent):
@@ -162,33 +248,47 @@ def _value(loader: Any, event: Any, anchors: dict[str, Any]) -> Any:
             node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
             value = loader.construct_object(node, deep=True)
     elif isinstance(event, yaml.AliasEvent):
-        if event.anchor not in anchors:
-            raise yaml.composer.ComposerError(
-                None, None, f"unknown alias {event.anchor!r}", event.start_mark
+        if not merge:
+            raise _error(
+                f"alias *{event.anchor} is allowed only after '<<:' (to reuse an entry's "
+                "settings): write the value out",
+                event,
             )
+        if event.anchor not in anchors:
+            raise _error(f"unknown alias {event.anchor!r}", event)
         return anchors[event.anchor]
     elif isinstance(event, yaml.SequenceStartEvent):
         value = []
         while not isinstance(item := loader.get_event(), yaml.SequenceEndEvent):
-            value.append(_value(loader, item, anchors))
+            value.append(_value(loader, item, anchors, merge))
     else:  # MappingStartEvent
-        value = LineDict()
-        value.line, value.key_lines = event.start_mark.line + 1, {}
-        merged: list[Any] = []
-        while not isinstance(key_event := loader.get_event(), yaml.MappingEndEvent):
-            key = _value(loader, key_event, anchors)
-            item = _build(loader, anchors)
-            if key == "<<":  # a YAML merge key: the anchored mapping(s) fill in what is unset
-                merged.extend(item if isinstance(item, list) else [item])
-                continue
-            value[key] = item
-            value.key_lines[str(key)] = key_event.start_mark.line + 1
-        for source in merged:
-            if isinstance(source, dict):
-                for key, item in source.items():
-                    value.setdefault(key, item)
+        value = _mapping(loader, event, anchors)
     if event.anchor:
         anchors[event.anchor] = value
+    return value
+
+
+def _mapping(loader: Any, event: Any, anchors: dict[str, Any]) -> LineDict:
+    value = LineDict()
+    value.line, value.key_lines = event.start_mark.line + 1, {}
+    merged: list[Any] = []
+    while not isinstance(key_event := loader.get_event(), yaml.MappingEndEvent):
+        key = _value(loader, key_event, anchors)
+        if isinstance(key, list | dict):
+            raise _error(f"a key must be a plain name, not a {type(key).__name__}", key_event)
+        item = _build(loader, anchors, merge=key == "<<")
+        if key == "<<":  # a YAML merge key: the anchored mapping(s) fill in what is unset
+            merged.extend(item if isinstance(item, list) else [item])
+            continue
+        if key in value:
+            first = value.key_lines[str(key)]
+            raise _error(f"duplicate key '{key}' (first on line {first})", key_event)
+        value[key] = item
+        value.key_lines[str(key)] = key_event.start_mark.line + 1
+    for source in merged:
+        if isinstance(source, dict):
+            for key, item in source.items():
+                value.setdefault(key, item)
     return value
 
 

@@ -4,6 +4,7 @@ it, or raises TypeError/ValueError (whose text, if any, says what is wrong)."""
 from __future__ import annotations
 
 import ipaddress
+import unicodedata
 from collections.abc import Callable
 from email.utils import parseaddr
 from typing import Any
@@ -20,6 +21,8 @@ def string(value: Any) -> str:
         raise TypeError
     if "\r" in value or "\n" in value:
         raise ValueError("line breaks are not allowed")
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value):
+        raise ValueError("control characters are not allowed")
     return value.strip()
 
 

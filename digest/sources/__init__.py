@@ -79,6 +79,14 @@ def read_sources(sources: Iterable[str], known_tags: set[str] | None = None) -> 
             except (OSError, UnicodeDecodeError) as exc:
                 result.problems.append(SourceError(f"{location}: cannot read: {exc}"))
                 continue
+            except Exception as exc:  # one bad file never stops the others (nor the send)
+                result.problems.append(
+                    SourceError(
+                        f"{location}: cannot read: {type(exc).__name__}: {exc}",
+                        hint="fix or remove the file; the other sources were still read",
+                    )
+                )
+                continue
             for item in items:
                 unknown = [
                     t

@@ -46,7 +46,7 @@ def parse_markdown(text: str, location: str) -> list[Item]:
             hint="start the file with '---', then title:, date:, link:, then '---' and the text",
         )
     try:
-        meta = parse_yaml(match.group(1))
+        meta = parse_yaml(match.group(1), aliases=False)
     except YamlSyntaxError as exc:
         raise SourceError(f"{where(location, exc.line + 1)}: front matter: {exc.problem}") from exc
     if not isinstance(meta, LineDict):
