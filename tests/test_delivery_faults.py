@@ -42,9 +42,8 @@ def assert_each_once(server: SmtpServer) -> None:
     [
         ["451 4.3.0 try again later", "451 4.3.0 try again later"],
         ["421 4.3.2 service shutting down"],
-        ["DROP"],
     ],
-    ids=["451-twice", "421", "dropped-mid-DATA"],
+    ids=["451-twice", "421"],  # a connection dropped at the end: tests/test_smtp_faults.py
 )
 def test_temporary_failures_are_retried_and_each_subscriber_gets_one(
     project: Project, smtp_server: SmtpServer, script: list[str]
@@ -157,7 +156,7 @@ def test_unreachable_server_stops_the_run(project: Project) -> None:
     port = free_port()
     project.settings(delivery={"method": "smtp", "smtp": {"host": "127.0.0.1", "port": port}})
     result = project.run("send")
-    assert result.returncode == 2
+    assert result.returncode == 1  # temporary: the next run or the scheduler tries again
     assert f"cannot reach SMTP server 127.0.0.1:{port}" in result.stderr
     assert "check delivery.smtp.host and port" in result.stderr
     assert project.sent_items() == {}
@@ -460,9 +459,10 @@ def test_the_smtp_transaction_keeps_the_message_byte_for_byte(pipelining: bool) 
 def test_the_next_envelope_rides_with_the_data_and_faults_stay_with_their_message() -> None:
     """With PIPELINING each message's data goes out with the next message's MAIL, RCPT and
     DATA. A refused recipient, a temporary DATA failure (retried: the announced envelope is
-    abandoned by reconnecting) and a dropped connection each affect only their own message."""
+    abandoned by reconnecting) and a connection dropped at the message's end (uncertain: not
+    retried, since the server may have taken it) each affect only their own message."""
     from digest.delivery import SMTPSender, send_with_retries
-    from digest.errors import PermanentDeliveryError
+    from digest.errors import PermanentDeliveryError, UncertainDeliveryError
     from digest.settings import SmtpSettings
 
     handler = RecordingHandler()
@@ -487,16 +487,19 @@ def test_the_next_envelope_rides_with_the_data_and_faults_stay_with_their_messag
                 )
             except PermanentDeliveryError as exc:
                 assert recipient == "gone@example.org" and "550 5.1.1" in str(exc)
+            except UncertainDeliveryError as exc:
+                assert recipient == "m3@example.org" and "never answered the end" in str(exc)
+                assert exc.attempts == 1
         sender.close()
     finally:
         controller.stop()
     delivered = [r.rcpt_tos for r in handler.received]
-    assert delivered == [[r] for r in recipients if r != "gone@example.org"]
+    assert delivered == [[r] for r in recipients if r not in ("gone@example.org", "m3@example.org")]
     for received in handler.received:
         [recipient] = received.rcpt_tos
         assert received.message["Subject"] == recipient
         assert received.data.endswith(f"\r\n.line for {recipient}\r\n".encode())
-    assert attempts["m2@example.org"] == 2 and attempts["m3@example.org"] == 2
+    assert attempts["m2@example.org"] == 2 and "m3@example.org" not in attempts
     assert attempts["m0@example.org"] == attempts["m7@example.org"] == 1
     # One connection to start, one after the deferral, one after the drop.
     assert handler.sessions == 3

@@ -78,9 +78,13 @@ def _summary_table(report: SendReport, dry_run: bool, to: str | None) -> Table:
     table.add_column("size", justify="right")
     table.add_column("detail")
     for o in rows:
-        style = {"failed": "red", "sent": "green", "test": "green", "would-send": "cyan"}.get(
-            o.status, "dim"
-        )
+        style = {
+            "failed": "red",
+            "uncertain": "yellow",
+            "sent": "green",
+            "test": "green",
+            "would-send": "cyan",
+        }.get(o.status, "dim")
         detail = o.error or ("nothing new" if o.status == "skipped" else (o.message_id or ""))
         table.add_row(
             o.email,
@@ -106,6 +110,7 @@ def _report_json(report: SendReport, dry_run: bool, to: str | None) -> dict[str,
         "would_send": report.count("would-send"),
         "skipped": report.count("skipped"),
         "failed": report.count("failed"),
+        "uncertain": report.count("uncertain"),
         "aborted": report.aborted,
         "warnings": report.warnings,
         "subscribers_total": report.total,
@@ -192,14 +197,16 @@ def send(
         line = (f"{report.count('would-send')} would be sent" if dry_run else f"{sent} sent") + (
             f", {report.count('skipped')} skipped (nothing new), {report.count('failed')} failed"
         )
+        if report.count("uncertain"):
+            line += f", {report.count('uncertain')} uncertain (resent once by the next run)"
         out.print(line + ".")
         if not dry_run and not to and sent == 0 and not report.failed and not report.aborted:
             out.print("Nothing new to send: every subscriber already has every matching item.")
         for o in report.failed:
-            err.print(f"[red]failed:[/] {o.email}: {escape(o.error or '')}", markup=True)
+            err.print(f"[red]{o.status}:[/] {o.email}: {escape(o.error or '')}", markup=True)
     if report.aborted:
         fail(report.aborted)
-        sys.exit(2)
+        sys.exit(report.abort_exit_code)
     sys.exit(0 if report.ok else 1)
 
 

@@ -15,7 +15,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..errors import DeliveryConfigError, DeliveryError
+from ..errors import (
+    DeliveryConfigError,
+    DeliveryError,
+    ServerUnavailableError,
+    UncertainDeliveryError,
+)
 from .envelope import Envelope
 from .sender import LooksAhead, Sender, send_with_retries
 
@@ -85,7 +90,12 @@ class Result:
 
     @property
     def fatal(self) -> bool:
-        return isinstance(self.error, DeliveryConfigError)
+        """No message can go out now: the run stops."""
+        return isinstance(self.error, DeliveryConfigError | ServerUnavailableError)
+
+    @property
+    def uncertain(self) -> bool:
+        return isinstance(self.error, UncertainDeliveryError)
 
 
 _STOP = object()
@@ -162,11 +172,11 @@ class Dispatcher:
                 connection, self.envelope_from, job.recipient, job.data, self.retries, self.backoff
             )
             return Result(job, True, attempts)
-        except DeliveryConfigError as exc:
+        except (DeliveryConfigError, ServerUnavailableError) as exc:
             self.aborted.set()
-            return Result(job, False, 1, exc)
+            return Result(job, False, exc.attempts, exc)
         except DeliveryError as exc:
-            return Result(job, False, self.retries + 1, exc)
+            return Result(job, False, exc.attempts, exc)
         except Exception as exc:  # never lose a job's result to a bug in a worker
             self.aborted.set()
             error = f"unexpected error while sending: {type(exc).__name__}: {exc}"

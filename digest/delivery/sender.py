@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
-from ..errors import TemporaryDeliveryError
+from ..errors import DeliveryError, TemporaryDeliveryError
 from ..settings import DeliverySettings
 from .envelope import Envelope
 from .maildir import MaildirSender
@@ -48,7 +48,11 @@ def send_with_retries(
         try:
             sender.send(envelope_from, recipient, data)
             return attempt
-        except TemporaryDeliveryError:
+        except TemporaryDeliveryError as exc:
             if attempt > retries:
+                exc.attempts = attempt
                 raise
             sleep(min(backoff * 2 ** (attempt - 1), 60.0))
+        except DeliveryError as exc:  # refused for good, uncertain, or the run must stop
+            exc.attempts = attempt
+            raise

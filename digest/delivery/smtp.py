@@ -1,5 +1,15 @@
 """One SMTP connection per `SMTPSender`, reused for the whole run, with RFC 2920 pipelining
-when the server offers it: the next message's envelope rides with this message's data."""
+when the server offers it: the next message's envelope rides with this message's data.
+
+Faults and what they mean for the run:
+- refused, unreachable, or silent at the greeting: `ServerUnavailableError`, the run stops
+  (exit 1; the next run or the scheduler tries again);
+- login, TLS: `DeliveryConfigError`, the run stops (exit 2: a person must fix the settings);
+- a 4xx reply or a connection lost before the message's end: `TemporaryDeliveryError`, retried;
+- a 5xx reply, or a message larger than the server's SIZE: `PermanentDeliveryError`;
+- no reply to the message's end within `data_timeout` (RFC 5321 gives 10 minutes):
+  `UncertainDeliveryError`, never retried in the run, since the server may have taken it.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +20,13 @@ import ssl
 from typing import NoReturn
 
 from ..compose.mime import NoDotLines
-from ..errors import DeliveryConfigError, PermanentDeliveryError, TemporaryDeliveryError
+from ..errors import (
+    DeliveryConfigError,
+    PermanentDeliveryError,
+    ServerUnavailableError,
+    TemporaryDeliveryError,
+    UncertainDeliveryError,
+)
 from ..settings import SmtpSettings
 from .envelope import Envelope
 
@@ -76,15 +92,17 @@ class SMTPSender:
                 hint="check delivery.smtp.security (starttls on 587, ssl on 465) and the "
                 "server's certificate",
             ) from exc
-        except (ConnectionRefusedError, socket.gaierror) as exc:
-            raise DeliveryConfigError(
-                f"cannot reach SMTP server {self.where}: {exc}",
-                hint="check delivery.smtp.host and port, and that the server is running",
-            ) from exc
-        except (smtplib.SMTPConnectError, smtplib.SMTPServerDisconnected, OSError) as exc:
-            # A greeting refused (e.g. 421 busy) or a timeout is worth another try.
+        except smtplib.SMTPConnectError as exc:  # a greeting that says busy (421): try again
             raise TemporaryDeliveryError(
-                f"SMTP server {self.where} did not accept a connection: {exc}"
+                f"SMTP server {self.where} did not accept a connection: "
+                f"{_reply_text(exc.smtp_code, exc.smtp_error)}"
+            ) from exc
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            # Refused, unreachable, or silent: no subscriber would get through now.
+            raise ServerUnavailableError(
+                f"cannot reach SMTP server {self.where}: {_why(exc)}",
+                hint="check delivery.smtp.host and port and that the server is running; "
+                "the next run (or the scheduler) tries again",
             ) from exc
         except smtplib.SMTPException as exc:
             raise DeliveryConfigError(f"SMTP server {self.where}: {exc}") from exc
@@ -104,12 +122,27 @@ class SMTPSender:
         if self.conn is None:
             self.connect()
         assert self.conn is not None
+        self._check_size(len(data), (sender, recipient))
         try:
             self._transaction(self.conn, (sender, recipient), data, self.following)
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._drop()
             raise TemporaryDeliveryError(f"connection to {self.where} lost: {exc}") from exc
         self.following = None
+
+    def _check_size(self, size: int, envelope: Envelope) -> None:
+        """Refuse a message over the server's advertised SIZE (RFC 1870) before uploading it."""
+        assert self.conn is not None
+        limit = self.conn.esmtp_features.get("size", "").strip()
+        if not limit.isdigit() or int(limit) == 0 or size <= int(limit):
+            return
+        if self.announced == envelope:
+            self._drop()  # its envelope went ahead: only a new connection ends it unsent
+        raise PermanentDeliveryError(
+            f"the message is {size:,} bytes and {self.where} accepts at most {int(limit):,} "
+            "(its SIZE); it was not sent",
+            hint="fewer items per digest (a smaller message) would fit",
+        )
 
     def _transaction(
         self, conn: smtplib.SMTP, envelope: Envelope, data: bytes, then: Envelope | None
@@ -146,13 +179,59 @@ class SMTPSender:
         if not stuffed.endswith(b"\r\n"):
             stuffed += b"\r\n"
         follow = then if pipelining else None
-        conn.send(b"".join((stuffed, b".\r\n", _group(follow) if follow else b"")))  # one copy
+        tail = b".\r\n" + (_group(follow) if follow else b"")
+        self._write(conn, stuffed, tail)
         self.announced = follow
-        code, message = conn.getreply()
+        code, message = self._final_reply(conn, followed=follow is not None)
         if code != 250:
             if code == 421:
                 self._drop()
             self._raise_for(code, message, reset=False)  # the transaction is over either way
+
+    def _write(self, conn: smtplib.SMTP, data: bytes, tail: bytes) -> None:
+        """The message and its end ("." and any next envelope) in one write. A connection lost
+        once the end was handed over is uncertain: the server may have taken the message."""
+        assert conn.sock is not None
+        buffer = memoryview(b"".join((data, tail)))
+        sent = 0
+        try:
+            while sent < len(buffer):
+                sent += conn.sock.send(buffer[sent:])
+        except OSError as exc:
+            if sent < len(data) + 3:  # not past ".\r\n": the server cannot have taken it
+                raise
+            self._drop()
+            raise self._uncertain(exc) from exc
+
+    def _final_reply(self, conn: smtplib.SMTP, followed: bool) -> tuple[int, bytes]:
+        """The reply to the message's end, waited for `data_timeout` (RFC 5321: 10 minutes).
+
+        No reply is uncertain, except a reset when nothing followed the end: the server's
+        system resets a connection closed with data still unread, so the end was never read."""
+        assert conn.sock is not None
+        conn.sock.settimeout(self.settings.data_timeout)
+        try:
+            return conn.getreply()
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            self._drop()
+            reset = isinstance(exc, ConnectionResetError) or isinstance(
+                exc.__context__, ConnectionResetError
+            )
+            if reset and not followed:
+                raise TemporaryDeliveryError(
+                    f"{self.where} hung up before reading the end of the message: {_why(exc)}"
+                ) from exc
+            raise self._uncertain(exc) from exc
+        finally:
+            if conn.sock is not None:
+                conn.sock.settimeout(self.settings.timeout)
+
+    def _uncertain(self, exc: BaseException) -> UncertainDeliveryError:
+        return UncertainDeliveryError(
+            f"{self.where} never answered the end of the message ({_why(exc)}): it may have "
+            "been delivered; a later run resends it once, with the same Message-ID",
+            hint="receiving systems drop a copy with a Message-ID they already have",
+        )
 
     def _raise_for(self, code: int, message: bytes | str, reset: bool = True) -> NoReturn:
         reply = _reply_text(code, message)
@@ -191,3 +270,10 @@ def _commands(envelope: Envelope) -> tuple[str, str, str]:
 def _group(envelope: Envelope) -> bytes:
     """The envelope's commands as one pipelined write."""
     return "".join(c + "\r\n" for c in _commands(envelope)).encode("ascii")
+
+
+def _why(exc: BaseException) -> str:
+    # smtplib reports a timeout as "Connection unexpectedly closed: timed out".
+    if isinstance(exc, TimeoutError | socket.timeout) or "timed out" in str(exc):
+        return "no answer (timed out)"
+    return str(exc) or type(exc).__name__

@@ -17,9 +17,7 @@ from .composer import ComposedMessage, Composer
 from .inputs import Inputs
 from .journal import WRITE_BATCH, Journal, NoJournal
 from .pickup import tagged_items
-from .report import Outcome
-
-STOPPED = "stopped before every subscriber was done"
+from .report import STOPPED, Abort, Outcome
 
 
 def make_dispatcher(
@@ -50,7 +48,7 @@ class _Handover:
     should_stop: Callable[[], bool]
     planned: list[tuple[Subscriber, ComposedMessage, Outcome]] = field(default_factory=list)
     in_flight: dict[int, Outcome] = field(default_factory=dict)
-    aborted: str | None = None
+    aborted: Abort | None = None
 
     def add(self, subscriber: Subscriber, message: ComposedMessage, outcome: Outcome) -> None:
         self.planned.append((subscriber, message, outcome))
@@ -80,11 +78,12 @@ class _Handover:
         if result.ok:
             outcome.status = "test" if self.to else "sent"
         else:
-            outcome.status = "failed"
+            outcome.status = "uncertain" if result.uncertain else "failed"
             outcome.error = result.error.message if result.error else "unknown error"
-            if result.fatal and self.aborted is None:
-                self.aborted = str(result.error)
-        self.journal.result(Finished(result.job.key, outcome.error, result.attempts), outcome)
+            if result.fatal and result.error is not None and self.aborted is None:
+                self.aborted = Abort(str(result.error), result.error.exit_code)
+        finished = Finished(result.job.key, outcome.error, result.attempts, result.uncertain)
+        self.journal.result(finished, outcome)
 
     def finish(self, completed: bool) -> None:
         try:
@@ -110,7 +109,7 @@ def deliver(
     clock: Callable[[], datetime],
     connections: int | None = None,
     rate_slot: NextSlot | None = None,
-) -> str | None:
+) -> Abort | None:
     """Compose and hand over each subscriber's digest, recording as it goes (see `journal`).
     Returns why the run stopped early, or None. A dry run composes and reports only."""
     handover = None
@@ -122,7 +121,7 @@ def deliver(
         )
         dispatcher = make_dispatcher(settings, connections, rate_slot)
         handover = _Handover(dispatcher, journal, to, should_stop)
-    aborted: str | None = None
+    aborted: Abort | None = None
     completed = False
     try:
         for subscriber, digest in composer.digests(subscribers, resend_pending=run_id is not None):
@@ -163,7 +162,7 @@ def deliver_share(
     now: datetime,
     warn: Callable[[str], None],
     **options: Any,
-) -> str | None:
+) -> Abort | None:
     """`deliver` with a composer over the items the state holds: what a single-process run
     does, and what each worker process does with its share. `options` are `deliver`'s."""
     items = tagged_items(state, inputs.taxonomy)

@@ -30,7 +30,7 @@ from ..state import State
 from ..subscribers import SendList
 from .inputs import load_inputs
 from .loop import deliver_share
-from .report import Outcome
+from .report import Abort, Outcome
 
 
 def worker_count(settings: Settings, dry_run: bool, subscribers: int) -> int:
@@ -61,7 +61,7 @@ def deliver_in_processes(
     emit: Callable[[Outcome], None],
     warn: Callable[[str], None],
     should_stop: Callable[[], bool],
-) -> str | None:
+) -> Abort | None:
     """Run `workers` processes, each composing and sending its share of the subscribers over
     its share of the connections, recording into the same state; collect their outcomes."""
     context = multiprocessing.get_context("spawn")
@@ -100,9 +100,9 @@ def _collect(
     emit: Callable[[Outcome], None],
     warn: Callable[[str], None],
     should_stop: Callable[[], bool],
-) -> str | None:
+) -> Abort | None:
     """What the workers report, until each has said it is done (or died without saying so)."""
-    aborted: str | None = None
+    aborted: Abort | None = None
     running = len(processes)
     while running:
         if should_stop():
@@ -112,7 +112,7 @@ def _collect(
         except queue.Empty:
             if not any(p.is_alive() for p in processes):
                 # A worker died without saying so: its pending rows are resent next run.
-                return aborted or "a worker process died; rerun to finish"
+                return aborted or Abort("a worker process died; rerun to finish")
             continue
         if kind == "outcomes":
             for outcome in payload:
@@ -157,7 +157,7 @@ def _shard_main(
             batch.clear()
             last_flush = time.monotonic()
 
-    aborted: str | None = None
+    aborted: Abort | None = None
     try:
         settings = load_settings(settings_path)
         inputs = load_inputs(settings, keep_sources=False, with_subscribers=False)
@@ -183,9 +183,9 @@ def _shard_main(
                 rate_slot=rate_slot,
             )
     except DigestError as exc:
-        aborted = str(exc)
+        aborted = Abort(str(exc), exc.exit_code)
     except Exception as exc:  # report, never hang the parent
-        aborted = f"worker {shard.index} failed: {type(exc).__name__}: {exc}"
+        aborted = Abort(f"worker {shard.index} failed: {type(exc).__name__}: {exc}")
     finally:
         if batch:
             messages.put(("outcomes", list(batch)))

@@ -17,10 +17,22 @@ class PickupReport:
     problems: list[SourceError] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Abort:
+    """Why a run stopped before every subscriber was done, and the exit code that says who
+    acts: 1, the next run (or the scheduler) tries again; 2, a person must fix something."""
+
+    reason: str
+    exit_code: int = 1
+
+
+STOPPED = Abort("stopped before every subscriber was done")
+
+
 @dataclass
 class Outcome:
     email: str
-    status: str  # sent | failed | skipped | would-send | test
+    status: str  # sent | failed | uncertain | skipped | would-send | test
     items: int = 0
     size: int = 0
     message_id: str | None = None
@@ -37,6 +49,7 @@ class SendReport:
     pickup: PickupReport
     outcomes: list[Outcome] = field(default_factory=list)
     aborted: str | None = None
+    abort_exit_code: int = 1
     warnings: list[str] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     failed: list[Outcome] = field(default_factory=list)
@@ -55,10 +68,14 @@ class SendReport:
             self.message_bytes += outcome.size
             self.message_items += outcome.items
             self.max_items = max(self.max_items, outcome.items)
-        if outcome.status == "failed":
+        if outcome.status in ("failed", "uncertain"):
             self.failed.append(outcome)
         if len(self.outcomes) < self.KEPT_OUTCOMES:
             self.outcomes.append(outcome)
+
+    def abort(self, abort: Abort | None) -> None:
+        if abort is not None and self.aborted is None:
+            self.aborted, self.abort_exit_code = abort.reason, abort.exit_code
 
     def warn(self, warning: str) -> None:
         if warning not in self.warnings:

@@ -18,7 +18,7 @@ from .inputs import load_inputs
 from .loop import deliver_share
 from .pickup import pick_up
 from .processes import deliver_in_processes, worker_count
-from .report import NoProgress, Outcome, Progress, SendReport
+from .report import Abort, NoProgress, Outcome, Progress, SendReport
 
 
 def send(
@@ -65,12 +65,12 @@ def send(
         try:
             workers = worker_count(settings, dry_run, len(send_list))
             if workers > 1:
-                report.aborted = deliver_in_processes(
+                abort = deliver_in_processes(
                     settings, workers, send_list.path, now=now, warn=report.warn, **share
                 )
             else:
                 subscribers = send_list.read()
-                report.aborted = deliver_share(
+                abort = deliver_share(
                     inputs,
                     state,
                     secret,
@@ -81,8 +81,9 @@ def send(
                     dry_run=dry_run,
                     clock=clock,
                 )
+            report.abort(abort)
         except BaseException as exc:  # Ctrl-C or a bug: the run must not be recorded as done
-            report.aborted = report.aborted or f"interrupted: {type(exc).__name__}"
+            report.abort(Abort(f"interrupted: {type(exc).__name__}"))
             raise
         finally:
             if run_id is not None:

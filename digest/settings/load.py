@@ -37,6 +37,7 @@ SMTP: Keys = {
     "username": (v.string, "a user name or null"),
     "password_env": (v.string, "the name of an environment variable"),
     "timeout": (v.positive_number, "seconds, a positive number"),
+    "data_timeout": (v.positive_number, "seconds, a positive number"),
     "retries": (v.whole_number(0, 100), "a whole number 0-100"),
     "retry_backoff": (v.positive_number, "seconds, a positive number"),
     "max_per_second": (v.positive_number, "messages per second, a positive number"),

@@ -24,6 +24,7 @@ class SmtpSettings:
     username: str | None = None
     password_env: str = "DIGEST_SMTP_PASSWORD"
     timeout: float = 30.0
+    data_timeout: float = 600.0  # RFC 5321 4.5.3.2.6: the reply to the message's end
     retries: int = 5
     retry_backoff: float = 2.0
     max_per_second: float | None = None

@@ -31,11 +31,17 @@ class Delivery:
 
 @dataclass(frozen=True)
 class Finished:
-    """What became of one delivery: `error` is None when the server accepted it."""
+    """What became of one delivery: `error` is None when the server accepted it; `uncertain`
+    when the message was sent whole but its end was never answered."""
 
     delivery_id: int
     error: str | None
     attempts: int
+    uncertain: bool = False
+
+    @property
+    def status(self) -> str:
+        return "uncertain" if self.uncertain else ("failed" if self.error else "sent")
 
 
 @dataclass(frozen=True)

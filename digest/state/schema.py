@@ -1,7 +1,8 @@
 """Every table of the state, the web's included, and the migrations of older state files.
 
-`SCHEMA` is the current shape, created idempotently on every writable open; `MIGRATIONS[n]`
-brings a file whose `user_version` is below n up to n (each step idempotent).
+`SCHEMA` is the current shape: a new file is made with it and marked `LATEST`; an older file
+is brought up to date by each `MIGRATIONS[n]` above its `user_version`, in order, then SCHEMA
+adds what is missing (CREATE ... IF NOT EXISTS).
 """
 
 SCHEMA = """
@@ -34,16 +35,19 @@ CREATE TABLE IF NOT EXISTS deliveries (
     run_id INTEGER NOT NULL REFERENCES runs(id),
     subscriber TEXT NOT NULL,
     message_id TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+    -- uncertain: sent whole, but no reply to its end came; resent once by a later run
+    status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed', 'uncertain')),
     item_ids TEXT NOT NULL,
     error TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    resent INTEGER NOT NULL DEFAULT 0  -- 1: an uncertain message being sent its one more time
 );
--- A status change touches neither index: the pending one holds just the few pending rows.
+-- A status change touches neither index: the pending one holds just the few unfinished rows.
 CREATE INDEX IF NOT EXISTS deliveries_of_subscriber ON deliveries(subscriber);
-CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries(id) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_unfinished ON deliveries(id)
+    WHERE status IN ('pending', 'uncertain');
 CREATE INDEX IF NOT EXISTS deliveries_by_run ON deliveries(run_id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 -- What subscribers changed on the web (`digest serve`), laid over subscribers.yaml.
@@ -78,4 +82,28 @@ MIGRATIONS = {
 DROP TABLE IF EXISTS sent_items;
 DROP INDEX IF EXISTS deliveries_by_subscriber;
 """,
+    # Version 2 knows a delivery whose end was never answered (`uncertain`), and that it was
+    # resent: the table is rebuilt for the new CHECK and column (SQLite cannot alter them).
+    2: """
+CREATE TABLE deliveries_v2 (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    subscriber TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed', 'uncertain')),
+    item_ids TEXT NOT NULL,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    resent INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO deliveries_v2(id, run_id, subscriber, message_id, status, item_ids, error, attempts,
+    created_at, updated_at)
+    SELECT id, run_id, subscriber, message_id, status, item_ids, error, attempts, created_at,
+    updated_at FROM deliveries;
+DROP TABLE deliveries;
+ALTER TABLE deliveries_v2 RENAME TO deliveries;
+""",
 }
+LATEST = max(MIGRATIONS)

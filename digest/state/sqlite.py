@@ -23,7 +23,7 @@ from ..errors import StateError
 from ..models import Item
 from .integrity import GuardedConnection, check_file, check_tables, translate
 from .records import Delivery, Finished, Run, StoredItem
-from .schema import MIGRATIONS, SCHEMA
+from .schema import LATEST, MIGRATIONS, SCHEMA
 
 
 class State:
@@ -53,8 +53,10 @@ class State:
         self.db.execute("PRAGMA foreign_keys=ON")
         if existed:
             check_tables(self.db, self.path)
-        self._migrate()
-        self.db.executescript(SCHEMA)
+            self._migrate()
+            self.db.executescript(SCHEMA)
+        else:
+            self.db.executescript(f"BEGIN;{SCHEMA}PRAGMA user_version = {LATEST};COMMIT;")
 
     def _connect(self, target: str, uri: bool = False) -> GuardedConnection:
         try:
@@ -290,10 +292,10 @@ class State:
         return self.pending_deliveries([subscriber]).get(subscriber)
 
     def pending_deliveries(self, subscribers: Iterable[str] | None = None) -> dict[str, Delivery]:
-        """The latest pending delivery of each subscriber that has one (usually none: a pending
-        row outlives only a run that was killed)."""
+        """The latest unfinished delivery of each subscriber that has one (usually none): a
+        pending row a killed run left, or an uncertain one (no reply to its end came)."""
         rows = self.db.execute(
-            "SELECT * FROM deliveries WHERE status = 'pending' ORDER BY id"
+            "SELECT * FROM deliveries WHERE status IN ('pending', 'uncertain') ORDER BY id"
         ).fetchall()
         wanted = set(subscribers) if subscribers is not None else None
         return {
@@ -312,8 +314,9 @@ class State:
     ) -> list[tuple[int, bool]]:
         """Record attempts (subscriber, Message-ID, item ids) as pending before they leave, in
         one transaction, so a crash can be recovered; outcomes of earlier ones (`finished`) are
-        recorded in the same transaction. A pending row (from `pending`, what a killed run
-        left) of the same message is reused; one of a different message is superseded.
+        recorded in the same transaction. An unfinished row (from `pending`: what a killed run
+        left, or an uncertain message) of the same message is reused, an uncertain one marked
+        resent; one of a different message is superseded.
         Returns (delivery id, whether the row is new) for each."""
         ids: list[tuple[int, bool]] = []
         at = stamp(now)
@@ -323,7 +326,8 @@ class State:
                 existing = pending.pop(subscriber, None)
                 if existing is not None and existing.message_id == message_id:
                     self.db.execute(
-                        "UPDATE deliveries SET run_id = ?, updated_at = ? WHERE id = ?",
+                        "UPDATE deliveries SET run_id = ?, updated_at = ?, status = 'pending', "
+                        "resent = resent OR status = 'uncertain' WHERE id = ?",
                         (run_id, at, existing.id),
                     )
                     ids.append((existing.id, False))
@@ -358,11 +362,20 @@ class State:
             self._finish(finished, stamp(now))
 
     def _finish(self, finished: Sequence[Finished], at: str) -> None:
+        """Accepted: sent. Refused: failed. No reply to its end: uncertain, and a later run
+        resends it once; if that one goes unanswered too it counts as sent, never a third."""
         self.db.executemany(
-            "UPDATE deliveries SET status = ?, error = ?, attempts = attempts + ?, "
-            "updated_at = ? WHERE id = ?",
+            "UPDATE deliveries SET status = CASE WHEN :status = 'uncertain' AND resent "
+            "THEN 'sent' ELSE :status END, error = :error, attempts = attempts + :attempts, "
+            "updated_at = :at WHERE id = :id",
             [
-                ("failed" if f.error else "sent", f.error, f.attempts, at, f.delivery_id)
+                {
+                    "status": f.status,
+                    "error": f.error,
+                    "attempts": f.attempts,
+                    "at": at,
+                    "id": f.delivery_id,
+                }
                 for f in finished
             ],
         )
