@@ -32,10 +32,12 @@ import csv
 import json
 import re
 import sys
-import unicodedata
 from collections import defaultdict
 from importlib import resources
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from digest.taxonomy.text import english_forms, fold, french_forms, spanish_forms  # noqa: E402
 
 OUTPUT = Path(__file__).resolve().parent.parent / "digest" / "data" / "places.json"
 LANGUAGES = ("en", "es", "fr")
@@ -48,13 +50,6 @@ BIG_PLACE = 1_000_000  # a place this large is named more than any word it resem
 SUBDIVISION_MIN_POPULATION = 30_000_000
 SUBDIVISION_MIN_AREA = 1_000_000  # km²
 AMERICAS = {"NA", "SA"}  # GeoNames continent codes: the office's part of the world
-
-
-def fold(text: str) -> str:
-    """The key the tagger looks names up by: no accents, no case, words split on the rest."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(re.findall(r"[^\W_]+", plain))
 
 
 def variants(name: str) -> list[str]:
@@ -185,62 +180,14 @@ def countryinfo_spellings(code: str) -> list[str]:
     ]
 
 
-def english_plural(word: str) -> list[str]:
-    """Russian -> Russians, Thai -> Thais; Chinese, Swiss, French, British stay as they are."""
-    if re.search(r"(ese|s|sh|ch|x|y)$", word) and not word.endswith("Czech"):
-        return [word]
-    return [word, word + "s"]
-
-
 def add_english_demonyms(places: Places, populations: dict[str, int]) -> None:
     for code, data in countryinfo_data().items():
         demonym = (data.get("demonym") or "").strip()
         if not demonym or not demonym[:1].isupper() or "Island" in demonym:
             continue
         for word in re.split(r"\s*[,/]\s*", demonym):
-            for form in english_plural(word.strip()):
+            for form in english_forms(word.strip()):
                 places.add_demonym(form, "en", code, max(populations.get(code, 0), 1_000))
-
-
-def spanish_forms(word: str) -> list[str]:
-    """ruso -> rusa, rusos, rusas; francés -> francesa, franceses; alemán -> alemana."""
-    bare = strip_last_accent(word)
-    if len(word) < 4:
-        return [word]
-    if word.endswith("o"):
-        return [word, word[:-1] + "a", word + "s", word[:-1] + "as"]
-    if re.search(r"[éá]n$|és$", word):
-        return [word, bare + "a", bare + "es", bare + "as"]
-    if word.endswith(("a", "e")):
-        return [word, word + "s"]
-    if word.endswith(("í", "ú")):
-        return [word, word + "es", word + "s"]
-    if word.endswith(("l", "r")):  # español -> española, españoles
-        return [word, word + "a", word + "es", word + "as"]
-    return [word, word + "es"]
-
-
-def french_forms(word: str) -> list[str]:
-    """russe -> russes; français -> française(s); estonien -> estonienne(s), estoniens."""
-    if len(word) < 4:
-        return [word]
-    if word.endswith("c"):  # grec -> grecque
-        return [word, word + "s", word + "que", word + "ques"]
-    if word.endswith("e"):
-        return [word, word + "s"]
-    if word.endswith(("s", "x")):
-        return [word, word + "e", word + "es"]
-    if word.endswith(("ien", "éen", "on")):
-        return [word, word + "s", word + "ne", word + "nes"]
-    return [word, word + "s", word + "e", word + "es"]
-
-
-def strip_last_accent(word: str) -> str:
-    for accented, plain in (("é", "e"), ("á", "a"), ("í", "i"), ("ó", "o"), ("ú", "u")):
-        index = word.rfind(accented)
-        if index >= len(word) - 3:
-            return word[:index] + plain + word[index + 1 :]
-    return word
 
 
 def add_language_demonyms(places: Places, cldr: dict[str, dict[str, str]], pops) -> int:
@@ -336,6 +283,9 @@ def add_subdivisions(places: Places, countries: dict[str, dict], zipf) -> None:
             continue
         weight = max((country.get("population") or 0) / len(subs), 1_000)
         for sub in subs:
+            names_country = any("country" in places.kinds[fold(f)] for f in variants(sub.name))
+            if names_country and sub.type != "State":
+                continue  # Guadeloupe is the territory GP, not a region of France; Georgia stays
             for form in variants(sub.name):
                 if not left_out(places, form, code, weight, zipf):
                     places.add(form, code, weight, "subdivision")

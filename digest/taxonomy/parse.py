@@ -57,12 +57,13 @@ class _Reader:
             raise self.fail(line, f"{what}: unknown ISO country code {code!r}")
         return country.alpha_2
 
-    def mapping(self, data: object, line: int, what: str, keys: set[str]) -> LineDict:
+    def mapping(self, data: object, line: int, what: str, keys: set[str] | None) -> LineDict:
+        """A mapping (None: empty); with `keys`, only those keys."""
         if data is None:
             return LineDict()
         if not isinstance(data, dict):
             raise self.fail(line, f"{what}: expected a mapping")
-        extra = set(data) - keys
+        extra = set(data) - keys if keys is not None else set()
         if extra:
             key = sorted(extra)[0]
             raise self.fail(_line(data, key, line), f"{what}: unknown key '{key}'")
@@ -140,7 +141,7 @@ def _add_places(
     words (the file is the office's word). Returns each region's country names."""
     line = data.line_of("places")
     extra_places = {}
-    for name, codes in read.mapping(data.get("places"), line, "places", set()).items() or ():
+    for name, codes in read.mapping(data.get("places"), line, "places", None).items():
         codes_line = data["places"].line_of(name)
         extra_places[str(name)] = tuple(
             read.country(c, codes_line, f"places: {name}")
@@ -170,7 +171,7 @@ def _read_demonyms(read: _Reader, data: object, line: int) -> dict[str, dict[str
     languages = read.mapping(data, line, "demonyms", set(LANGUAGES))
     for language, by_code in languages.items():
         lang_line = languages.line_of(language)
-        table = read.mapping(by_code, lang_line, f"demonyms.{language}", set(by_code or ()))
+        table = read.mapping(by_code, lang_line, f"demonyms.{language}", None)
         result[str(language)] = {
             read.country(code, table.line_of(code), f"demonyms.{language}"): read.terms(
                 words, table.line_of(code), f"demonyms.{language}.{code}"
