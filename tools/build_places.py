@@ -124,6 +124,15 @@ def is_everyday_word(name: str, own_languages: set[str], zipf) -> bool:
     )
 
 
+def everyday_in(key: str, candidates: dict[str, float], zipf) -> list[str]:
+    """The languages where a kept name is also an everyday word ("Granada", "Cortés" in
+    Spanish): there the tagger ignores it at the start of a sentence, the one place where
+    sentence case gives it a capital letter. Not for places of a million people (Lima)."""
+    if " " in key or max(candidates.values()) >= BIG_PLACE:
+        return []
+    return [lang for lang in ("es", "fr") if zipf(key, lang) >= EVERYDAY_ZIPF]
+
+
 def own_languages(code: str) -> set[str]:
     from babel.languages import get_official_languages
 
@@ -227,15 +236,18 @@ def add_cities(places: Places, countries: dict[str, dict], zipf) -> None:
         found_capitals.add((code, name)) if capital else None
         taggable = capital or population >= CITY_MIN_POPULATION
         weight = max(population, 100_000) if capital else population
-        if taggable and left_out(places, name, code, weight, zipf):
-            continue
-        places.add(name, code, weight, "capital" if capital else "city", taggable)
+        for form in variants(name):  # "Saint Petersburg" is also "St. Petersburg"
+            if taggable and left_out(places, form, code, weight, zipf):
+                continue
+            places.add(form, code, weight, "capital" if capital else "city", taggable)
     for code, name in sorted(capitals - found_capitals):  # capitals under 15,000 people
         if not left_out(places, name, code, 100_000, zipf):
             places.add(name, code, 100_000, "capital")
 
 
 def left_out(places: Places, name: str, code: str, weight: float, zipf, language: str = "") -> bool:
+    """Left out: shorter than four letters, or an everyday word (unless a million people live
+    there: `weight` is a real population for cities, 0 for subdivisions)."""
     if weight >= BIG_PLACE:
         return False
     if len(fold(name).replace(" ", "")) < 4:
@@ -287,7 +299,7 @@ def add_subdivisions(places: Places, countries: dict[str, dict], zipf) -> None:
             if names_country and sub.type != "State":
                 continue  # Guadeloupe is the territory GP, not a region of France; Georgia stays
             for form in variants(sub.name):
-                if not left_out(places, form, code, weight, zipf):
+                if not left_out(places, form, code, 0, zipf):
                     places.add(form, code, weight, "subdivision")
 
 
@@ -311,7 +323,7 @@ def build(report: bool = False) -> dict:
     add_subdivisions(places, countries, zipf)
     add_zone_cities(places, zipf)
     toponyms = [
-        [places.labels[key], sorted(places.kinds[key]), prune(cands)]
+        [places.labels[key], sorted(places.kinds[key]), prune(cands), everyday_in(key, cands, zipf)]
         for key, cands in sorted(places.toponyms.items())
         if key in places.taggable
     ]

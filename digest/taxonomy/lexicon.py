@@ -30,6 +30,8 @@ class Entry:
     needs_context: bool = False
     regions: tuple[str, ...] = ()  # a place's candidate regions: one unless ambiguous
     countries: tuple[str, ...] = ()  # a place's candidate ISO codes, when known
+    # languages where this place name is also an everyday word: not at a sentence's start
+    everyday_in: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +81,7 @@ class Lexicon:
                     e
                     for e in entries
                     if (language is None or e.language in (ALL, language))
-                    and _case_fits(e, written, tokens.sentence_start[i])
+                    and _case_fits(e, written, tokens.sentence_start[i], language)
                 )
                 if fitting:
                     hits.append(Hit(i, i + n, tokens.phrase(i, i + n), fitting))
@@ -90,11 +92,15 @@ class Lexicon:
         return hits
 
 
-def _case_fits(entry: Entry, written: tuple[str, ...], sentence_start: bool) -> bool:
+def _case_fits(
+    entry: Entry, written: tuple[str, ...], sentence_start: bool, language: str | None
+) -> bool:
     if entry.case == "any":
         return True
     first = written[0]
     if entry.case == "capital":
+        if sentence_start and entry.everyday_in and (language in entry.everyday_in or not language):
+            return False  # "Cortes de agua...": a word that only looks like Cortés
         return first[:1].isupper()
     if entry.case == "exact":
         return "".join(written) == "".join(c for c in entry.term if c.isalnum())

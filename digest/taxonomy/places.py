@@ -55,13 +55,22 @@ def place_entries(
     taxonomy's additions (`places:`, `demonyms:`) and without its `not_places:`."""
     data = place_data()
     overridden = {fold(name) for name in extra_places}
-    for label, kinds, candidates in data["toponyms"]:
+    for label, kinds, candidates, everyday_in in data["toponyms"]:
         key = fold(label)
         if key in not_places or key in overridden:
             continue
         regions, countries = _regions_of(candidates, region_of)
         if regions:
-            entry = Entry("place", "", label, ALL, "capital", regions=regions, countries=countries)
+            entry = Entry(
+                "place",
+                "",
+                label,
+                ALL,
+                "capital",
+                regions=regions,
+                countries=countries,
+                everyday_in=tuple(everyday_in),
+            )
             yield key, entry, "country" in kinds and len(regions) == 1
     for name, codes in extra_places.items():
         regions, countries = _regions_of(dict.fromkeys(codes, 1), region_of)
