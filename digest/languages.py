@@ -3,8 +3,8 @@
 Detection uses lingua (lingua-language-detector), restricted to English, Spanish and French:
 it is accurate on short text, such as a headline and a summary. The detector is built once per
 process, on first use (measured: 0.5 s and about 130 MB for these three languages' models;
-then about 0.1 ms an item). It answers None when unsure: text too short to judge, or a mix where no language clearly leads; the
-caller then falls back to `default_language` and warns.
+then about 0.1 ms an item). It answers None when unsure: text too short to judge, or a mix
+where no language clearly leads; the caller then falls back to `default_language` and warns.
 """
 
 from __future__ import annotations
