@@ -445,3 +445,30 @@ def test_find_keeps_working_for_the_benchmark_generator() -> None:
     assert "Honduras" in TAXONOMY.region_terms["Central America"]
     assert "Russia" in TAXONOMY.region_terms["Rest of the world"]
     assert "return" not in TAXONOMY.topic_terms["Return and reintegration"]
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        ("en", "Queen Elizabeth visits the troops"),
+        ("en", "Nancy Pelosi and Senator Warren speak"),
+        ("fr", "Le Nord sous la neige"),
+        ("fr", "Tempête dans l'Ouest"),
+        ("es", "Las Cortes aprueban la ley"),
+        ("es", "Habrá lluvias el fin de semana"),
+        ("es", "Cayó la bolsa"),
+        ("es", "Cerró el mercado"),
+        ("es", "El partido Morena gana"),
+    ],
+)
+def test_words_and_people_that_only_look_like_places(language: str, text: str) -> None:
+    assert tagged_in(language, text).regions == (), tagged_in(language, text).matches
+
+
+def test_latin_america_names_all_its_regions() -> None:
+    assert tagged_in("es", "Inflación en América Latina").regions == (
+        "Central America",
+        "North America",
+        "Caribbean",
+        "South America",
+    )

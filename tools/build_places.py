@@ -102,9 +102,23 @@ class Places:
 
 
 def wordfreq_zipf():
-    from wordfreq import zipf_frequency
+    """wordfreq's Zipf frequency of a folded key in a language, the highest over the word's
+    accented and plain spellings: the tagger ignores accents, so "Cayo" (a district of Belize)
+    is also "cayó" (fell) and "Hābra" is "habrá" (there will be)."""
+    from wordfreq import top_n_list, zipf_frequency
 
-    return zipf_frequency
+    folded: dict[str, dict[str, float]] = {}
+    for lang in LANGUAGES:
+        table = folded.setdefault(lang, {})
+        for word in top_n_list(lang, 50_000):
+            key = fold(word)
+            if key and key not in table:  # the list runs from the most frequent down
+                table[key] = zipf_frequency(word, lang)
+
+    def zipf(key: str, lang: str) -> float:
+        return max(folded[lang].get(key, 0.0), zipf_frequency(key, lang))
+
+    return zipf
 
 
 def is_everyday_word(name: str, own_languages: set[str], zipf) -> bool:
