@@ -283,7 +283,7 @@ def write_items(
     """The sample listing plus generated items until the expected digest holds about
     `items_per_digest` items. Returns (generated, total, expected items per digest)."""
     from digest.sources.listing import parse_listing
-    from digest.taxonomy import load_taxonomy
+    from digest.taxonomy import find_tags, load_taxonomy
 
     taxonomy = load_taxonomy()
     places, topic_words = _place_terms(taxonomy), _topic_terms(taxonomy)
@@ -292,7 +292,8 @@ def write_items(
     total = len(profiles)
 
     def share(text: str) -> float:
-        found_regions, found_topics = taxonomy.find(text)
+        found = find_tags(taxonomy, text, None, ())
+        found_regions, found_topics = found.regions, found.topics
         return _share((tuple(found_regions), tuple(found_topics)), regions, topics, total)
 
     folder.mkdir(parents=True, exist_ok=True)

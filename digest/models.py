@@ -19,6 +19,7 @@ class Item:
     regions: tuple[str, ...] = ()  # tags the source gave, kept as they are
     topics: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()  # a feed's free-text categories; known names become tags
+    language: str | None = None  # en, es or fr; None: unknown (tagging then tries them all)
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,9 @@ class TaggedItem:
     topics: tuple[str, ...]
     matches: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, hash=False)
     first_seen: datetime | None = None
+    # words that named a tag but did not give it, and why (an ambiguous place, a topic word
+    # with no migration word near it)
+    withheld: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def id(self) -> str:

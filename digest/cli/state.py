@@ -15,7 +15,10 @@ from .output import out
 
 @click.group("state")
 def state_group() -> None:
-    """Keep the state (items seen, deliveries, runs, web changes) safe."""
+    """Keep the state (items seen, deliveries, runs, web changes) safe.
+
+    Each subcommand takes --config PATH (default ./digest.yaml), like every command.
+    """
 
 
 @state_group.command("backup")

@@ -29,7 +29,9 @@ def tagged_items(state: State, taxonomy: Taxonomy) -> list[TaggedItem]:
 
 
 def _with_first_seen(tagged: TaggedItem, first_seen: datetime) -> TaggedItem:
-    return TaggedItem(tagged.item, tagged.regions, tagged.topics, tagged.matches, first_seen)
+    return TaggedItem(
+        tagged.item, tagged.regions, tagged.topics, tagged.matches, first_seen, tagged.withheld
+    )
 
 
 def preview_items(

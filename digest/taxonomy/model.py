@@ -1,0 +1,29 @@
+"""The parsed taxonomy: its regions and topics in order, and the lexicon that finds them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .lexicon import Hit, Lexicon
+from .text import tokenise
+
+DEFAULT_CONTEXT_WINDOW = 10
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    regions: tuple[str, ...]
+    topics: tuple[str, ...]
+    # the taxonomy file's own terms plus the names of the countries each region covers; the
+    # full lexicon (cities, demonyms, Spanish and French) is `lexicon`
+    region_terms: dict[str, tuple[str, ...]] = field(repr=False)
+    topic_terms: dict[str, tuple[str, ...]] = field(repr=False)  # terms that need no context
+    source: str = ""
+    lexicon: Lexicon = field(default_factory=Lexicon, repr=False, compare=False)
+    context_window: int = DEFAULT_CONTEXT_WINDOW
+    region_of: dict[str, str] = field(default_factory=dict, repr=False)  # ISO code -> region
+
+    def scan(self, text: str, language: str | None = None) -> tuple[list[Hit], int]:
+        """The terms found in `text` and its length in words."""
+        tokens = tokenise(text)
+        return self.lexicon.scan(tokens, language), len(tokens.keys)

