@@ -10,7 +10,7 @@ import pytest
 from digest.errors import TaxonomyError
 from digest.models import Item
 from digest.sources.listing import read_listing
-from digest.taxonomy import load_taxonomy, parse_taxonomy, tag
+from digest.taxonomy import find_tags, load_taxonomy, parse_taxonomy, tag
 
 from .conftest import SEED
 
@@ -439,9 +439,9 @@ def test_taxonomy_errors_name_file_line_and_field() -> None:
 
 
 def test_find_keeps_working_for_the_benchmark_generator() -> None:
-    regions, topics = TAXONOMY.find("Returnees in Honduras")
-    assert regions == {"Central America": ["Honduras"]}
-    assert topics == {"Return and reintegration": ["Returnees"]}
+    found = find_tags(TAXONOMY, "Returnees in Honduras", None, ())
+    assert found.regions == {"Central America": ["Honduras"]}
+    assert found.topics == {"Return and reintegration": ["Returnees"]}
     assert "Honduras" in TAXONOMY.region_terms["Central America"]
     assert "Russia" in TAXONOMY.region_terms["Rest of the world"]
     assert "return" not in TAXONOMY.topic_terms["Return and reintegration"]

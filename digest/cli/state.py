@@ -7,24 +7,31 @@ from pathlib import Path
 import click
 
 from ..clock import utcnow
-from ..settings import Settings
+from ..settings import Settings, load_settings
 from ..state.backup import backup as backup_state
-from .main import config_option
+from .main import config_path_option
 from .output import out
 
 
 @click.group("state")
-def state_group() -> None:
-    """Keep the state (items seen, deliveries, runs, web changes) safe.
+@config_path_option
+@click.pass_context
+def state_group(ctx: click.Context, config_path: Path) -> None:
+    """Keep the state (items seen, deliveries, runs, web changes) safe."""
+    ctx.obj = config_path
 
-    Each subcommand takes --config PATH (default ./digest.yaml), like every command.
-    """
+
+def _settings(ctx: click.Context, config_path: Path) -> Settings:
+    """--config after the subcommand, else before it (`digest state --config X backup ...`)."""
+    given = ctx.get_parameter_source("config_path") is not click.core.ParameterSource.DEFAULT
+    return load_settings(config_path if given or ctx.obj is None else ctx.obj)
 
 
 @state_group.command("backup")
-@config_option
+@config_path_option
 @click.argument("path", type=click.Path(path_type=Path))
-def backup(settings: Settings, path: Path) -> None:
+@click.pass_context
+def backup(ctx: click.Context, config_path: Path, path: Path) -> None:
     """Copy the state to PATH (a file, or a folder for a dated file), safely while sends and
     `digest serve` run. The copy is checked before it is kept.
 
@@ -33,5 +40,6 @@ def backup(settings: Settings, path: Path) -> None:
       digest state backup /var/backups/digest/
       digest state backup /var/backups/digest/state-$(date +%F).db
     """
+    settings = _settings(ctx, config_path)
     written = backup_state(settings.state, path, utcnow())
     out.print(f"Backed up {settings.state} to {written} ({written.stat().st_size / 1024:.0f} KB).")
