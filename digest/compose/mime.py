@@ -48,17 +48,30 @@ def _check_header(name: str, value: str) -> str:
 
 
 def encode_address(name: str, address: str) -> str:
-    """`Ana Pérez <ana@example.org>` with the name RFC 2047-encoded when it is not ASCII."""
+    """`Ana Pérez <ana@example.org>`. A name that is not short printable ASCII is written as
+    RFC 2047 encoded words of at most 75 characters, folded over lines of at most 76, so no
+    control character reaches the header and no line grows past what servers take."""
     _check_header("address", name + address)
-    return formataddr((name, address), charset="utf-8") if name else address
+    if not name:
+        return address
+    if name.isascii() and name.isprintable() and len(name) <= 60:
+        return formataddr((name, address))
+    words = Header(name, "utf-8", maxlinelen=76, header_name="From").encode(linesep="\r\n")
+    last = words.rsplit("\r\n", 1)[-1]
+    return words + ("\r\n " if len(last) + len(address) > 72 else " ") + f"<{address}>"
 
 
+@memo(maxsize=256)
 def encode_text_header(value: str) -> str:
-    """An unstructured header value (Subject), encoded and folded when needed."""
+    """An unstructured header value (Subject), folded over lines of at most 76 characters,
+    RFC 2047-encoded when it is not printable ASCII or has a word too long to fold."""
     _check_header("Subject", value)
-    if value.isascii() and len(value) < 900:
+    if value.isascii() and value.isprintable() and len(value) <= 66:
         return value
-    return Header(value, "utf-8").encode(linesep="\r\n")
+    plain = value.isascii() and value.isprintable() and max(map(len, value.split())) <= 60
+    return Header(
+        value, "us-ascii" if plain else "utf-8", maxlinelen=76, header_name="Subject"
+    ).encode(linesep="\r\n")
 
 
 def quoted_printable(text: str) -> bytes:
