@@ -144,6 +144,11 @@ def test_index_and_digest_page_in_chromium(
     expect(page.locator("h1")).to_have_text(
         re.compile("^Edited in the browser test: "), timeout=WAIT_MS
     )
+    # The reloaded frames too: one still loading when the template breaks would get the error
+    # page, which refuses to be framed (a console error this test would count).
+    for name in ("desktop", "phone"):
+        body = page.frame_locator(f"#frame-{name}").locator("body")
+        expect(body).to_contain_text(titles[0], timeout=WAIT_MS)
     assert errors == []
 
     # A template error shows on the page with its file and line; fixing it brings it back.
