@@ -1,8 +1,9 @@
 """The preview server's routes, through a real HTTP client against a real server on loopback.
 
-The server runs in a thread of this process (so a test can start several); the CLI tests start
-`digest preview --serve` as a real subprocess. Expected values come from the library
-(`digest.send.open_previews`), never from the server under test.
+The server runs in a thread of this process (so a test can start several). One test starts
+`digest preview --serve` as a real subprocess (the printed address, --open, Ctrl-C); the
+command's checks run in this process through click's CliRunner. Expected values come from the
+library (`digest.send.open_previews`), never from the server under test.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import http.client
 import json
 import os
 import re
+import signal
 import socket
 import sqlite3
 import stat
@@ -23,24 +25,30 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import pytest
 import yaml
+from click.testing import CliRunner, Result
+from flask import Flask
 from markupsafe import escape
 
+from digest.cli import main
 from digest.clock import utcnow
 from digest.compose.render import GMAIL_CLIP
 from digest.models import Subscriber
-from digest.preview.app import PreviewApp, PreviewServer, make_server
-from digest.send import Composer, PreviewResult, load_inputs, open_previews
+from digest.preview.app import PreviewServer, create_app, make_server
+from digest.preview.site import PreviewSite, site_of
+from digest.send import Composer, PreviewResult, load_inputs, open_previews, send
 from digest.settings import load_settings
 from digest.state import State
 
 from .conftest import Project, SmtpServer, free_port
 
 LONG_POLL = 60.0  # only the long-poll test waits on it, and it returns as soon as a file changes
+SHUTDOWN_POLL = 0.02  # how often a test's server looks whether it should stop
 
 
 @dataclass
@@ -56,9 +64,13 @@ class Reply:
 
 @dataclass
 class Running:
-    app: PreviewApp
+    app: Flask
     server: PreviewServer
     project: Project
+
+    @property
+    def site(self) -> PreviewSite:
+        return site_of(self.app)
 
     @property
     def port(self) -> int:
@@ -104,15 +116,17 @@ def start(project: Project) -> Iterator[Callable[..., Running]]:
     servers: list[Running] = []
 
     def start_server(poll_timeout: float = LONG_POLL) -> Running:
-        app = PreviewApp(project.config, load_settings(project.config), poll_timeout=poll_timeout)
+        app = create_app(project.config, load_settings(project.config), poll_timeout=poll_timeout)
         server = make_server(app, 0)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL}, daemon=True
+        ).start()
         servers.append(Running(app, server, project))
         return servers[-1]
 
     yield start_server
     for running in servers:
-        running.app.stopping.set()
+        running.site.watcher.stopping.set()
         running.server.shutdown()
         running.server.server_close()
 
@@ -156,6 +170,12 @@ def csrf_of(page: str) -> str:
     return found.group(1)
 
 
+def send_to(project: Project, address: str) -> None:
+    """A real send to one subscriber, recorded in the state (the library, in this process)."""
+    report = send(load_settings(project.config), only=[address])
+    assert [(o.email, o.status) for o in report.outcomes] == [(address, "sent")]
+
+
 def write_item(
     project: Project, name: str, title: str, regions: str, topics: str, body: str = ""
 ) -> None:
@@ -195,7 +215,7 @@ def test_index_lists_every_subscriber_with_what_they_would_get(
 
 
 def test_index_shows_who_would_get_nothing(project: Project, preview: Running) -> None:
-    project.run("send", "--only", "ana@example.org", check=True)  # ana has had everything now
+    send_to(project, "ana@example.org")  # ana has had everything now
     listed = rows(preview.get("/").text)
     assert "Nothing new: no email" in listed["ana@example.org"]
     assert '<td class="num items">0</td>' in listed["ana@example.org"]
@@ -272,6 +292,22 @@ def test_subscriber_page_shows_the_email_as_it_will_be_sent(
 
 def test_address_in_the_url_is_matched_regardless_of_case(preview: Running) -> None:
     assert preview.get("/s/ANA@Example.org").status == 200
+
+
+def test_addresses_with_url_characters_have_their_pages(project: Project, preview: Running) -> None:
+    odd = ["a/b@example.org", "100%real@example.org", "what?#@example.org"]
+    project.subscribers([{"email": address, "regions": ["Caribbean"]} for address in odd])
+    urls = {address: "/s/" + quote(address, safe="@+") for address in odd}
+    assert ["/s/" + path for path in rows(preview.get("/").text)] == list(urls.values())
+    for address, url in urls.items():
+        page = preview.get(url)
+        assert page.status == 200, url
+        assert f"<tr><th>To</th><td>{esc(address)}</td></tr>" in page.text
+        assert preview.get(f"{url}/html").status == 200, url
+        message = email.message_from_bytes(
+            preview.get(f"{url}/eml").body, policy=email.policy.default
+        )
+        assert message["To"] == address
 
 
 def test_unknown_subscriber_and_page_are_404(preview: Running) -> None:
@@ -472,7 +508,7 @@ def test_change_token_moves_when_a_watched_file_changes(
 def test_editor_swap_files_and_readonly_state_opens_do_not_count(
     project: Project, preview: Running
 ) -> None:
-    project.run("send", "--only", "ana@example.org", check=True)
+    send_to(project, "ana@example.org")
     before = preview.token()
     (project.root / "templates" / ".digest.mjml.j2.swp").write_bytes(b"vim swap")
     (project.root / "templates" / "digest.mjml.j2~").write_text("backup")
@@ -492,9 +528,11 @@ def test_long_poll_answers_when_a_file_changes(
     )
     waiting.start()
     deadline = time.monotonic() + LONG_POLL
-    while preview.app.waiting == 0 and time.monotonic() < deadline:  # held, not answered yet
+    while (
+        preview.site.watcher.waiting == 0 and time.monotonic() < deadline
+    ):  # held, not answered yet
         time.sleep(0.01)
-    assert preview.app.waiting == 1 and not answer
+    assert preview.site.watcher.waiting == 1 and not answer
     EDITS["template"](project)
     waiting.join(LONG_POLL + 10)
     assert answer and answer[0].status == 200
@@ -503,6 +541,34 @@ def test_long_poll_answers_when_a_file_changes(
     quick = start(poll_timeout=0.2)  # nothing changes: the same token comes back
     same = quick.token()
     assert json.loads(quick.get(f"/__changes?since={same}").body)["token"] == same
+
+
+HELD_POLLS = 16  # open pages each hold one; more than a fixed pool's threads (waitress: 4)
+
+
+def test_many_held_long_polls_do_not_block_other_pages(start: Callable[..., Running]) -> None:
+    preview = start(poll_timeout=LONG_POLL)
+    watcher = preview.site.watcher
+    token = preview.token()
+    answers: list[int] = []
+
+    def hold() -> None:
+        answers.append(preview.get(f"/__changes?since={token}", timeout=LONG_POLL).status)
+
+    polls = [threading.Thread(target=hold) for _ in range(HELD_POLLS)]
+    for poll in polls:
+        poll.start()
+    deadline = time.monotonic() + LONG_POLL
+    while watcher.waiting < HELD_POLLS and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert watcher.waiting == HELD_POLLS and not answers
+    for path in ("/", "/s/ana@example.org", "/s/ana@example.org/html", "/static/preview.js"):
+        assert preview.get(path, timeout=LONG_POLL).status == 200, path
+    assert watcher.waiting == HELD_POLLS and not answers  # all still held meanwhile
+    watcher.stopping.set()  # as when the server stops: every held poll answers at once
+    for poll in polls:
+        poll.join(LONG_POLL)
+    assert answers == [200] * HELD_POLLS
 
 
 def test_pages_show_edits_without_a_restart(project: Project, preview: Running) -> None:
@@ -543,7 +609,7 @@ def dump(database: Path) -> list[str]:
 def test_browsing_every_page_writes_no_state_and_sends_nothing(
     project: Project, preview: Running
 ) -> None:
-    project.run("send", "--only", "ana@example.org", check=True)
+    send_to(project, "ana@example.org")
     assert len(project.maildir_messages()) == 1
     state_before, rows_before = project.state.read_bytes(), dump(project.state)
     outbox_before = tree(project.outbox)
@@ -638,6 +704,82 @@ def test_send_through_an_unreachable_server_is_shown(project: Project, preview: 
     assert preview.get("/").status == 200  # still serving
 
 
+def test_form_larger_than_a_form_is_refused(preview: Running) -> None:
+    token = csrf_of(preview.get("/s/ana@example.org").text)
+    form = {"to": "editor@example.org", "csrf": token, "padding": "x" * 17 * 1024}
+    reply = preview.post("/s/ana@example.org/send", form)
+    assert reply.status == 413
+    assert reply.text == "The form is too large."
+
+
+# -- headers and files -----------------------------------------------------------------------
+
+
+def test_every_answer_carries_the_safety_headers(project: Project, preview: Running) -> None:
+    answers = {
+        path: preview.get(path)
+        for path in (
+            "/",
+            "/s/ana@example.org",
+            "/s/ana@example.org/html",
+            "/s/ana@example.org/text",
+            "/preview?regions=Atlantis",
+            "/nothing-here",
+            "/static/preview.js",
+            "/__changes",
+        )
+    }
+    answers["403"] = preview.get("/", headers={"Host": "evil.example"})
+    settings_text = project.config.read_text()
+    project.config.write_text(settings_text + "delivery: [unclosed\n")
+    answers["500"] = preview.get("/")
+    project.config.write_text(settings_text)
+    assert answers["403"].status == 403 and answers["500"].status == 500
+    for name, reply in answers.items():
+        assert reply.headers["cache-control"] == "no-store", name
+        assert reply.headers["x-content-type-options"] == "nosniff", name
+        assert reply.headers["referrer-policy"] == "no-referrer", name
+    for name in ("/", "/s/ana@example.org", "/preview?regions=Atlantis", "/nothing-here", "500"):
+        policy = answers[name].headers["content-security-policy"]
+        for directive in (
+            "default-src 'none'",
+            "script-src 'self'",
+            "connect-src 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ):
+            assert directive in policy.split("; "), (name, directive)
+    policy = answers["/s/ana@example.org/html"].headers["content-security-policy"]
+    assert policy.startswith("sandbox allow-popups allow-popups-to-escape-sandbox; ")
+    assert "script-src 'none'" in policy.split("; ")
+    for name in ("/s/ana@example.org/text", "/static/preview.js", "/__changes", "403"):
+        assert "content-security-policy" not in answers[name].headers, name
+
+
+def test_static_files_are_only_the_two_named_ones(preview: Running) -> None:
+    shipped = resources.files("digest.preview") / "templates"
+    script = preview.get("/static/preview.js")
+    assert script.status == 200
+    assert script.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert script.body == (shipped / "preview.js").read_bytes()
+    icon = preview.get("/static/favicon.svg")
+    assert icon.status == 200 and icon.headers["content-type"] == "image/svg+xml"
+    assert icon.body == (shipped / "favicon.svg").read_bytes()
+    for path in (
+        "/static/index.html",  # a template beside them: never served raw
+        "/static/../app.py",
+        "/static/..%2fapp.py",
+        "/static/%2e%2e/%2e%2e/pyproject.toml",
+        "/static/..%5capp.py",
+        "/static//etc/passwd",
+        "/static/%2fetc%2fpasswd",
+    ):
+        reply = preview.get(path)
+        assert reply.status == 404, path
+        for leaked in (b"import ", b"{%", b"root:", b"[project]"):
+            assert leaked not in reply.body, (path, leaked)
+
+
 # -- the server and the command --------------------------------------------------------------
 
 
@@ -668,7 +810,7 @@ def start_cli(project: Project, *args: str, env: dict[str, str] | None = None): 
     )
 
 
-def test_cli_serves_prints_the_address_and_opens_the_browser(
+def test_cli_serves_prints_the_address_and_opens_the_browser_and_stops_on_ctrl_c(
     project: Project, tmp_path: Path
 ) -> None:
     opened = tmp_path / "opened.txt"
@@ -690,30 +832,55 @@ def test_cli_serves_prints_the_address_and_opens_the_browser(
         connection.request("GET", "/")
         response = connection.getresponse()
         assert response.status == 200
-        assert "ana@example.org" in response.read().decode()
+        page = response.read().decode()
+        assert "ana@example.org" in page
         connection.close()
+
+        # Ctrl-C while a page holds a long-poll: the command stops at once, without a traceback.
+        token = re.search(r'data-token="([^"]+)"', page)
+        assert token
+        held = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        held.request("GET", f"/__changes?since={token.group(1)}")
+        time.sleep(0.3)  # let the server take the request (it holds it for LONG_POLL seconds)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+        held.close()
+        assert process.returncode == 0, err
+        assert "Traceback" not in err and "KeyboardInterrupt" not in err
+        assert '"GET / HTTP/1.1" 200' in err  # each page is logged, the long-polls are not
+        assert "__changes" not in err
     finally:
-        process.terminate()
-        process.communicate(timeout=30)
+        if process.poll() is None:
+            process.terminate()
+            process.communicate(timeout=30)
 
 
-def test_cli_says_when_the_port_is_taken(project: Project) -> None:
+def invoke(project: Project, monkeypatch: pytest.MonkeyPatch, *args: str) -> Result:
+    """`digest ARGS` in this process (click's CliRunner), run in the project's folder."""
+    monkeypatch.chdir(project.root)
+    return CliRunner().invoke(main, [*args, "--config", str(project.config)], env={"NO_COLOR": "1"})
+
+
+def test_cli_says_when_the_port_is_taken(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = project.run("preview", "--serve", "--port", str(port), timeout=60)
-    assert result.returncode == 2
+        result = invoke(project, monkeypatch, "preview", "--serve", "--port", str(port))
+    assert result.exit_code == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "--port 0" in result.stderr
 
 
-def test_cli_without_serve_still_writes_files(project: Project) -> None:
-    result = project.run("preview", "--out", "files", check=True)
+def test_cli_without_serve_still_writes_files(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = invoke(project, monkeypatch, "preview", "--out", "files")
+    assert result.exit_code == 0, result.output
     assert "Preview in files" in result.stdout
     assert (project.root / "files" / "ana@example.org.html").is_file()
     assert (project.root / "files" / "ana@example.org.eml").is_file()
-    refused = project.run("preview", "--port", "9000")
-    assert refused.returncode == 2 and "--port and --open need --serve" in refused.stderr
-    refused = project.run("preview", "--serve", "--only", "ana@example.org")
-    assert refused.returncode == 2 and "do not go with --serve" in refused.stderr
+    refused = invoke(project, monkeypatch, "preview", "--port", "9000")
+    assert refused.exit_code == 2 and "--port and --open need --serve" in refused.stderr
+    refused = invoke(project, monkeypatch, "preview", "--serve", "--only", "ana@example.org")
+    assert refused.exit_code == 2 and "do not go with --serve" in refused.stderr
