@@ -196,22 +196,23 @@ class ListStream:
             return  # an empty file
         loader.get_event()  # DocumentStart
         if not loader.check_event(yaml.MappingStartEvent):
-            if _build(loader, {}) is not None:
+            if _build(loader, _Anchors()) is not None:
                 self.shape_error = f"expected '{self.key}:' at the top"
             return
         loader.get_event()
         while not loader.check_event(yaml.MappingEndEvent):
             line = loader.peek_event().start_mark.line + 1
-            name = _build(loader, {})
+            name = _build(loader, _Anchors())
             if name == self.key and loader.check_event(yaml.SequenceStartEvent):
                 self.found = True
                 loader.get_event()
-                anchors: dict[str, Any] = {}
+                anchors = _Anchors()
                 while not loader.check_event(yaml.SequenceEndEvent):
+                    anchors.left = anchors.ENTRY_VALUES  # each entry has its own allowance
                     yield _build(loader, anchors)
                 loader.get_event()
             else:
-                value = _build(loader, {})
+                value = _build(loader, _Anchors())
                 if name == self.key:
                     if value is not None:
                         self.shape_error = f"'{self.key}:' must be followed by a list"
@@ -228,16 +229,44 @@ _PLAIN_TAGS_KEPT, _PLAIN_TAG_LENGTH = 4096, 40
 register_mapping("digest.yamlfile.plain_tags", _plain_tags)
 
 
-def _build(loader: Any, anchors: dict[str, Any], merge: bool = False) -> Any:
+class _Anchors:
+    """The anchors of one list being read, and how many values each stands for written out.
+    An entry may stand for at most `ENTRY_VALUES` values: aliases that a tool writes for a
+    shared list pass, an alias bomb (aliases of aliases, billions of values) stops at once."""
+
+    ENTRY_VALUES = 10_000
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self.sizes: dict[str, int] = {}
+        self.left = self.ENTRY_VALUES
+
+    def spend(self, size: int, event: Any) -> None:
+        self.left -= size
+        if self.left < 0:
+            raise _error(
+                f"aliases (*name) here expand to more than {self.ENTRY_VALUES:,} values: "
+                "write the values out",
+                event,
+            )
+
+
+def _build(loader: Any, anchors: _Anchors) -> Any:
     """One value, straight from the parser's events (no node graph): mappings come back as
-    LineDict, strings as they are, other scalars through PyYAML's own constructors. Aliases
-    are allowed only where `merge` says: after `<<:`, to reuse an entry's settings."""
-    return _value(loader, loader.get_event(), anchors, merge)
+    LineDict, strings as they are, other scalars through PyYAML's own constructors."""
+    return _value(loader, loader.get_event(), anchors)
 
 
-def _value(loader: Any, event: Any, anchors: dict[str, Any], merge: bool = False) -> Any:
+def _value(loader: Any, event: Any, anchors: _Anchors) -> Any:
     """The value that starts with `event`."""
     value: Any
+    before = anchors.left
+    if isinstance(event, yaml.AliasEvent):
+        if event.anchor not in anchors.values:
+            raise _error(f"unknown alias {event.anchor!r}", event)
+        anchors.spend(anchors.sizes[event.anchor], event)
+        return anchors.values[event.anchor]
+    anchors.spend(1, event)
     if isinstance(event, yaml.ScalarEvent):
         tag = event.tag
         if tag is None or tag == "!":
@@ -247,28 +276,19 @@ def _value(loader: Any, event: Any, anchors: dict[str, Any], merge: bool = False
         else:
             node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
             value = loader.construct_object(node, deep=True)
-    elif isinstance(event, yaml.AliasEvent):
-        if not merge:
-            raise _error(
-                f"alias *{event.anchor} is allowed only after '<<:' (to reuse an entry's "
-                "settings): write the value out",
-                event,
-            )
-        if event.anchor not in anchors:
-            raise _error(f"unknown alias {event.anchor!r}", event)
-        return anchors[event.anchor]
     elif isinstance(event, yaml.SequenceStartEvent):
         value = []
         while not isinstance(item := loader.get_event(), yaml.SequenceEndEvent):
-            value.append(_value(loader, item, anchors, merge))
+            value.append(_value(loader, item, anchors))
     else:  # MappingStartEvent
         value = _mapping(loader, event, anchors)
     if event.anchor:
-        anchors[event.anchor] = value
+        anchors.values[event.anchor] = value
+        anchors.sizes[event.anchor] = before - anchors.left
     return value
 
 
-def _mapping(loader: Any, event: Any, anchors: dict[str, Any]) -> LineDict:
+def _mapping(loader: Any, event: Any, anchors: _Anchors) -> LineDict:
     value = LineDict()
     value.line, value.key_lines = event.start_mark.line + 1, {}
     merged: list[Any] = []
@@ -276,7 +296,7 @@ def _mapping(loader: Any, event: Any, anchors: dict[str, Any]) -> LineDict:
         key = _value(loader, key_event, anchors)
         if isinstance(key, list | dict):
             raise _error(f"a key must be a plain name, not a {type(key).__name__}", key_event)
-        item = _build(loader, anchors, merge=key == "<<")
+        item = _build(loader, anchors)
         if key == "<<":  # a YAML merge key: the anchored mapping(s) fill in what is unset
             merged.extend(item if isinstance(item, list) else [item])
             continue

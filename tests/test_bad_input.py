@@ -29,12 +29,30 @@ def _subscribers_error(path: Path, text: str) -> str:
 
 
 def test_an_alias_bomb_in_subscribers_yaml_is_refused_at_once(tmp_path: Path) -> None:
-    text = "subscribers:\n  - &a {email: a@example.org}\n  - email: b@example.org\n    name: [*a, *a]\n"
+    levels = "".join(
+        f"    {name}: &{name} [{', '.join([f'*{prev}'] * 9)}]\n"
+        for prev, name in zip("abcdefgh", "bcdefghi", strict=True)
+    )
+    text = (
+        "subscribers:\n  - email: a@example.org\n    name: &a [lol, lol, lol, lol, lol]\n"
+        f"  - email: b@example.org\n{levels}"
+    )
     started = time.monotonic()
     message = _subscribers_error(tmp_path / "subscribers.yaml", text)
     assert time.monotonic() - started < 1
-    assert f"{tmp_path / 'subscribers.yaml'}:4:" in message
-    assert "alias *a is allowed only after '<<:'" in message
+    assert f"{tmp_path / 'subscribers.yaml'}:" in message
+    assert "aliases (*name) here expand to more than 10,000 values" in message
+
+
+def test_aliases_a_tool_writes_for_a_shared_list_still_read(tmp_path: Path) -> None:
+    """PyYAML writes `&id001` / `*id001` when entries share a list: such files still work."""
+    path = tmp_path / "subscribers.yaml"
+    path.write_text(
+        "subscribers:\n- email: a@example.org\n  regions: &id001\n  - Caribbean\n"
+        "- email: b@example.org\n  regions: *id001\n"
+    )
+    a, b = load_subscribers(path, load_taxonomy())
+    assert a.regions == b.regions == ("Caribbean",)
 
 
 def test_a_duplicate_key_names_both_lines(tmp_path: Path) -> None:

@@ -98,7 +98,7 @@ class _Handover:
 def deliver(
     settings: Settings,
     composer: Composer,
-    state: State,
+    state: State | None,
     subscribers: Iterable[Subscriber],
     *,
     run_id: int | None,
@@ -116,7 +116,7 @@ def deliver(
     if not dry_run:
         journal: Journal | NoJournal = (
             Journal(state, run_id, composer.pending, clock, emit)
-            if run_id is not None
+            if run_id is not None and state is not None
             else NoJournal(emit)
         )
         dispatcher = make_dispatcher(settings, connections, rate_slot)

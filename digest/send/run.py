@@ -2,7 +2,8 @@
 
 Input is checked before anything is sent: bad settings, subscribers or templates raise an
 InputError and nothing goes out. A large run is shared between worker processes
-(`processes`); a small one runs here (`loop.deliver_share`).
+(`processes`); a small one runs here (`loop.deliver_share`). A dry run and a test send
+(`to`) only read the state: they record nothing, not even the items they picked up.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from datetime import datetime
 
 from ..clock import utcnow
 from ..settings import Settings
-from ..state import State, send_lock
+from ..state import State, reading, send_lock
 from ..subscribers import SendList
-from .inputs import load_inputs
-from .loop import deliver_share
-from .pickup import pick_up
+from .composer import Composer
+from .inputs import Inputs, load_inputs
+from .loop import deliver, deliver_share
+from .pickup import pick_up, preview_items
+from .previews import NO_SECRET
 from .processes import deliver_in_processes, worker_count
 from .report import Abort, NoProgress, Outcome, Progress, SendReport
 
@@ -38,63 +41,105 @@ def send(
     """Pick up new items and deliver every subscriber's digest.
 
     Input problems raise before anything is sent. Per-subscriber failures are in the report.
-    A failure no message can get past (authentication, TLS, unreachable server) stops the run
-    and is in `report.aborted`. With `dry_run` nothing is sent or recorded; with `to` every
-    digest goes to that address as a test and nothing is recorded.
+    A failure no message can get past (authentication, TLS, an unreachable server) stops the
+    run and is in `report.aborted`. With `dry_run` nothing is sent or recorded; with `to`
+    every digest goes to that address as a test and nothing is recorded.
     """
     progress = progress or NoProgress()
     inputs = load_inputs(settings, keep_sources=False, with_subscribers=False)
     now = now or clock()
-    recording = not dry_run and to is None
-    with (
-        SendList.build(settings.subscribers, inputs.taxonomy, settings.state, only) as send_list,
-        send_lock(settings.state, wait=lock_wait),
-        State(settings.state) as state,
-    ):
-        pickup = pick_up(settings, state, inputs.taxonomy, now)
-        secret, _ = state.token_secret(settings.token_secret_env)
-        run_id = state.start_run(kind, now, due_at) if recording else None
-        report = SendReport(run_id=run_id, pickup=pickup)
+    with SendList.build(settings.subscribers, inputs.taxonomy, settings.state, only) as listed:
+        if dry_run or to is not None:
+            return _without_recording(inputs, listed, now, dry_run, to, progress, should_stop)
+        with send_lock(settings.state, wait=lock_wait), State(settings.state) as state:
+            pickup = pick_up(settings, state, inputs.taxonomy, now)
+            report = SendReport(run_id=state.start_run(kind, now, due_at), pickup=pickup)
+            try:
+                abort = _deliver(inputs, state, listed, report, progress, now, clock, should_stop)
+                report.abort(abort)
+            except BaseException as exc:  # Ctrl-C or a bug: not recorded as done
+                report.abort(Abort(f"interrupted: {type(exc).__name__}"))
+                raise
+            finally:
+                _finish_run(state, report, clock())
+    return report
+
+
+def _deliver(
+    inputs: Inputs,
+    state: State,
+    listed: SendList,
+    report: SendReport,
+    progress: Progress,
+    now: datetime,
+    clock: Callable[[], datetime],
+    should_stop: Callable[[], bool],
+) -> Abort | None:
+    """The recorded run's deliveries, in this process or shared between worker processes."""
+    settings = inputs.settings
+
+    def emit(outcome: Outcome) -> None:
+        report.add(outcome)
+        progress.advance(outcome)
+
+    progress.start(len(listed))
+    share = dict(run_id=report.run_id, to=None, emit=emit, should_stop=should_stop)
+    secret, _ = state.token_secret(settings.token_secret_env)  # made once, before any worker
+    workers = worker_count(settings, False, len(listed))
+    if workers > 1:
+        return deliver_in_processes(
+            settings, workers, listed.path, now=now, warn=report.warn, **share
+        )
+    subscribers = listed.read()
+    return deliver_share(
+        inputs,
+        state,
+        secret,
+        subscribers,
+        now=now,
+        warn=report.warn,
+        clock=clock,
+        dry_run=False,
+        **share,
+    )
+
+
+def _without_recording(
+    inputs: Inputs,
+    listed: SendList,
+    now: datetime,
+    dry_run: bool,
+    to: str | None,
+    progress: Progress,
+    should_stop: Callable[[], bool],
+) -> SendReport:
+    """A dry run or a test send: built as the real run would be, from the state as it is,
+    which is only read (no pickup recorded, no token secret made, no lock taken)."""
+    settings = inputs.settings
+    with reading(settings.state) as state:
+        items, pickup = preview_items(settings, inputs.taxonomy, state, now)
+        peeked = state.peek_token_secret(settings.token_secret_env) if state else None
+        composer = Composer(inputs, state, items, peeked or NO_SECRET, now)
+        report = SendReport(run_id=None, pickup=pickup)
+        for warning in composer.warnings:
+            report.warn(warning)
 
         def emit(outcome: Outcome) -> None:
             report.add(outcome)
             progress.advance(outcome)
 
-        progress.start(len(send_list))
-        share = dict(run_id=run_id, to=to, emit=emit, should_stop=should_stop)
-        try:
-            workers = worker_count(settings, dry_run, len(send_list))
-            if workers > 1:
-                abort = deliver_in_processes(
-                    settings, workers, send_list.path, now=now, warn=report.warn, **share
-                )
-            else:
-                subscribers = send_list.read()
-                abort = deliver_share(
-                    inputs,
-                    state,
-                    secret,
-                    subscribers,
-                    now=now,
-                    warn=report.warn,
-                    **share,
-                    dry_run=dry_run,
-                    clock=clock,
-                )
-            report.abort(abort)
-        except BaseException as exc:  # Ctrl-C or a bug: the run must not be recorded as done
-            report.abort(Abort(f"interrupted: {type(exc).__name__}"))
-            raise
-        finally:
-            if run_id is not None:
-                _finish_run(state, run_id, report, clock())
+        progress.start(len(listed))
+        subscribers = listed.read()
+        options = dict(run_id=None, dry_run=dry_run, to=to, emit=emit, should_stop=should_stop)
+        report.abort(deliver(settings, composer, state, subscribers, clock=utcnow, **options))
     return report
 
 
-def _finish_run(state: State, run_id: int, report: SendReport, now: datetime) -> None:
+def _finish_run(state: State, report: SendReport, now: datetime) -> None:
+    assert report.run_id is not None
     status = "aborted" if report.aborted else ("failed" if report.failed else "ok")
     state.finish_run(
-        run_id,
+        report.run_id,
         now,
         status,
         report.count("sent"),
