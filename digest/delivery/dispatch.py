@@ -115,8 +115,12 @@ class Dispatcher:
         retries: int = 5,
         backoff: float = 2.0,
         rate: RateLimit | None = None,
+        on_accepted: Callable[[Job, int], None] | None = None,
     ) -> None:
         self.envelope_from, self.retries, self.backoff = envelope_from, retries, backoff
+        # Told in the sending thread the moment a server accepts a message, before anything
+        # else happens: the caller writes it down where a kill cannot lose it.
+        self.on_accepted = on_accepted
         self.rate = rate or RateLimit(None, None)
         self.jobs: queue.Queue[object] = queue.Queue(maxsize=connections * 2)
         self.results: queue.Queue[Result] = queue.Queue()
@@ -171,7 +175,6 @@ class Dispatcher:
             attempts = send_with_retries(
                 connection, self.envelope_from, job.recipient, job.data, self.retries, self.backoff
             )
-            return Result(job, True, attempts)
         except (DeliveryConfigError, ServerUnavailableError) as exc:
             self.aborted.set()
             return Result(job, False, exc.attempts, exc)
@@ -181,6 +184,12 @@ class Dispatcher:
             self.aborted.set()
             error = f"unexpected error while sending: {type(exc).__name__}: {exc}"
             return Result(job, False, 1, DeliveryConfigError(error))
+        if self.on_accepted is not None:
+            try:
+                self.on_accepted(job, attempts)
+            except Exception:  # accepted all the same; but no more go out unrecorded
+                self.aborted.set()
+        return Result(job, True, attempts)
 
     def submit(self, job: Job, waiting: Callable[[], None] = lambda: None) -> Iterator[Result]:
         """Queue a job (waiting while the queue is full); yields results ready meanwhile. Calls

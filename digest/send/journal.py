@@ -3,18 +3,27 @@
 Pending rows are written `WRITE_BATCH` at a time, before any of them is handed over (a
 pending row that never left is simply sent next run). Results are written in the same
 transaction as the next batch, or sooner: once `WRITE_BATCH` have come back, and whenever the
-loop waits for a connection. So an accepted message is recorded within the time it takes to
-compose one batch, and a crash resends at most about a batch, with the same Message-ID.
+loop waits for a connection.
+
+Each acceptance is also written, the moment the server's 250 arrives, to an append-only
+acceptance log beside the state (`AcceptanceLog`): one short line, one write, which a kill
+cannot lose. The next run folds the log into the state before anything else, so a run killed
+with acceptances not yet in SQLite resends only the message in flight on each connection.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 
+from ..delivery import Job
 from ..state import Delivery, Finished, State
 from .report import Outcome
+
+ACCEPTED_SUFFIX = ".accepted"
 
 WRITE_BATCH = 32  # deliveries per state transaction
 
@@ -35,6 +44,11 @@ class Journal:
         self.state, self.run_id, self.pending = state, run_id, pending
         self.clock, self.emit = clock, emit
         self.returned: list[tuple[Finished, Outcome]] = []  # results not recorded yet
+        self.log = AcceptanceLog(acceptance_log_path(state.path))
+
+    def accepted(self, job: Job, attempts: int) -> None:
+        """Called in the sending thread the moment the server accepts a message."""
+        self.log.write(job.key, attempts)
 
     def plan(self, planned: Sequence[Planned]) -> list[tuple[int, bool]]:
         """Record these as pending (with the results that came back meanwhile). Returns each
@@ -65,6 +79,9 @@ class Journal:
             self.state.finish_deliveries([f for f, _ in self.returned], self.clock())
         self._report()
 
+    def close(self) -> None:
+        self.log.close()
+
     def _report(self) -> None:
         for _, outcome in self.returned:
             self.emit(outcome)
@@ -87,5 +104,49 @@ class NoJournal:
     def result(self, finished: Finished, outcome: Outcome) -> None:
         self.emit(outcome)
 
+    accepted = None  # nothing to write down
+
     def flush(self) -> None:
         pass
+
+    def close(self) -> None:
+        pass
+
+
+def acceptance_log_path(state_path: Path) -> Path:
+    """`.digest/state.db` -> `.digest/state.accepted`."""
+    return state_path.with_name(state_path.stem + ACCEPTED_SUFFIX)
+
+
+class AcceptanceLog:
+    """Appends `delivery id, attempts` per accepted message: one write(2) each, atomic with
+    O_APPEND, so worker processes share the file and a SIGKILL loses nothing written."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def write(self, delivery_id: int, attempts: int) -> None:
+        os.write(self.fd, f"{delivery_id}\t{attempts}\n".encode())
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def fold_acceptances(state: State) -> int:
+    """Mark sent what the acceptance log says was accepted but the state had not recorded
+    (a run was killed), then empty the log. Run under the send lock, before anything else.
+    Returns how many deliveries it marked sent."""
+    path = acceptance_log_path(state.path)
+    try:
+        text = path.read_text(encoding="ascii", errors="replace")
+    except FileNotFoundError:
+        return 0
+    accepted = []
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():  # a torn last line
+            accepted.append((int(parts[0]), int(parts[1])))
+    marked = state.mark_accepted(accepted)
+    path.write_bytes(b"")
+    return marked

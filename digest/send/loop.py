@@ -21,13 +21,18 @@ from .report import STOPPED, Abort, Outcome
 
 
 def make_dispatcher(
-    settings: Settings, connections: int | None = None, rate_slot: NextSlot | None = None
+    settings: Settings,
+    connections: int | None = None,
+    rate_slot: NextSlot | None = None,
+    on_accepted: Callable[[Job, int], None] | None = None,
 ) -> Dispatcher:
     """The senders of a run. `rate_slot` shares the rate limits with other processes."""
     delivery, smtp = settings.delivery, settings.delivery.smtp
     envelope_from = settings.sender_address.addr_spec
     if delivery.method != "smtp":
-        return Dispatcher(lambda: MaildirSender(delivery.maildir), envelope_from)
+        return Dispatcher(
+            lambda: MaildirSender(delivery.maildir), envelope_from, on_accepted=on_accepted
+        )
     return Dispatcher(
         lambda: SMTPSender(smtp),
         envelope_from,
@@ -35,6 +40,7 @@ def make_dispatcher(
         retries=smtp.retries,
         backoff=smtp.retry_backoff,
         rate=RateLimit(smtp.max_per_second, smtp.max_per_minute, shared=rate_slot),
+        on_accepted=on_accepted,
     )
 
 
@@ -92,7 +98,10 @@ class _Handover:
             for result in self.dispatcher.finish(waiting=self.journal.flush):
                 self.returned(result)
         finally:
-            self.journal.flush()
+            try:
+                self.journal.flush()
+            finally:
+                self.journal.close()
 
 
 def deliver(
@@ -119,7 +128,7 @@ def deliver(
             if run_id is not None and state is not None
             else NoJournal(emit)
         )
-        dispatcher = make_dispatcher(settings, connections, rate_slot)
+        dispatcher = make_dispatcher(settings, connections, rate_slot, journal.accepted)
         handover = _Handover(dispatcher, journal, to, should_stop)
     aborted: Abort | None = None
     completed = False

@@ -17,6 +17,7 @@ from ..state import State, reading, send_lock
 from ..subscribers import SendList
 from .composer import Composer
 from .inputs import Inputs, load_inputs
+from .journal import fold_acceptances
 from .loop import deliver, deliver_share
 from .pickup import pick_up, preview_items
 from .previews import NO_SECRET
@@ -52,11 +53,13 @@ def send(
         if dry_run or to is not None:
             return _without_recording(inputs, listed, now, dry_run, to, progress, should_stop)
         with send_lock(settings.state, wait=lock_wait), State(settings.state) as state:
+            fold_acceptances(state)  # what a killed run had accepted but not recorded
             pickup = pick_up(settings, state, inputs.taxonomy, now)
             report = SendReport(run_id=state.start_run(kind, now, due_at), pickup=pickup)
             try:
                 abort = _deliver(inputs, state, listed, report, progress, now, clock, should_stop)
                 report.abort(abort)
+                fold_acceptances(state)  # all recorded: the log starts empty next time
             except BaseException as exc:  # Ctrl-C or a bug: not recorded as done
                 report.abort(Abort(f"interrupted: {type(exc).__name__}"))
                 raise

@@ -346,6 +346,17 @@ class State:
                 ids.append((int(cursor.lastrowid or 0), True))
         return ids
 
+    def mark_accepted(self, accepted: Sequence[tuple[int, int]]) -> int:
+        """Deliveries a server accepted that a killed run had not recorded: sent now.
+        Returns how many were still unfinished."""
+        with self.transaction():
+            cursor = self.db.executemany(
+                "UPDATE deliveries SET status = 'sent', error = NULL, attempts = attempts + ? "
+                "WHERE id = ? AND status IN ('pending', 'uncertain')",
+                [(attempts, delivery_id) for delivery_id, attempts in accepted],
+            )
+        return cursor.rowcount
+
     def forget_deliveries(self, delivery_ids: Sequence[int]) -> None:
         """Drop pending rows of messages that never left (a run stopped before handing them
         over), so the next run builds those digests afresh."""
