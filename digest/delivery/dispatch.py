@@ -87,6 +87,7 @@ class Result:
     ok: bool
     attempts: int
     error: DeliveryError | None = None
+    withdrawn: bool = False  # not sent: the caller withdrew it before its turn
 
     @property
     def fatal(self) -> bool:
@@ -116,11 +117,13 @@ class Dispatcher:
         backoff: float = 2.0,
         rate: RateLimit | None = None,
         on_accepted: Callable[[Job, int], None] | None = None,
+        withdrawn: Callable[[Job], bool] | None = None,
     ) -> None:
         self.envelope_from, self.retries, self.backoff = envelope_from, retries, backoff
         # Told in the sending thread the moment a server accepts a message, before anything
         # else happens: the caller writes it down where a kill cannot lose it.
         self.on_accepted = on_accepted
+        self.withdrawn = withdrawn  # asked of each job just before it is sent
         self.rate = rate or RateLimit(None, None)
         self.jobs: queue.Queue[object] = queue.Queue(maxsize=connections * 2)
         self.results: queue.Queue[Result] = queue.Queue()
@@ -152,6 +155,9 @@ class Dispatcher:
                 assert isinstance(job, Job)
                 if self.aborted.is_set():
                     self.results.put(Result(job, False, 0, DeliveryConfigError(NOT_ATTEMPTED)))
+                    continue
+                if self.withdrawn is not None and self.withdrawn(job):
+                    self.results.put(Result(job, False, 0, withdrawn=True))
                     continue
                 with contextlib.suppress(queue.Empty):
                     following = self.jobs.get_nowait()

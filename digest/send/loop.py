@@ -18,21 +18,23 @@ from .inputs import Inputs
 from .journal import WRITE_BATCH, Journal, NoJournal
 from .pickup import tagged_items
 from .report import STOPPED, Abort, Outcome
+from .withdrawals import Withdrawals
+
+WITHDRAWN = "unsubscribed during the run: not sent"
 
 
 def make_dispatcher(
     settings: Settings,
     connections: int | None = None,
     rate_slot: NextSlot | None = None,
-    on_accepted: Callable[[Job, int], None] | None = None,
+    **hooks: Any,
 ) -> Dispatcher:
-    """The senders of a run. `rate_slot` shares the rate limits with other processes."""
+    """The senders of a run. `rate_slot` shares the rate limits with other processes; `hooks`
+    are the Dispatcher's `on_accepted` and `withdrawn`."""
     delivery, smtp = settings.delivery, settings.delivery.smtp
     envelope_from = settings.sender_address.addr_spec
     if delivery.method != "smtp":
-        return Dispatcher(
-            lambda: MaildirSender(delivery.maildir), envelope_from, on_accepted=on_accepted
-        )
+        return Dispatcher(lambda: MaildirSender(delivery.maildir), envelope_from, **hooks)
     return Dispatcher(
         lambda: SMTPSender(smtp),
         envelope_from,
@@ -40,7 +42,7 @@ def make_dispatcher(
         retries=smtp.retries,
         backoff=smtp.retry_backoff,
         rate=RateLimit(smtp.max_per_second, smtp.max_per_minute, shared=rate_slot),
-        on_accepted=on_accepted,
+        **hooks,
     )
 
 
@@ -52,6 +54,7 @@ class _Handover:
     journal: Journal | NoJournal
     to: str | None
     should_stop: Callable[[], bool]
+    withdrawals: Withdrawals | None = None
     planned: list[tuple[Subscriber, ComposedMessage, Outcome]] = field(default_factory=list)
     in_flight: dict[int, Outcome] = field(default_factory=dict)
     aborted: Abort | None = None
@@ -72,15 +75,27 @@ class _Handover:
                 if self.aborted is None and self.should_stop():
                     self.aborted = STOPPED
                 break
+            if self.withdrawals is not None:
+                self.withdrawals.refresh()  # at most once a second
             self.in_flight[key] = outcome
             job = Job(key, self.to or subscriber.email, message.data)
-            for result in self.dispatcher.submit(job, waiting=self.journal.flush):
+            for result in self.dispatcher.submit(job, waiting=self.waiting):
                 self.returned(result)
         self.planned.clear()
+
+    def waiting(self) -> None:
+        """While waiting for a connection: record what came back, look for unsubscribes."""
+        if self.withdrawals is not None:
+            self.withdrawals.refresh()
+        self.journal.flush()
 
     def returned(self, result: Result) -> None:
         outcome = self.in_flight.pop(result.job.key)
         outcome.attempts = result.attempts
+        if result.withdrawn:
+            outcome.status, outcome.error = "skipped", WITHDRAWN
+            self.journal.result(Finished(result.job.key, WITHDRAWN, 0), outcome)
+            return
         if result.ok:
             outcome.status = "test" if self.to else "sent"
         else:
@@ -95,7 +110,7 @@ class _Handover:
         try:
             if completed and self.planned:
                 self.hand_over()
-            for result in self.dispatcher.finish(waiting=self.journal.flush):
+            for result in self.dispatcher.finish(waiting=self.waiting):
                 self.returned(result)
         finally:
             try:
@@ -128,8 +143,17 @@ def deliver(
             if run_id is not None and state is not None
             else NoJournal(emit)
         )
-        dispatcher = make_dispatcher(settings, connections, rate_slot, journal.accepted)
-        handover = _Handover(dispatcher, journal, to, should_stop)
+        withdrawals = None
+        if isinstance(journal, Journal):
+            withdrawals = Withdrawals(journal.state, since=composer.now)
+        dispatcher = make_dispatcher(
+            settings,
+            connections,
+            rate_slot,
+            on_accepted=journal.accepted,
+            withdrawn=(lambda job: withdrawals.withdrawn(job.recipient)) if withdrawals else None,
+        )
+        handover = _Handover(dispatcher, journal, to, should_stop, withdrawals)
     aborted: Abort | None = None
     completed = False
     try:

@@ -65,6 +65,15 @@ class WebChanges:
         rows = self.db.execute("SELECT * FROM web_subscribers ORDER BY created_at, key")
         return {row["key"]: _record(row) for row in rows}
 
+    def unsubscribed_since(self, moment: datetime) -> set[str]:
+        """Addresses (casefolded) unsubscribed at or after `moment` and not since undone."""
+        if not self.present:
+            return set()
+        rows = self.db.execute(
+            "SELECT key FROM web_subscribers WHERE unsubscribed_at >= ?", (stamp(moment),)
+        )
+        return {row[0] for row in rows}
+
     def events(self, email: str) -> list[WebEvent]:
         if not self.present:
             return []
