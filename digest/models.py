@@ -87,3 +87,15 @@ class Digest:
     @property
     def item_ids(self) -> tuple[str, ...]:
         return tuple(t.id for t in self.items)
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """A source as it was when last read."""
+
+    location: str
+    fingerprint: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    checked_at: datetime | None = None
+    error: str | None = None

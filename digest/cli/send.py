@@ -104,6 +104,7 @@ def _report_json(report: SendReport, dry_run: bool, to: str | None) -> dict[str,
         "picked_up": {
             "new": report.pickup.new,
             "total": report.pickup.total,
+            "unchanged_sources": report.pickup.unchanged,
             "problems": [p.message for p in report.pickup.problems],
         },
         "sent": report.count("sent") + report.count("test"),
@@ -190,7 +191,8 @@ def send(
     else:
         out.print(
             f"Picked up {report.pickup.new} new item(s) "
-            f"({report.pickup.total} in {report.pickup.files} source file(s))."
+            f"({report.pickup.total} read from {report.pickup.files - report.pickup.unchanged} "
+            f"source file(s), {report.pickup.unchanged} unchanged)."
         )
         out.print(_summary_table(report, dry_run, to))
         sent = report.count("sent") + report.count("test")

@@ -1,31 +1,74 @@
-"""The first stage of a run: read every source, store new items, tag what the state holds."""
+"""The first stage of a run: read every source, store new items, tag what the state holds.
+
+Tags are kept in the state with the taxonomy's fingerprint: a run tags only the items that are
+new or changed (or all of them once the taxonomy changes), and an unchanged source is not even
+read again, so a large feed costs its full price once.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from ..models import TaggedItem
+from ..models import Item, TaggedItem
 from ..settings import Settings
 from ..sources import read_sources
-from ..state import State
+from ..state import State, StoredItem
 from ..taxonomy import Taxonomy, tag
 from .report import PickupReport
 
 
 def pick_up(settings: Settings, state: State, taxonomy: Taxonomy, now: datetime) -> PickupReport:
-    """Read every source and store its items; a bad source is reported, the rest still load."""
+    """Read every source and store its items; a bad source is reported, the rest still load.
+    New and changed items are tagged here, once, and their tags kept."""
     known = {*taxonomy.regions, *taxonomy.topics}
-    result = read_sources(settings.sources, known)
+    result = read_sources(settings.sources, known, seen=state.sources())
     new = state.add_items(result.items, now)
+    state.remember_sources(result.records)
+    untagged = [s for s in state.items() if s.tagged_with != taxonomy.fingerprint]
+    if untagged:
+        state.save_tags(
+            [(s.item.id, _tags_of(tag(s.item, taxonomy))) for s in untagged], taxonomy.fingerprint
+        )
     return PickupReport(
-        new=new, total=len(result.items), files=result.files, problems=result.problems
+        new=new,
+        total=len(result.items),
+        files=result.files,
+        problems=result.problems,
+        unchanged=result.unchanged,
     )
 
 
 def tagged_items(state: State, taxonomy: Taxonomy) -> list[TaggedItem]:
-    return [
-        _with_first_seen(tag(stored.item, taxonomy), stored.first_seen) for stored in state.items()
-    ]
+    """Every stored item with its tags: as kept, or made now where the taxonomy changed."""
+    return [_tagged(stored, taxonomy) for stored in state.items()]
+
+
+def _tagged(stored: StoredItem, taxonomy: Taxonomy) -> TaggedItem:
+    tags = stored.tags if stored.tagged_with == taxonomy.fingerprint else None
+    if tags is None:
+        return _with_first_seen(tag(stored.item, taxonomy), stored.first_seen)
+    return _from_tags(stored.item, tags, stored.first_seen)
+
+
+def _tags_of(tagged: TaggedItem) -> dict[str, Any]:
+    return {
+        "regions": list(tagged.regions),
+        "topics": list(tagged.topics),
+        "matches": {k: list(v) for k, v in tagged.matches.items()},
+        "withheld": dict(tagged.withheld),
+    }
+
+
+def _from_tags(item: Item, tags: dict[str, Any], first_seen: datetime) -> TaggedItem:
+    return TaggedItem(
+        item,
+        tuple(tags["regions"]),
+        tuple(tags["topics"]),
+        {k: tuple(v) for k, v in tags["matches"].items()},
+        first_seen,
+        dict(tags.get("withheld", {})),
+    )
 
 
 def _with_first_seen(tagged: TaggedItem, first_seen: datetime) -> TaggedItem:
@@ -39,10 +82,10 @@ def preview_items(
 ) -> tuple[list[TaggedItem], PickupReport]:
     """Items as a send would see them, without writing anything: `state` (opened read-only, or
     None before the first run) is only read, and items not picked up yet count as first seen
-    now."""
+    now. Every source is read whole: nothing is remembered of it."""
     stored = {s.item.id: s for s in state.items()} if state else {}
     result = read_sources(settings.sources, {*taxonomy.regions, *taxonomy.topics})
-    items = [_with_first_seen(tag(s.item, taxonomy), s.first_seen) for s in stored.values()]
+    items = [_tagged(s, taxonomy) for s in stored.values()]
     for item in result.items:
         if item.id not in stored:
             items.append(_with_first_seen(tag(item, taxonomy), now))

@@ -12,9 +12,10 @@ from ..errors import SourceError
 @dataclass
 class PickupReport:
     new: int = 0
-    total: int = 0
+    total: int = 0  # items read from the sources that were read
     files: int = 0
     problems: list[SourceError] = field(default_factory=list)
+    unchanged: int = 0  # sources not read again: the same as when last read
 
 
 @dataclass(frozen=True)

@@ -2,17 +2,21 @@
 
 `read_sources()` never stops at a bad source: each problem is returned with its path and why,
 and the other sources still load. The same story from two sources (same link, or same title
-and date) comes back once.
+and date) comes back once. A file that has not changed since it was last read (`seen`, its
+size, time and content hash) is not read again: its items are in the state already.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
+from ..clock import utcnow
 from ..errors import SourceError
-from ..models import Item
+from ..models import Item, SourceRecord
 from . import feed, listing, markdown
 
 Reader = Callable[[str], list[Item]]
@@ -32,6 +36,32 @@ class SourceResult:
     items: list[Item] = field(default_factory=list)
     problems: list[SourceError] = field(default_factory=list)
     files: int = 0
+    unchanged: int = 0  # files not read again: the same as when last read
+    records: list[SourceRecord] = field(default_factory=list)  # what to remember of each
+
+
+def file_fingerprint(path: Path, before: str | None) -> str:
+    """`size:mtime:sha256`. When size and time match `before`, its hash is kept unread."""
+    info = path.stat()
+    stamp = f"{info.st_size}:{info.st_mtime_ns}"
+    if before is not None and before.startswith(stamp + ":"):
+        return before
+    return f"{stamp}:{hashlib.sha256(path.read_bytes()).hexdigest()[:32]}"
+
+
+def _same_content(before: SourceRecord, now: SourceRecord) -> bool:
+    """The content hashes agree (a file touched but not changed counts as unchanged)."""
+    if not before.fingerprint or not now.fingerprint:
+        return False
+    return before.fingerprint.rsplit(":", 1)[-1] == now.fingerprint.rsplit(":", 1)[-1]
+
+
+def _unchanged(location: str, seen: Mapping[str, SourceRecord], now: datetime) -> SourceRecord:
+    """What to remember of a file source now; its fingerprint says whether it changed."""
+    before = seen.get(location)
+    previous = before.fingerprint if before is not None and before.error is None else None
+    fingerprint = file_fingerprint(Path(location), previous)
+    return SourceRecord(location, fingerprint, checked_at=now)
 
 
 def expand(source: str) -> list[str]:
@@ -64,29 +94,48 @@ def dedupe_key(item: Item) -> tuple[str, ...]:
     return (" ".join(item.title.casefold().split()), item.date.isoformat())
 
 
-def read_sources(sources: Iterable[str], known_tags: set[str] | None = None) -> SourceResult:
+def read_sources(
+    sources: Iterable[str],
+    known_tags: set[str] | None = None,
+    seen: Mapping[str, SourceRecord] | None = None,
+) -> SourceResult:
+    """Every item of every source; with `seen` (what each source was when last read), files
+    that have not changed are skipped and what to remember of each source is in `records`."""
     result = SourceResult()
     by_link: dict[str, Item] = {}
     by_title: dict[tuple[str, ...], Item] = {}
+    now = utcnow()
     for source in sources:
         for location in expand(source):
             result.files += 1
+            record = None
             try:
+                if seen is not None and not location.startswith(("http://", "https://")):
+                    record = _unchanged(location, seen, now)
+                    before = seen.get(location)
+                    if before and not before.error and _same_content(before, record):
+                        result.unchanged += 1
+                        result.records.append(record)
+                        continue
                 items = reader_for(location)(location)
             except SourceError as exc:
                 result.problems.append(exc)
+                _failed(result, location, record, exc.message, now)
                 continue
             except (OSError, UnicodeDecodeError) as exc:
                 result.problems.append(SourceError(f"{location}: cannot read: {exc}"))
+                _failed(result, location, record, str(exc), now)
                 continue
             except Exception as exc:  # one bad file never stops the others (nor the send)
-                result.problems.append(
-                    SourceError(
-                        f"{location}: cannot read: {type(exc).__name__}: {exc}",
-                        hint="fix or remove the file; the other sources were still read",
-                    )
+                problem = SourceError(
+                    f"{location}: cannot read: {type(exc).__name__}: {exc}",
+                    hint="fix or remove the file; the other sources were still read",
                 )
+                result.problems.append(problem)
+                _failed(result, location, record, problem.message, now)
                 continue
+            if record is not None:
+                result.records.append(record)
             for item in items:
                 unknown = [
                     t
@@ -109,3 +158,13 @@ def read_sources(sources: Iterable[str], known_tags: set[str] | None = None) -> 
                 by_title[dedupe_key(item)] = item
                 result.items.append(item)
     return result
+
+
+def _failed(
+    result: SourceResult, location: str, record: SourceRecord | None, error: str, now: datetime
+) -> None:
+    """A source that failed is remembered failed: it is read again next time, whatever it is."""
+    if record is not None:
+        result.records.append(
+            SourceRecord(location, record.fingerprint, checked_at=now, error=error)
+        )

@@ -13,6 +13,8 @@ from ..models import Item
 class StoredItem:
     item: Item
     first_seen: datetime
+    tags: dict[str, Any] | None = None  # as last tagged, with the taxonomy of `tagged_with`
+    tagged_with: str | None = None
 
 
 @dataclass(frozen=True)

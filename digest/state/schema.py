@@ -2,8 +2,32 @@
 
 `SCHEMA` is the current shape: a new file is made with it and marked `LATEST`; an older file
 is brought up to date by each `MIGRATIONS[n]` above its `user_version`, in order, then SCHEMA
-adds what is missing (CREATE ... IF NOT EXISTS).
+adds what is missing (CREATE ... IF NOT EXISTS). A migration is SQL, or a function of the
+connection where it depends on what the file holds.
 """
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+Migration = str | Callable[[sqlite3.Connection], None]
+
+
+def add_columns(table: str, *columns: tuple[str, str]) -> Callable[[sqlite3.Connection], None]:
+    """A migration adding columns to a table, where the table exists (else SCHEMA makes it
+    whole) and the column does not yet."""
+
+    def migrate(db: sqlite3.Connection) -> None:
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if not have:
+            return
+        for name, declaration in columns:
+            if name not in have:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
+
+    return migrate
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -16,7 +40,20 @@ CREATE TABLE IF NOT EXISTS items (
     regions TEXT NOT NULL,
     topics TEXT NOT NULL,
     categories TEXT NOT NULL,
-    first_seen TEXT NOT NULL
+    first_seen TEXT NOT NULL,
+    language TEXT,
+    content_hash TEXT,   -- of what the source said: an unchanged item is not written again
+    tags TEXT,           -- JSON: regions, topics, matches, withheld, as last tagged
+    tagged_with TEXT     -- the taxonomy's fingerprint then: another one means tag again
+);
+-- What each source was when last read, so an unchanged one is not read again.
+CREATE TABLE IF NOT EXISTS sources (
+    location TEXT PRIMARY KEY,
+    fingerprint TEXT,    -- a file's size, time and content hash
+    etag TEXT,           -- a feed URL's, for a conditional GET
+    last_modified TEXT,
+    checked_at TEXT NOT NULL,
+    error TEXT           -- why the last read failed, or NULL
 );
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
@@ -77,7 +114,7 @@ CREATE INDEX IF NOT EXISTS web_events_by_key ON web_events(key, id);
 
 # State files written before version 1 kept a row per item sent (`sent_items`), the same
 # facts as the deliveries' item lists, and an index that every status change rewrote.
-MIGRATIONS = {
+MIGRATIONS: dict[int, Migration] = {
     1: """
 DROP TABLE IF EXISTS sent_items;
 DROP INDEX IF EXISTS deliveries_by_subscriber;
@@ -105,5 +142,14 @@ INSERT INTO deliveries_v2(id, run_id, subscriber, message_id, status, item_ids, 
 DROP TABLE deliveries;
 ALTER TABLE deliveries_v2 RENAME TO deliveries;
 """,
+    # Version 4 keeps each item's language, content hash and tags, and each source's
+    # fingerprint (SCHEMA adds that table), so unchanged sources and items cost nothing.
+    4: add_columns(
+        "items",
+        ("language", "TEXT"),
+        ("content_hash", "TEXT"),
+        ("tags", "TEXT"),
+        ("tagged_with", "TEXT"),
+    ),
 }
 LATEST = max(MIGRATIONS)

@@ -15,18 +15,18 @@ import os
 import secrets
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from ..clock import parse_stamp, stamp
 from ..errors import StateError
-from ..models import Item
 from .integrity import GuardedConnection, check_file, check_tables, translate
-from .records import Delivery, Finished, Run, StoredItem
+from .items import ItemsMixin
+from .records import Delivery, Finished, Run
 from .schema import LATEST, MIGRATIONS, SCHEMA
 
 
-class State:
+class State(ItemsMixin):
     """One open SQLite state file. Not shared between threads."""
 
     def __init__(self, path: Path, readonly: bool = False) -> None:
@@ -73,10 +73,17 @@ class State:
         """Bring a state file written by an older version up to date (each step idempotent)."""
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         for target in sorted(v for v in MIGRATIONS if v > version):
+            step = MIGRATIONS[target]
             try:
-                self.db.executescript(
-                    f"BEGIN IMMEDIATE;{MIGRATIONS[target]}PRAGMA user_version = {target};COMMIT;"
-                )
+                if isinstance(step, str):
+                    self.db.executescript(
+                        f"BEGIN IMMEDIATE;{step}PRAGMA user_version = {target};COMMIT;"
+                    )
+                    continue
+                self.db.execute("BEGIN IMMEDIATE")
+                step(self.db)
+                self.db.execute(f"PRAGMA user_version = {target}")
+                self.db.execute("COMMIT")
             except BaseException:
                 if self.db.in_transaction:
                     self.db.execute("ROLLBACK")
@@ -147,62 +154,6 @@ class State:
                 stored = secrets.token_hex(32)
                 self.set_meta("token_secret", stored)
         return stored.encode(), False
-
-    # -- items --------------------------------------------------------------------------------
-    def add_items(self, items: Iterable[Item], now: datetime) -> int:
-        """Store items; new ones get `now` as first seen. Returns how many were new."""
-        seen = stamp(now)
-        new = 0
-        with self.transaction():
-            for item in items:
-                cursor = self.db.execute(
-                    "INSERT INTO items(id, title, date, summary, link, source, regions, topics, "
-                    "categories, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT(id) DO UPDATE SET title = excluded.title, date = excluded.date, "
-                    "summary = excluded.summary, link = excluded.link, source = excluded.source, "
-                    "regions = excluded.regions, topics = excluded.topics, "
-                    "categories = excluded.categories RETURNING first_seen",
-                    (
-                        item.id,
-                        item.title,
-                        item.date.isoformat(),
-                        item.summary,
-                        item.link,
-                        item.source,
-                        json.dumps(item.regions),
-                        json.dumps(item.topics),
-                        json.dumps(item.categories),
-                        seen,
-                    ),
-                )
-                if cursor.fetchone()["first_seen"] == seen:
-                    new += 1
-        return new
-
-    def items(self, since: datetime | None = None) -> list[StoredItem]:
-        query = "SELECT * FROM items"
-        args: tuple[str, ...] = ()
-        if since is not None:
-            query += " WHERE first_seen >= ?"
-            args = (stamp(since),)
-        rows = self.db.execute(query + " ORDER BY date DESC, first_seen DESC, id", args)
-        return [
-            StoredItem(
-                item=Item(
-                    id=row["id"],
-                    title=row["title"],
-                    date=date.fromisoformat(row["date"]),
-                    summary=row["summary"],
-                    link=row["link"],
-                    source=row["source"],
-                    regions=tuple(json.loads(row["regions"])),
-                    topics=tuple(json.loads(row["topics"])),
-                    categories=tuple(json.loads(row["categories"])),
-                ),
-                first_seen=parse_stamp(row["first_seen"]),
-            )
-            for row in rows
-        ]
 
     # -- runs ---------------------------------------------------------------------------------
     def start_run(self, kind: str, now: datetime, due_at: str | None = None) -> int:

@@ -22,6 +22,9 @@ class Taxonomy:
     lexicon: Lexicon = field(default_factory=Lexicon, repr=False, compare=False)
     context_window: int = DEFAULT_CONTEXT_WINDOW
     region_of: dict[str, str] = field(default_factory=dict, repr=False)  # ISO code -> region
+    # What the tags depend on (the file, the place data, the tagging code): tags stored with
+    # another fingerprint are made again.
+    fingerprint: str = field(default="", compare=False)
 
     def scan(self, text: str, language: str | None = None) -> tuple[list[Hit], int]:
         """The terms found in `text` and its length in words."""
