@@ -25,7 +25,7 @@ def pick_up(settings: Settings, state: State, taxonomy: Taxonomy, now: datetime)
     result = read_sources(settings.sources, known, seen=state.sources())
     new = state.add_items(result.items, now)
     state.remember_sources(result.records)
-    untagged = [s for s in state.items() if s.tagged_with != taxonomy.fingerprint]
+    untagged = state.items(tagged_with_other_than=taxonomy.fingerprint)
     if untagged:
         state.save_tags(
             [(s.item.id, _tags_of(tag(s.item, taxonomy))) for s in untagged], taxonomy.fingerprint

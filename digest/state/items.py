@@ -74,12 +74,17 @@ class ItemsMixin:
                     new += 1
         return new
 
-    def items(self, since: datetime | None = None) -> list[StoredItem]:
-        query = "SELECT * FROM items"
-        args: tuple[str, ...] = ()
+    def items(
+        self, since: datetime | None = None, tagged_with_other_than: str | None = None
+    ) -> list[StoredItem]:
+        """Items newest first; those first seen `since`, or not tagged with this fingerprint."""
+        query, args = "SELECT * FROM items WHERE 1 = 1", []
         if since is not None:
-            query += " WHERE first_seen >= ?"
-            args = (stamp(since),)
+            query += " AND first_seen >= ?"
+            args.append(stamp(since))
+        if tagged_with_other_than is not None:
+            query += " AND tagged_with IS NOT ?"
+            args.append(tagged_with_other_than)
         rows = self.db.execute(query + " ORDER BY date DESC, first_seen DESC, id", args)
         return [_stored_item(row) for row in rows]
 
