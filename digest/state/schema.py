@@ -4,6 +4,11 @@
 brings a file whose `user_version` is below n up to n (each step idempotent).
 """
 
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
     id TEXT PRIMARY KEY,
@@ -53,6 +58,7 @@ CREATE TABLE IF NOT EXISTS web_subscribers (
     prefs TEXT NOT NULL DEFAULT '{}',  -- settings changed on the web, JSON {"regions": [...]}
     pending TEXT,                      -- a sign-up's settings, waiting for its confirmation
     pending_at TEXT,
+    pending_nonce TEXT,                -- that sign-up's id, signed into its confirmation link
     confirmed_at TEXT,                 -- set: the address proved it wants the digest
     unsubscribed_at TEXT,              -- set: nothing is sent, whatever the file says
     unsubscribed_via TEXT,
@@ -71,11 +77,26 @@ CREATE TABLE IF NOT EXISTS web_events (
 CREATE INDEX IF NOT EXISTS web_events_by_key ON web_events(key, id);
 """
 
+
+def _add_pending_nonce(db: sqlite3.Connection) -> None:
+    """Version 3: each sign-up gets an id, so a confirmation link confirms only its own sign-up.
+    A file made before the web has no table yet (SCHEMA makes it whole); one that has the
+    column already (two processes upgrading at once) is left as it is."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(web_subscribers)")}
+    if columns and "pending_nonce" not in columns:
+        db.execute("ALTER TABLE web_subscribers ADD COLUMN pending_nonce TEXT")
+
+
+# A step is SQL run as one script, or a function given the connection inside the step's
+# transaction (for what SQL cannot make idempotent, such as adding a column).
+Migration = str | Callable[[sqlite3.Connection], None]
+
 # State files written before version 1 kept a row per item sent (`sent_items`), the same
 # facts as the deliveries' item lists, and an index that every status change rewrote.
-MIGRATIONS = {
+MIGRATIONS: dict[int, Migration] = {
     1: """
 DROP TABLE IF EXISTS sent_items;
 DROP INDEX IF EXISTS deliveries_by_subscriber;
 """,
+    3: _add_pending_nonce,
 }

@@ -71,6 +71,12 @@ class State:
         """Bring a state file written by an older version up to date (each step idempotent)."""
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         for target in sorted(v for v in MIGRATIONS if v > version):
+            step = MIGRATIONS[target]
+            if callable(step):
+                with self.transaction() as db:
+                    step(db)
+                    db.execute(f"PRAGMA user_version = {target}")
+                continue
             try:
                 self.db.executescript(
                     f"BEGIN IMMEDIATE;{MIGRATIONS[target]}PRAGMA user_version = {target};COMMIT;"
