@@ -119,7 +119,7 @@ def test_unconfirmed_sign_ups_never_receive_and_confirmed_ones_are_added(
 ) -> None:
     overrides = WebChanges(state)
     details = _form(Subscriber(email="x@example.org", name="Nuevo"), regions=["Caribbean"])
-    overrides.sign_up("Nuevo@Example.org", details, NOW, client="127.0.0.1")
+    sign_up = overrides.sign_up("Nuevo@Example.org", details, NOW, client="127.0.0.1")
     assert list(effective_subscribers([BEA], state, taxonomy)) == [BEA]
     statuses = [(e.subscriber.email, e.status, e.origin) for e in merged_view([BEA], state, taxonomy)]
     assert statuses == [
@@ -127,8 +127,11 @@ def test_unconfirmed_sign_ups_never_receive_and_confirmed_ones_are_added(
         ("Nuevo@Example.org", "pending", "web"),
     ]
 
-    assert overrides.confirm("nuevo@example.org", NOW, "127.0.0.1", keep=KEEP_SIGN_UP) is True
-    assert overrides.confirm("nuevo@example.org", NOW, "127.0.0.1", keep=KEEP_SIGN_UP) is False
+    confirm = overrides.confirm
+    assert confirm("nuevo@example.org", NOW, "127.0.0.1", KEEP_SIGN_UP, sign_up) == "confirmed"
+    assert confirm("nuevo@example.org", NOW, "127.0.0.1", KEEP_SIGN_UP, sign_up) == (
+        "nothing waiting"
+    )
     new = list(effective_subscribers([BEA], state, taxonomy))[1]
     assert (new.email, new.name, new.regions, new.topics) == (
         "Nuevo@Example.org",
@@ -137,10 +140,12 @@ def test_unconfirmed_sign_ups_never_receive_and_confirmed_ones_are_added(
         (),
     )
     # A second sign-up waits for its own confirmation: the current settings stay.
-    overrides.sign_up("nuevo@example.org", details | {"regions": ["Rest of the world"]}, NOW, "x")
+    again = overrides.sign_up(
+        "nuevo@example.org", details | {"regions": ["Rest of the world"]}, NOW, "x"
+    )
     assert list(effective_subscribers([BEA], state, taxonomy))[1].regions == ("Caribbean",)
     assert len(overrides.records()) == 1
-    overrides.confirm("nuevo@example.org", NOW, "127.0.0.1", keep=KEEP_SIGN_UP)
+    assert confirm("nuevo@example.org", NOW, "127.0.0.1", KEEP_SIGN_UP, again) == "confirmed"
     assert list(effective_subscribers([BEA], state, taxonomy))[1].regions == ("Rest of the world",)
     assert [e.client for e in overrides.events("nuevo@example.org")] == [
         "127.0.0.1",
@@ -225,10 +230,10 @@ def _seed_web_changes(project: Project) -> None:
         overrides.set_preferences(
             "ana@example.org", {"regions": ["Caribbean"], "frequency": "monthly"}, "web", NOW
         )
-        overrides.sign_up(
+        sign_up = overrides.sign_up(
             "web.reader@example.org", {"name": "Web Reader", "topics": ["Health"]}, NOW, "127.0.0.1"
         )
-        overrides.confirm("web.reader@example.org", NOW, "127.0.0.1", keep=KEEP_SIGN_UP)
+        overrides.confirm("web.reader@example.org", NOW, "127.0.0.1", KEEP_SIGN_UP, sign_up)
         overrides.sign_up("pending@example.org", {"name": "Not Yet"}, NOW, "127.0.0.1")
 
 

@@ -65,6 +65,7 @@ WEB: Keys = {
     "requests_per_minute": (v.whole_number(1, 100000), PER),
     "signups_per_hour": (v.whole_number(1, 100000), PER),
     "changes_per_hour": (v.whole_number(1, 100000), PER),
+    "confirmations_per_hour": (v.whole_number(1, 100000), PER),
 }
 TOP: Keys = {
     "sender": (v.sender, "a sender address"),

@@ -67,6 +67,7 @@ class WebSettings:
     requests_per_minute: int = 60  # per client
     signups_per_hour: int = 3  # confirmation emails per address
     changes_per_hour: int = 30  # preference changes per address
+    confirmations_per_hour: int = 100  # confirmation emails in all, whoever asks
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ def timezone(value: Any) -> str:
     text = string(value)
     try:
         ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # "America" is a folder
         raise ValueError(
             f"unknown timezone {text!r}; use an IANA name like America/Guatemala"
         ) from exc

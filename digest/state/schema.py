@@ -94,6 +94,7 @@ CREATE TABLE IF NOT EXISTS web_subscribers (
     prefs TEXT NOT NULL DEFAULT '{}',  -- settings changed on the web, JSON {"regions": [...]}
     pending TEXT,                      -- a sign-up's settings, waiting for its confirmation
     pending_at TEXT,
+    pending_nonce TEXT,                -- that sign-up's id, signed into its confirmation link
     confirmed_at TEXT,                 -- set: the address proved it wants the digest
     unsubscribed_at TEXT,              -- set: nothing is sent, whatever the file says
     unsubscribed_via TEXT,
@@ -111,6 +112,7 @@ CREATE TABLE IF NOT EXISTS web_events (
 );
 CREATE INDEX IF NOT EXISTS web_events_by_key ON web_events(key, id);
 """
+
 
 # State files written before version 1 kept a row per item sent (`sent_items`), the same
 # facts as the deliveries' item lists, and an index that every status change rewrote.
@@ -142,6 +144,8 @@ INSERT INTO deliveries_v2(id, run_id, subscriber, message_id, status, item_ids, 
 DROP TABLE deliveries;
 ALTER TABLE deliveries_v2 RENAME TO deliveries;
 """,
+    # Version 3 gives each sign-up an id, so a confirmation link confirms only its own.
+    3: add_columns("web_subscribers", ("pending_nonce", "TEXT")),
     # Version 4 keeps each item's language, content hash and tags, and each source's
     # fingerprint (SCHEMA adds that table), so unchanged sources and items cost nothing.
     4: add_columns(

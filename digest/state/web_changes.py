@@ -10,16 +10,19 @@ as subscribers.yaml matches them. How these changes are laid over the file is
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from ..clock import parse_stamp, stamp
 from ..models import address_key
 from . import suppressions
 from .records import WebEvent, WebRecord
 from .sqlite import State
+
+SignUpStatus = Literal["waiting", "replaced", "nothing waiting"]
 
 
 def _time(value: str | None) -> datetime | None:
@@ -162,18 +165,43 @@ class WebChanges:
             )
             self._event(email, "preferences", via, now, detail=clean)
 
-    def sign_up(self, email: str, details: dict[str, Any], now: datetime, client: str) -> None:
-        """Keep a sign-up's settings until the address confirms; a second sign-up of the same
-        address replaces the first one's (one row per address, never two subscribers)."""
+    def sign_up(self, email: str, details: dict[str, Any], now: datetime, client: str) -> str:
+        """Keep a sign-up's settings until the address confirms, and return the sign-up's id for
+        its confirmation link. A second sign-up of the same address replaces the first one's
+        (one row per address, never two subscribers), and the first one's link stops working."""
         clean = dict(details)
+        nonce = secrets.token_urlsafe(12)
         with self.state.transaction():
             self._ensure(email, now)
             self.db.execute(
-                "UPDATE web_subscribers SET pending = ?, pending_at = ?, updated_at = ? "
-                "WHERE key = ?",
-                (json.dumps(clean, ensure_ascii=False), stamp(now), stamp(now), address_key(email)),
+                "UPDATE web_subscribers SET pending = ?, pending_at = ?, pending_nonce = ?, "
+                "updated_at = ? WHERE key = ?",
+                (
+                    json.dumps(clean, ensure_ascii=False),
+                    stamp(now),
+                    nonce,
+                    stamp(now),
+                    address_key(email),
+                ),
             )
             self._event(email, "signup", "signup", now, client=client, detail=clean)
+        return nonce
+
+    def sign_up_status(self, email: str, nonce: str | None) -> SignUpStatus:
+        """Whether the sign-up with this id is the one waiting ("waiting"), was replaced by a
+        newer one ("replaced"), or nothing waits ("nothing waiting"). A link sent before sign-ups
+        had ids (None) matches only a sign-up from that time."""
+        if not self.present:
+            return "nothing waiting"
+        row = self.db.execute(
+            "SELECT pending IS NOT NULL AS waiting, pending_nonce FROM web_subscribers "
+            "WHERE key = ?",
+            (address_key(email),),
+        ).fetchone()
+        if row is None or not row["waiting"]:
+            return "nothing waiting"
+        # The id comes from a signed link, so a plain comparison leaks nothing worth having.
+        return "waiting" if row["pending_nonce"] == nonce else "replaced"
 
     def confirm(
         self,
@@ -181,18 +209,21 @@ class WebChanges:
         now: datetime,
         client: str,
         keep: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]],
-    ) -> bool:
-        """Apply the waiting sign-up: `keep(pending, current prefs)` says which settings become
-        the web's; any unsubscribe is lifted. False when nothing was waiting."""
+        nonce: str | None,
+    ) -> SignUpStatus | Literal["confirmed"]:
+        """Apply the waiting sign-up with this id (see `sign_up_status`): `keep(pending, current
+        prefs)` says which settings become the web's; any unsubscribe is lifted. "confirmed",
+        or why nothing changed."""
         with self.state.transaction():
+            status = self.sign_up_status(email, nonce)
             current = self.record(email)
-            if current is None or current.pending is None:
-                return False
+            if status != "waiting" or current is None or current.pending is None:
+                return status
             prefs = keep(current.pending, current.prefs)
             self.db.execute(
                 "UPDATE web_subscribers SET prefs = ?, pending = NULL, pending_at = NULL, "
-                "confirmed_at = COALESCE(confirmed_at, ?), unsubscribed_at = NULL, "
-                "unsubscribed_via = NULL, updated_at = ? WHERE key = ?",
+                "pending_nonce = NULL, confirmed_at = COALESCE(confirmed_at, ?), "
+                "unsubscribed_at = NULL, unsubscribed_via = NULL, updated_at = ? WHERE key = ?",
                 (
                     json.dumps(prefs, ensure_ascii=False),
                     stamp(now),
@@ -203,4 +234,4 @@ class WebChanges:
             self._event(email, "confirm", "confirm-page", now, client=client, detail=prefs)
             if current.unsubscribed_at is not None:
                 suppressions.append(self.journal, "resubscribe", email, "confirm-page", now)
-        return True
+        return "confirmed"

@@ -41,12 +41,23 @@ def check_email(value: Any) -> str:
     return value.strip()
 
 
+# C0 and C1 controls (NUL, ESC, tab, CR, LF, DEL, NEL, CSI ...) and Unicode's line and paragraph
+# separators: none belongs in a name, and each could break or forge a header or a terminal line.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def check_name(value: Any) -> str:
-    """One line of text (none is an empty name)."""
+    """One line of text without control characters (none is an empty name)."""
     if value is None:
         return ""
-    if not isinstance(value, str) or "\r" in value or "\n" in value:
+    if not isinstance(value, str):
         raise FieldError("'name': expected one line of text")
+    found = _CONTROL.search(value)
+    if found:
+        raise FieldError(
+            "'name': expected one line of text without control characters; found "
+            f"U+{ord(found.group()):04X} at character {found.start() + 1}"
+        )
     return value.strip()
 
 

@@ -7,7 +7,8 @@ Routes, where P is the folder of `unsubscribe_url`'s path ("" for https://exampl
     POST <unsubscribe path>?token=T  that button (CSRF-checked), then back to the page
     GET, POST P/preferences?token=T  the preference centre
     GET, POST P/subscribe            sign-up: stores it and emails a confirmation link
-    GET, POST P/confirm?token=T      the confirmation link's page and its Confirm button
+    GET, POST P/confirm?token=T&signup=S  the confirmation link's page and its Confirm button;
+                                     T is signed for the sign-up S, and no other
     GET  P/healthz                   "ok", for the proxy's health checks
 
 Flask 3 on waitress: every request is a few small SQLite writes (and for a sign-up one SMTP
@@ -19,6 +20,8 @@ Protection, in brief: tokens are HMAC-signed per purpose (`compose/links.py`); e
 service renders carries a CSRF token signed over a random cookie and the form's purpose and
 address (double submit), and Origin/Referer must be this site when the browser sends them;
 the RFC 8058 POST alone needs no CSRF token, since mail providers send only the URL's token.
+Digest's own errors (a state that cannot be used) are 503 with Retry-After; anything else
+unexpected is a 500 with its traceback in the log.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from ..compose import load_signer
+from ..errors import DigestError
 from ..settings import Settings
 from ..state import State
 from ..taxonomy import load_taxonomy
@@ -46,7 +50,17 @@ from .pages import (
     unsubscribe_view,
 )
 from .ratelimit import SlidingWindow
-from .site import COOKIE_SHAPE, CSRF_COOKIE, MAX_BODY, Problem, Site, current_site, log, origin_of
+from .site import (
+    COOKIE_SHAPE,
+    CSRF_COOKIE,
+    MAX_BODY,
+    RETRY_LATER,
+    Problem,
+    Site,
+    current_site,
+    log,
+    origin_of,
+)
 
 
 def _before() -> None:
@@ -105,6 +119,22 @@ def _http_error(error: HTTPException) -> Any:
     )
 
 
+def _unavailable(error: DigestError) -> Any:
+    """One of digest's own errors (the state emptied, damaged, read-only or full; a file being
+    rewritten): something staff must fix or wait for, not a bug. The log says what; the reader
+    is asked to come back (Retry-After, which mail providers honour for one-click POSTs)."""
+    log.error("cannot serve %s %s: %s", request.method, request.path, error)
+    return problem_page(
+        Problem(
+            503,
+            "Please try again a little later",
+            "This service cannot reach its records just now. Nothing was changed. Please try "
+            "again in a few minutes.",
+            retry_after=RETRY_LATER,
+        )
+    )
+
+
 def _server_error(error: Exception) -> Any:
     log.exception("unexpected error", exc_info=error)
     return message_page(
@@ -139,6 +169,7 @@ def create_app(settings: Settings) -> Flask:
             "posts": SlidingWindow(web.posts_per_minute, 60),
             "signups": SlidingWindow(web.signups_per_hour, 3600),
             "changes": SlidingWindow(web.changes_per_hour, 3600),
+            "confirmations": SlidingWindow(web.confirmations_per_hour, 3600),  # one key: "all"
         },
         signer=signer,
     )
@@ -161,8 +192,49 @@ def create_app(settings: Settings) -> Flask:
     app.after_request(_after)
     app.register_error_handler(Problem, problem_page)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(DigestError, _unavailable)
     app.register_error_handler(Exception, _server_error)
     return app
+
+
+# Waitress reads every request whole in its one event loop before a worker thread sees it, so a
+# client that stalls mid-request holds a connection, never a thread; the limits are on those.
+# - connection_limit: waitress stops accepting at this many open connections (its default, 100,
+#   let 120 stalled bodies shut everyone out). An idle connection costs one file descriptor and
+#   a few KB; a thousand keep the loop's work per pass small and are far more than the proxy's
+#   per-client limit lets one client hold, or than this service's real traffic needs.
+# - asyncore_use_poll: select(), waitress's default, cannot watch descriptors above 1023.
+# - channel_timeout: a connection that sends nothing for this long is closed, half a request or
+#   not. 30 s is ample for a form (a few hundred bytes) on a slow mobile link, and frees the
+#   slots of a stalled attack in half a minute instead of two; the proxy's own timeouts and
+#   buffering do the rest (README: the subscribers' web service).
+# - cleanup_interval: how often waitress looks for such connections (default 30 s).
+CONNECTION_LIMIT = 1000
+CHANNEL_TIMEOUT = 30
+CLEANUP_INTERVAL = 5
+SPARE_FILES = 128  # for the state, its journal, SMTP connections and logs besides
+
+
+def connection_limit(wanted: int = CONNECTION_LIMIT) -> int:
+    """`wanted`, after raising the process's open-file limit toward its hard limit to hold that
+    many connections (a service manager's usual soft limit is 1024); less if it cannot."""
+    try:
+        import resource
+    except ImportError:  # not on a Unix
+        return wanted
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = wanted + SPARE_FILES
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        raised = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            soft = raised
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-file limit from %s: %s", soft, exc)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        log.warning("open-file limit %s: serving at most %s connections", soft, soft - SPARE_FILES)
+        return max(10, soft - SPARE_FILES)
+    return wanted
 
 
 def serve(settings: Settings, host: str, port: int, threads: int = 8) -> None:
@@ -176,6 +248,10 @@ def serve(settings: Settings, host: str, port: int, threads: int = 8) -> None:
         "threads": threads,
         "ident": "digest",
         "max_request_body_size": MAX_BODY,
+        "connection_limit": connection_limit(),
+        "asyncore_use_poll": True,
+        "channel_timeout": CHANNEL_TIMEOUT,
+        "cleanup_interval": CLEANUP_INTERVAL,
     }
     proxy = settings.web.trusted_proxy
     if proxy:

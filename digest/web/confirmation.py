@@ -1,4 +1,9 @@
-"""The sign-up confirmation email: a short plain-text message with a signed link."""
+"""The sign-up confirmation email: a short plain-text message with a signed link.
+
+Anyone can ask for it to be sent to any address, so it carries nothing the asker wrote: no
+name (it would let strangers put their words, "Claim your prize at ...", into our mail), only
+the address it goes to and the link. The link is signed for this one sign-up (its id), so it
+confirms neither a later sign-up of the same address nor anything else."""
 
 from __future__ import annotations
 
@@ -22,12 +27,12 @@ def lifetime(delta: timedelta) -> str:
     return f"{round(hours / 24)} days"
 
 
-def confirmation_message(site: Site, email: str, name: str, url: str, now: datetime) -> bytes:
+def confirmation_message(site: Site, email: str, url: str, now: datetime) -> bytes:
     """A short plain-text email with the confirmation link."""
     sender = site.settings.sender_address
     text = "\n".join(
         [
-            f"Hello {name}," if name else "Hello,",
+            "Hello,",
             "",
             f"Someone, probably you, asked to receive {site.list_name} at {email}.",
             "To confirm, open this link and press Confirm "
@@ -43,7 +48,7 @@ def confirmation_message(site: Site, email: str, name: str, url: str, now: datet
     )
     headers = [
         ("From", encode_address(sender.display_name, sender.addr_spec)),
-        ("To", encode_address(name, email)),
+        ("To", encode_address("", email)),
         ("Subject", encode_text_header(f"Please confirm your subscription to {site.list_name}")),
         ("Date", format_datetime(now)),
         ("Message-ID", make_msgid(domain=sender.domain)),
@@ -56,12 +61,18 @@ def confirmation_message(site: Site, email: str, name: str, url: str, now: datet
     return head + b"\r\n" + quoted_printable(text)
 
 
-def send_confirmation(site: Site, email: str, name: str) -> None:
+def confirmation_path(site: Site, email: str, sign_up: str) -> str:
+    """The confirmation link's path: a token signed for this address and this sign-up's id."""
+    expires = time.time() + site.settings.web.confirm_within.total_seconds()
+    token = make_token(site.secret, f"confirm|{sign_up}", email, expires)
+    return site.path("confirm", token=token, signup=sign_up)
+
+
+def send_confirmation(site: Site, email: str, sign_up: str) -> None:
+    """Email the link confirming the sign-up with id `sign_up`. Raises DeliveryError."""
     settings = site.settings
-    expires = time.time() + settings.web.confirm_within.total_seconds()
-    token = make_token(site.secret, "confirm", email, expires)
-    url = site.public_origin + site.path("confirm", token=token)
-    data = confirmation_message(site, email, name, url, utcnow())
+    url = site.public_origin + confirmation_path(site, email, sign_up)
+    data = confirmation_message(site, email, url, utcnow())
     if site.signer is not None:
         data = site.signer.sign(data)
     sender = open_sender(settings.delivery)

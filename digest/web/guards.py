@@ -15,6 +15,7 @@ from .site import (
     CSRF_COOKIE,
     CSRF_LIFETIME,
     FORM_TYPES,
+    SIGN_UP_SHAPE,
     TOKEN_SHAPE,
     Problem,
     current_site,
@@ -30,8 +31,9 @@ _EXPIRED_HINTS = {
 }
 
 
-def address_from_token(purpose: str) -> tuple[str, str]:
-    """The address in the request's `token` for this purpose, and the token; Problem if not."""
+def address_from_token(purpose: str, bound_to: str | None = None) -> tuple[str, str]:
+    """The address in the request's `token` for this purpose, and the token; Problem if not.
+    A token `bound_to` an id (a sign-up's) was signed for that id too."""
     token = request.args.get("token", "").strip()
     if not token:
         raise Problem(
@@ -48,7 +50,8 @@ def address_from_token(purpose: str) -> tuple[str, str]:
             "Nothing was changed.",
         )
     try:
-        email = read_token(current_site().secret, purpose, token)
+        signed_for = purpose if bound_to is None else f"{purpose}|{bound_to}"
+        email = read_token(current_site().secret, signed_for, token)
     except BadToken as exc:
         if "expired" in str(exc):
             raise Problem(
@@ -71,6 +74,27 @@ def address_from_token(purpose: str) -> tuple[str, str]:
     if not valid_email(email):
         raise Problem(403, "This link is not valid", "Nothing was changed.")
     return email, token
+
+
+def confirmation_link() -> tuple[str, str, str | None]:
+    """A confirmation link's address, token and sign-up id (None in a link sent before
+    sign-ups had ids); Problem if the link is not valid. The id is signed with the token, so
+    changing it invalidates the link."""
+    sign_up = request.args.get("signup")
+    if sign_up is not None and not SIGN_UP_SHAPE.match(sign_up):
+        raise Problem(
+            400, "This link is damaged", "Open it from your email again. Nothing was changed."
+        )
+    email, token = address_from_token("confirm", sign_up)
+    return email, token, sign_up
+
+
+def mailbox_key(email: str) -> str:
+    """An address as the per-address limits count it: casefolded, without a `+tag` and without
+    dots in the local part, since many providers deliver all those spellings to one mailbox
+    (`Target+1@example.org`, `t.arget@example.org` and `target@example.org` count as one)."""
+    local, _, domain = email.strip().rpartition("@")
+    return f"{local.split('+', 1)[0].replace('.', '')}@{domain}".casefold()
 
 
 def client() -> str:

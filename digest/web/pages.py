@@ -16,8 +16,17 @@ from ..models import Subscriber, address_key
 from ..state import State, WebChanges
 from ..subscribers import MergedSubscriber, fields, merged_view, valid_email, web_changes
 from .confirmation import lifetime, send_confirmation
-from .guards import address_from_token, check_form, client, csrf_token, is_one_click, limit
-from .site import Problem, current_site, log, open_state
+from .guards import (
+    address_from_token,
+    check_form,
+    client,
+    confirmation_link,
+    csrf_token,
+    is_one_click,
+    limit,
+    mailbox_key,
+)
+from .site import RETRY_LATER, Problem, current_site, log, open_state
 
 
 @memo(maxsize=1)
@@ -48,14 +57,25 @@ _REFUSED = {
 }
 
 
+def _read_name(raw: str, errors: dict[str, str]) -> str:
+    """The name checked as the file's names are (no control characters, no line breaks), then
+    with its spaces tidied; refused, it is shown again without its control characters."""
+    try:
+        name = " ".join(fields.check_name(raw).split())
+    except fields.FieldError:
+        errors["name"] = "Please write your name on one line, without control characters."
+        return "".join(c for c in raw if c.isprintable() or c == " ")
+    if len(name) > 100:
+        errors["name"] = "Please keep the name under 100 characters."
+    return name
+
+
 def read_preferences(form: MultiDict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     """The settings a form asks for (in the stored form) and the problems, by field; each
     value is checked by `subscribers.fields`, as the file's are."""
     taxonomy = current_site().taxonomy
     errors: dict[str, str] = {}
-    values: dict[str, Any] = {"name": " ".join(form.get("name", "").split())}
-    if len(values["name"]) > 100:
-        errors["name"] = "Please keep the name under 100 characters."
+    values: dict[str, Any] = {"name": _read_name(form.get("name", ""), errors)}
     for key, kind, known in (
         ("regions", "region", taxonomy.regions),
         ("topics", "topic", taxonomy.topics),
@@ -228,12 +248,13 @@ def subscribe_view() -> Any:
             action=site.path("subscribe"),
         )
     limit(
-        "signups", address_key(email), "We sent this address several confirmation emails just now."
+        "signups", mailbox_key(email), "We sent this address several confirmation emails just now."
     )
+    limit("confirmations", "all", "We are sending many confirmation emails just now.")
     with open_state() as state:
-        WebChanges(state).sign_up(email, wanted, utcnow(), client=client())
+        sign_up = WebChanges(state).sign_up(email, wanted, utcnow(), client=client())
     try:
-        send_confirmation(site, email, wanted["name"])
+        send_confirmation(site, email, sign_up)
     except DeliveryError as exc:
         log.error("confirmation email to %s failed: %s", email, exc.message)
         raise Problem(
@@ -241,6 +262,7 @@ def subscribe_view() -> Any:
             "We could not send the email",
             "Our mail server did not take the confirmation email just now. Please try again "
             "in a few minutes.",
+            retry_after=RETRY_LATER,
         ) from exc
     log.info("sign-up %s: confirmation sent", email)
     return message_page(
@@ -252,9 +274,20 @@ def subscribe_view() -> Any:
     )
 
 
+def replaced_page(email: str) -> Any:
+    """A confirmation link whose sign-up a newer one of the same address replaced."""
+    return message_page(
+        409,
+        "This sign-up was replaced",
+        f"{email} was signed up again after this link was sent. Only the link in the newest "
+        "confirmation email confirms it, with the choices made then. Nothing was changed.",
+        {"Sign up": current_site().path("subscribe")},
+    )
+
+
 def confirm_view() -> Any:
     site = current_site()
-    email, token = address_from_token("confirm")
+    email, token, sign_up = confirmation_link()
     key = address_key(email)
     binding = f"confirm:{key}"
     if request.method == "POST":
@@ -262,19 +295,26 @@ def confirm_view() -> Any:
         limit("changes", key, "This address was changed many times just now.")
         file_subscriber = site.file_subscriber(email)
         with open_state() as state:
-            confirmed = WebChanges(state).confirm(
+            outcome = WebChanges(state).confirm(
                 email,
                 utcnow(),
                 client(),
                 keep=lambda pending, prefs: web_changes(file_subscriber, pending, prefs),
+                nonce=sign_up,
             )
-        log.info("confirm %s%s", email, "" if confirmed else " (nothing waiting)")
+        log.info("confirm %s: %s", email, outcome)
+        if outcome == "replaced":
+            return replaced_page(email)
         preferences = site.preferences_token(email)
         return redirect(site.path("preferences", token=preferences, done="confirmed"), 303)
     with open_state() as state:
-        record = WebChanges(state).record(email)
+        changes = WebChanges(state)
+        status = changes.sign_up_status(email, sign_up)
+        record = changes.record(email)
         file_subscriber = site.file_subscriber(email)
         effective = merged_one(state, email, file_subscriber)
+    if status == "replaced":
+        return replaced_page(email)
     if record is None or record.pending is None:
         if effective is not None and effective.active:
             return message_page(
@@ -295,7 +335,7 @@ def confirm_view() -> Any:
         email=email,
         values=pending | {"timezone": pending.get("timezone") or ""},
         binding=binding,
-        action=site.path("confirm", token=token),
+        action=site.path("confirm", token=token, **({"signup": sign_up} if sign_up else {})),
     )
 
 

@@ -33,6 +33,8 @@ CSRF_COOKIE = "digest_csrf"
 MAX_BODY = 64 * 1024
 TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{2,1000}\.[A-Za-z0-9_-]{2,100}$")
 COOKIE_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+SIGN_UP_SHAPE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")  # a sign-up's id in its confirmation link
+RETRY_LATER = 120  # seconds, in Retry-After when the state or the mail server is unavailable
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -83,6 +85,7 @@ class Site:
                 503,
                 "Please try again a little later",
                 "The subscriber list is being updated right now. Nothing was changed.",
+                retry_after=30,
             ) from exc
 
     def file_subscriber(self, email: str) -> Subscriber | None:
