@@ -1,20 +1,28 @@
 """Shared fixtures: a project folder built from the shipped files, a real SMTP server on
-loopback (aiosmtpd) that records what arrives and can inject faults, and a CLI runner that
-starts `digest` as a real subprocess."""
+loopback (aiosmtpd) that records what arrives and can inject faults, and a CLI runner.
+
+The runner calls `digest` in this process through click's CliRunner (no interpreter start-up
+and imports per call), or, with `process=True`, as a real `python -m digest` subprocess for
+what needs a process of its own: signals, kills, locks held by another process, and the
+module entry point itself.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import email.policy
 import json
 import os
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
 import sys
 import threading
+import traceback
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -211,7 +219,10 @@ class Project:
         env: dict[str, str] | None = None,
         timeout: float = 120,
         check: bool = False,
+        process: bool = False,
     ) -> subprocess.CompletedProcess[str]:
+        """`digest ARGS --config <this project>` from the project folder: in this process, or
+        as a real subprocess with `process=True`."""
         return run_digest(
             *args,
             "--config",
@@ -220,6 +231,7 @@ class Project:
             env=env,
             timeout=timeout,
             check=check,
+            process=process,
         )
 
 
@@ -233,28 +245,108 @@ def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+# What every run sees, in or out of process: wide tables, no colour codes.
+CLI_ENV = {"COLUMNS": "200", "NO_COLOR": "1"}
+
+
 def run_digest(
     *args: str,
     cwd: Path,
     env: dict[str, str] | None = None,
     timeout: float = 120,
     check: bool = False,
+    process: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    """`digest ARGS` as a real subprocess (the installed package, via `python -m digest`)."""
-    full_env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
-    result = subprocess.run(
-        [sys.executable, "-m", "digest", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    """`digest ARGS` run from `cwd`, with `env` over this process's environment.
+
+    By default in this process (click's CliRunner); with `process=True` as a real subprocess
+    of the installed package (`python -m digest`). Either way the result has the returncode,
+    stdout and stderr a process would have had, an uncaught exception's traceback included.
+    """
+    run = _run_process if process else _run_in_process
+    result = run(list(args), cwd, {**CLI_ENV, **(env or {})}, timeout)
     if check and result.returncode != 0:
         raise AssertionError(
             f"digest {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
         )
     return result
+
+
+def _run_process(
+    args: list[str], cwd: Path, env: dict[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "digest", *args],
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+class _RunTimedOut(BaseException):
+    """Raised in the main thread when an in-process run passes its timeout (a BaseException,
+    so that the code under test does not catch it as an error of its own)."""
+
+
+def _run_in_process(
+    args: list[str], cwd: Path, env: dict[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    from click.testing import CliRunner
+
+    from digest import caches
+    from digest.cli import main
+
+    caches.clear()  # each run starts with what a new process has: nothing remembered
+    try:
+        with contextlib.chdir(cwd), _consoles_as_in_a_pipe(), _deadline(timeout):
+            result = CliRunner().invoke(main, args, env=env, prog_name="digest")
+    except _RunTimedOut:
+        raise subprocess.TimeoutExpired(["digest", *args], timeout) from None
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        # What the interpreter prints for an exception nothing caught (exit code 1).
+        assert result.exc_info is not None
+        stderr += "".join(traceback.format_exception(*result.exc_info))
+    return subprocess.CompletedProcess(["digest", *args], result.exit_code, result.stdout, stderr)
+
+
+@contextlib.contextmanager
+def _consoles_as_in_a_pipe() -> Iterator[None]:
+    """The CLI's rich consoles as a process started with COLUMNS=200 and NO_COLOR=1 and its
+    output on pipes has them. They are made once, at import, and take their width and colour
+    system from the environment and terminal of that moment; they write to whatever
+    sys.stdout and sys.stderr are when they print (CliRunner's buffers)."""
+    from digest.cli import output
+
+    consoles = (output.out, output.err)
+    saved = [(c._width, c._color_system, c.no_color) for c in consoles]
+    for console in consoles:
+        console.width = int(CLI_ENV["COLUMNS"])
+        console._color_system = None  # what rich picks for a file that is not a terminal
+        console.no_color = True
+    try:
+        yield
+    finally:
+        for console, (width, color_system, no_color) in zip(consoles, saved, strict=True):
+            console._width, console._color_system, console.no_color = width, color_system, no_color
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """`_RunTimedOut` in the main thread after `seconds`, like subprocess.run's timeout."""
+
+    def expired(signum: int, frame: object) -> None:
+        raise _RunTimedOut
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""`digest send` end to end, as a subprocess, against a real SMTP server and a real Maildir."""
+"""`digest send` end to end, in process through the CLI (and `python -m digest` once), against a
+real SMTP server and a real Maildir."""
 
 from __future__ import annotations
 
@@ -220,7 +221,8 @@ def test_preview_writes_four_files_per_subscriber_and_records_nothing(project: P
 
 
 def test_every_command_has_help(project: Project) -> None:
-    listing = run_digest("--help", cwd=project.root)
+    listing = run_digest("--help", cwd=project.root, process=True)  # the module's entry point
+    assert listing.returncode == 0, listing.stderr
     commands = [
         line.split()[0]
         for line in listing.stdout.split("Commands:")[1].splitlines()
@@ -230,6 +232,20 @@ def test_every_command_has_help(project: Project) -> None:
     for command in commands:
         result = project.run(command, "--help")
         assert result.returncode == 0 and "--config" in result.stdout, command
+
+
+@pytest.mark.parametrize("command", [["items"], ["send", "--only", "x@example.org"]])
+def test_a_run_in_this_process_prints_what_a_process_prints(
+    project: Project, command: list[str]
+) -> None:
+    """The tests run `digest` in process (click's CliRunner) unless they need a process: the
+    two give the same exit code, tables (as wide) and messages on the same streams."""
+    in_process = project.run(*command)
+    in_a_process = project.run(*command, process=True)
+    assert in_process.returncode == in_a_process.returncode
+    assert in_process.stdout == in_a_process.stdout
+    assert in_process.stderr == in_a_process.stderr
+    assert in_process.stdout or in_process.stderr
 
 
 def test_the_period_is_dated_in_each_subscribers_timezone(project: Project) -> None:

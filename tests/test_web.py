@@ -1,24 +1,26 @@
-"""`digest serve` as a real process on loopback, driven by a real HTTP client (urllib with a
-cookie jar), with `digest send` delivering to a real SMTP server: one-click unsubscribe, the
-unsubscribe page, the preference centre, sign-up with confirmation, bad tokens, CSRF and
-rate limits."""
+"""`digest serve` on loopback (on a thread, and once as a process of its own), driven by a real
+HTTP client (urllib with a cookie jar), with `digest send` delivering to a real SMTP server:
+one-click unsubscribe, the unsubscribe page, the preference centre, sign-up with confirmation,
+bad tokens, CSRF and rate limits."""
 
 from __future__ import annotations
 
 import html
 import json
 import os
+import queue
 import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.cookiejar import CookieJar
-from pathlib import Path
 from typing import Any
+from unittest import mock
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -39,36 +41,81 @@ ANA = {
 NEWSROOM = {"email": "newsroom@example.org", "name": "Regional newsroom"}
 
 
-# -- a server process and a client ------------------------------------------------------------
+# -- a server and a client --------------------------------------------------------------------
 @dataclass
 class WebServer:
     base: str
-    process: subprocess.Popen[bytes]
-    log: Path
+    stop: Callable[[], None]
 
     def url(self, path: str, **query: str) -> str:
         return self.base + path + (f"?{urlencode(query)}" if query else "")
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-
 
 def start_server(
-    project: Project, secret: str | None = SECRET, path: str = "/unsubscribe", **web: Any
+    project: Project,
+    secret: str | None = SECRET,
+    path: str = "/unsubscribe",
+    process: bool = False,
+    **web: Any,
 ) -> WebServer:
-    """`digest serve` on a free port, with `unsubscribe_url` pointing at it."""
+    """`digest serve` on a free port, with `unsubscribe_url` pointing at it: what the command
+    runs (`digest.web.serve` on waitress) on a thread of this process, or with `process=True`
+    the command itself in a process of its own. The token secret comes from the environment
+    as the server starts (`secret`), or from the state when it is None."""
     port = free_port()
     project.settings(unsubscribe_url=f"http://127.0.0.1:{port}{path}", web=web)
     env = {**os.environ, "NO_COLOR": "1"}
     env.pop("DIGEST_TOKEN_SECRET", None)
     if secret is not None:
         env["DIGEST_TOKEN_SECRET"] = secret
+    start = _serve_process if process else _serve_thread
+    return start(project, port, env, path.rsplit("/", 1)[0] + "/healthz")
+
+
+def _serve_thread(project: Project, port: int, env: dict[str, str], health: str) -> WebServer:
+    import waitress
+    from waitress import wasyncore
+
+    from digest.settings import load_settings
+    from digest.web import serve
+
+    settings = load_settings(project.config)
+    created: queue.Queue[Any] = queue.Queue()
+
+    def run(app: Any, **options: Any) -> None:  # waitress.serve, keeping hold of the server
+        server = waitress.create_server(app, **options)
+        created.put(server)
+        server.run()
+
+    def serving() -> None:
+        try:
+            serve(settings, "127.0.0.1", port)
+        except BaseException as exc:
+            created.put(exc)
+            raise
+
+    # The app reads the secret (and a DKIM key) from the environment as it is made.
+    with mock.patch.dict(os.environ, env, clear=True), mock.patch.object(waitress, "serve", run):
+        thread = threading.Thread(target=serving, name=f"digest-serve-{port}", daemon=True)
+        thread.start()
+        server = created.get(timeout=30)
+    if isinstance(server, BaseException):
+        raise AssertionError(f"digest.web.serve failed: {server!r}") from server
+
+    def stop() -> None:
+        # Close every socket from the server's own loop, which then ends (and the thread).
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        thread.join(10)
+        server.task_dispatcher.shutdown()
+        assert not thread.is_alive(), "the server thread did not stop"
+
+    web = WebServer(f"http://127.0.0.1:{port}", stop)
+    with urllib.request.urlopen(web.url(health), timeout=10) as reply:
+        assert reply.status == 200
+    return web
+
+
+def _serve_process(project: Project, port: int, env: dict[str, str], health: str) -> WebServer:
     log = project.root / f"serve-{port}.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
@@ -87,14 +134,23 @@ def start_server(
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
-    server = WebServer(f"http://127.0.0.1:{port}", process, log)
-    health = server.url(path.rsplit("/", 1)[0] + "/healthz")
+
+    def stop() -> None:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+
+    server = WebServer(f"http://127.0.0.1:{port}", stop)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"digest serve exited {process.returncode}:\n{log.read_text()}")
         try:
-            with urllib.request.urlopen(health, timeout=2) as reply:
+            with urllib.request.urlopen(server.url(health), timeout=2) as reply:
                 if reply.status == 200:
                     return server
         except OSError:
@@ -239,9 +295,10 @@ def test_one_click_post_from_a_sent_digest_unsubscribes_at_once_and_the_next_sen
     project: Project, smtp_server: SmtpServer
 ) -> None:
     # No secret in the environment: the server and the send share the one kept in the state.
+    # `digest serve` itself, in a process of its own.
     project.use_smtp(smtp_server)
     project.subscribers([ANA, NEWSROOM])
-    server = start_server(project, secret=None)
+    server = start_server(project, secret=None, process=True)
     try:
         project.run("send", check=True)
         handler = smtp_server.handler

@@ -14,14 +14,13 @@ import pytest
 from .conftest import CHROMIUM, CHROMIUM_ARGS, Project
 from .test_web import WebServer, start_server, token
 
-SCREENSHOT = Path("/tmp/web-preferences.png")
-
 sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One Chromium for the module; each test's page has a context (cookies) of its own."""
     with sync_api.sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -45,7 +44,7 @@ def _ana(project: Project) -> dict[str, Any]:
 
 
 def test_a_subscriber_changes_everything_in_the_preference_centre(
-    project: Project, web: WebServer, browser: Any
+    project: Project, web: WebServer, browser: Any, tmp_path: Path
 ) -> None:
     expect = sync_api.expect
     page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
@@ -75,7 +74,7 @@ def test_a_subscriber_changes_everything_in_the_preference_centre(
     # Nothing runs off a phone's screen.
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.set_viewport_size({"width": 800, "height": 900})
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    page.screenshot(path=str(tmp_path / "web-preferences.png"), full_page=True)
 
     ana = _ana(project)
     assert ana["regions"] == ["Caribbean"]
@@ -97,7 +96,7 @@ def test_a_subscriber_changes_everything_in_the_preference_centre(
 
 
 def test_sign_up_form_shows_problems_next_to_the_fields(
-    project: Project, web: WebServer, browser: Any
+    project: Project, web: WebServer, browser: Any, tmp_path: Path
 ) -> None:
     expect = sync_api.expect
     page = browser.new_page()
@@ -109,8 +108,8 @@ def test_sign_up_form_shows_problems_next_to_the_fields(
         "Enter an email address like name@example.org."
     )
     expect(page.get_by_label("Email address")).to_have_value("not an address")
-    page.screenshot(path="/tmp/web-subscribe-error.png", full_page=True)
+    page.screenshot(path=str(tmp_path / "web-subscribe-error.png"), full_page=True)
     # The expired-link page, for the look.
     page.goto(web.url("/confirm", token=token("confirm", "x@example.org", time.time() - 5)))
     expect(page.get_by_role("heading", level=1)).to_have_text("This link has expired")
-    page.screenshot(path="/tmp/web-expired.png")
+    page.screenshot(path=str(tmp_path / "web-expired.png"))
