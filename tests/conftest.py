@@ -196,12 +196,15 @@ class Project:
         )
 
     def maildir_messages(self) -> list[EmailMessage]:
+        """The messages in the Maildir, in the order they were written (Maildir's file names
+        do not sort that way within a second)."""
         new = self.outbox / "new"
         if not new.is_dir():
             return []
+        files = sorted(new.iterdir(), key=lambda p: (p.stat().st_mtime_ns, p.name))
         return [
             email.message_from_bytes(p.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
-            for p in sorted(new.iterdir())
+            for p in files
         ]
 
     def sent_items(self) -> dict[str, int]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import html
 import json
 import os
-import queue
 import re
 import subprocess
 import sys
@@ -56,6 +55,7 @@ def start_server(
     secret: str | None = SECRET,
     path: str = "/unsubscribe",
     process: bool = False,
+    waitress_options: dict[str, Any] | None = None,
     **web: Any,
 ) -> WebServer:
     """`digest serve` on a free port, with `unsubscribe_url` pointing at it: what the command
@@ -68,39 +68,26 @@ def start_server(
     env.pop("DIGEST_TOKEN_SECRET", None)
     if secret is not None:
         env["DIGEST_TOKEN_SECRET"] = secret
-    start = _serve_process if process else _serve_thread
-    return start(project, port, env, path.rsplit("/", 1)[0] + "/healthz")
+    health = path.rsplit("/", 1)[0] + "/healthz"
+    if process:
+        return _serve_process(project, port, env, health)
+    return _serve_thread(project, port, env, health, **(waitress_options or {}))
 
 
-def _serve_thread(project: Project, port: int, env: dict[str, str], health: str) -> WebServer:
-    import waitress
+def _serve_thread(
+    project: Project, port: int, env: dict[str, str], health: str, **options: Any
+) -> WebServer:
     from waitress import wasyncore
 
     from digest.settings import load_settings
-    from digest.web import serve
+    from digest.web import make_server
 
     settings = load_settings(project.config)
-    created: queue.Queue[Any] = queue.Queue()
-
-    def run(app: Any, **options: Any) -> None:  # waitress.serve, keeping hold of the server
-        server = waitress.create_server(app, **options)
-        created.put(server)
-        server.run()
-
-    def serving() -> None:
-        try:
-            serve(settings, "127.0.0.1", port)
-        except BaseException as exc:
-            created.put(exc)
-            raise
-
     # The app reads the secret (and a DKIM key) from the environment as it is made.
-    with mock.patch.dict(os.environ, env, clear=True), mock.patch.object(waitress, "serve", run):
-        thread = threading.Thread(target=serving, name=f"digest-serve-{port}", daemon=True)
-        thread.start()
-        server = created.get(timeout=30)
-    if isinstance(server, BaseException):
-        raise AssertionError(f"digest.web.serve failed: {server!r}") from server
+    with mock.patch.dict(os.environ, env, clear=True):
+        server = make_server(settings, "127.0.0.1", port, **options)
+    thread = threading.Thread(target=server.run, name=f"digest-serve-{port}", daemon=True)
+    thread.start()
 
     def stop() -> None:
         # Close every socket from the server's own loop, which then ends (and the thread).

@@ -19,10 +19,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from digest.settings import load_settings
 from digest.state import State, WebChanges
 from digest.subscribers import FieldError, load_subscribers
 from digest.subscribers.fields import check_name
 from digest.taxonomy import load_taxonomy
+from digest.web.app import server_options
 
 from .conftest import Project, SmtpServer, free_port
 from .test_web import (
@@ -85,7 +87,11 @@ def _closed_by_server(connection: socket.socket, deadline: float) -> bool:
 def test_stalled_request_bodies_neither_starve_the_health_check_nor_stay_open(
     project: Project,
 ) -> None:
-    server = start_server(project, **OPEN_LIMITS)
+    # `digest serve`'s own limits, with its 30 s channel timeout shortened to 3 s (and the
+    # clean-ups every second) so the test can watch the stalled connections being closed.
+    assert server_options(load_settings(project.config), "127.0.0.1", 1, 8)["channel_timeout"] == 30
+    shortened = {"channel_timeout": 3, "cleanup_interval": 1}
+    server = start_server(project, waitress_options=shortened, **OPEN_LIMITS)
     stalled: list[socket.socket] = []
     try:
         stalled = _stalled_bodies(server, 120)
@@ -97,12 +103,12 @@ def test_stalled_request_bodies_neither_starve_the_health_check_nor_stay_open(
         assert time.monotonic() - asked < 2
         assert Client(server).get("/subscribe").status == 200
 
-        # Each stalled connection is closed after `channel_timeout` (30 s) of silence, give or
-        # take the 5 s between waitress's clean-ups; not before, so a slow client has its time.
-        deadline = started + 45
+        # Each stalled connection is closed after `channel_timeout` of silence, give or take
+        # the time between waitress's clean-ups; not before, so a slow client has its time.
+        deadline = started + 15
         assert all(_closed_by_server(c, deadline) for c in stalled)
         waited = time.monotonic() - started
-        assert 25 <= waited <= 45, waited
+        assert 2.5 <= waited <= 15, waited
     finally:
         for connection in stalled:
             connection.close()

@@ -1,5 +1,5 @@
 """`digest serve`: one-click unsubscribe, the preference centre and confirmed sign-up."""
 
-from .app import create_app, serve
+from .app import create_app, make_server, serve
 
-__all__ = ["create_app", "serve"]
+__all__ = ["create_app", "make_server", "serve"]

@@ -239,9 +239,21 @@ def connection_limit(wanted: int = CONNECTION_LIMIT) -> int:
 
 def serve(settings: Settings, host: str, port: int, threads: int = 8) -> None:
     """Run the app on waitress until interrupted."""
+    make_server(settings, host, port, threads).run()
+
+
+def make_server(settings: Settings, host: str, port: int, threads: int = 8, **options: Any) -> Any:
+    """The waitress server `digest serve` runs, listening but not yet serving (`.run()`);
+    `options` change waitress's settings (tests shorten the timeouts)."""
     import waitress
 
-    app = create_app(settings)
+    return waitress.create_server(
+        create_app(settings), **server_options(settings, host, port, threads) | options
+    )
+
+
+def server_options(settings: Settings, host: str, port: int, threads: int) -> dict[str, Any]:
+    """Waitress's settings for `digest serve` (see above for the limits)."""
     options: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -261,4 +273,4 @@ def serve(settings: Settings, host: str, port: int, threads: int = 8) -> None:
             "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"},
             "clear_untrusted_proxy_headers": True,
         }
-    waitress.serve(app, **options)
+    return options
