@@ -111,3 +111,24 @@ def test_without_the_environment_secret_one_is_generated_once_and_kept(
     assert project.run("send", "--only", "ana@example.org", env=env).returncode == 0
     _, test_copy, first = smtp_server.handler.received
     assert first.message["List-Unsubscribe"] == test_copy.message["List-Unsubscribe"]
+
+
+def test_dkim_signing_keeps_the_no_dot_lines_promise(dkim_key: tuple[str, bytes]) -> None:
+    """Signed bytes of a message with no line starting with "." still say so, so SMTP skips
+    dot-stuffing them (and other bytes stay plain bytes, to be dot-stuffed)."""
+    import dkim
+
+    from digest.compose.dkim import DkimSigner
+    from digest.compose.mime import NoDotLines
+    from digest.settings import DkimSettings
+
+    private, public = dkim_key
+    signer = DkimSigner(DkimSettings("s1", "example.org"), private.encode())
+    plain = b"From: a@example.org\r\nTo: b@example.org\r\nSubject: x\r\n\r\n=2Eline\r\n"
+    signed = signer.sign(NoDotLines(plain))
+    assert isinstance(signed, NoDotLines)
+    assert not any(line.startswith(b".") for line in signed.split(b"\r\n"))
+    assert dkim.verify(
+        bytes(signed), dnsfunc=lambda name, timeout=5: b"v=DKIM1; k=rsa; p=" + public
+    )
+    assert not isinstance(signer.sign(plain), NoDotLines)

@@ -119,6 +119,30 @@ class _Handover:
                 self.journal.close()
 
 
+def _handover(
+    settings: Settings,
+    journal: Journal | NoJournal,
+    composer: Composer,
+    to: str | None,
+    should_stop: Callable[[], bool],
+    connections: int | None,
+    rate_slot: NextSlot | None,
+) -> _Handover:
+    """The senders, told to write each acceptance down and, in a recorded run, to withdraw
+    the messages of readers who unsubscribed since the run began."""
+    withdrawals = None
+    if isinstance(journal, Journal):
+        withdrawals = Withdrawals(journal.state, since=composer.now)
+    dispatcher = make_dispatcher(
+        settings,
+        connections,
+        rate_slot,
+        on_accepted=journal.accepted,
+        withdrawn=(lambda job: withdrawals.withdrawn(job.recipient)) if withdrawals else None,
+    )
+    return _Handover(dispatcher, journal, to, should_stop, withdrawals)
+
+
 def deliver(
     settings: Settings,
     composer: Composer,
@@ -143,17 +167,7 @@ def deliver(
             if run_id is not None and state is not None
             else NoJournal(emit)
         )
-        withdrawals = None
-        if isinstance(journal, Journal):
-            withdrawals = Withdrawals(journal.state, since=composer.now)
-        dispatcher = make_dispatcher(
-            settings,
-            connections,
-            rate_slot,
-            on_accepted=journal.accepted,
-            withdrawn=(lambda job: withdrawals.withdrawn(job.recipient)) if withdrawals else None,
-        )
-        handover = _Handover(dispatcher, journal, to, should_stop, withdrawals)
+        handover = _handover(settings, journal, composer, to, should_stop, connections, rate_slot)
     aborted: Abort | None = None
     completed = False
     try:

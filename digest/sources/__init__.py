@@ -102,62 +102,74 @@ def read_sources(
     """Every item of every source; with `seen` (what each source was when last read), files
     that have not changed are skipped and what to remember of each source is in `records`."""
     result = SourceResult()
-    by_link: dict[str, Item] = {}
-    by_title: dict[tuple[str, ...], Item] = {}
+    kept: dict[object, Item] = {}  # by link and by title and date: the same story once
     now = utcnow()
     for source in sources:
         for location in expand(source):
             result.files += 1
-            record = None
-            try:
-                if seen is not None and not location.startswith(("http://", "https://")):
-                    record = _unchanged(location, seen, now)
-                    before = seen.get(location)
-                    if before and not before.error and _same_content(before, record):
-                        result.unchanged += 1
-                        result.records.append(record)
-                        continue
-                items = reader_for(location)(location)
-            except SourceError as exc:
-                result.problems.append(exc)
-                _failed(result, location, record, exc.message, now)
-                continue
-            except (OSError, UnicodeDecodeError) as exc:
-                result.problems.append(SourceError(f"{location}: cannot read: {exc}"))
-                _failed(result, location, record, str(exc), now)
-                continue
-            except Exception as exc:  # one bad file never stops the others (nor the send)
-                problem = SourceError(
-                    f"{location}: cannot read: {type(exc).__name__}: {exc}",
-                    hint="fix or remove the file; the other sources were still read",
-                )
-                result.problems.append(problem)
-                _failed(result, location, record, problem.message, now)
-                continue
-            if record is not None:
-                result.records.append(record)
-            for item in items:
-                unknown = [
-                    t
-                    for t in (*item.regions, *item.topics)
-                    if known_tags is not None and t not in known_tags
-                ]
-                if unknown:
-                    result.problems.append(
-                        SourceError(
-                            f"{location}: item {item.title!r}: unknown region or topic "
-                            f"{', '.join(map(repr, unknown))}; the item was skipped",
-                            hint="use a name from `digest items --taxonomy` or the taxonomy file",
-                        )
-                    )
-                    continue
-                if (item.link and item.link in by_link) or dedupe_key(item) in by_title:
-                    continue
-                if item.link:
-                    by_link[item.link] = item
-                by_title[dedupe_key(item)] = item
-                result.items.append(item)
+            for item in _read_one(location, seen, now, result):
+                _keep(item, location, known_tags, kept, result)
     return result
+
+
+def _read_one(
+    location: str, seen: Mapping[str, SourceRecord] | None, now: datetime, result: SourceResult
+) -> list[Item]:
+    """One location's items: none when it is unchanged or cannot be read (`result` says so)."""
+    record = None
+    try:
+        if seen is not None and not location.startswith(("http://", "https://")):
+            record = _unchanged(location, seen, now)
+            before = seen.get(location)
+            if before and not before.error and _same_content(before, record):
+                result.unchanged += 1
+                result.records.append(record)
+                return []
+        items = reader_for(location)(location)
+    except SourceError as exc:
+        problem = exc
+    except (OSError, UnicodeDecodeError) as exc:
+        problem = SourceError(f"{location}: cannot read: {exc}")
+    except Exception as exc:  # one bad file never stops the others (nor the send)
+        problem = SourceError(
+            f"{location}: cannot read: {type(exc).__name__}: {exc}",
+            hint="fix or remove the file; the other sources were still read",
+        )
+    else:
+        if record is not None:
+            result.records.append(record)
+        return items
+    result.problems.append(problem)
+    _failed(result, location, record, problem.message, now)
+    return []
+
+
+def _keep(
+    item: Item,
+    location: str,
+    known_tags: set[str] | None,
+    kept: dict[object, Item],
+    result: SourceResult,
+) -> None:
+    """Add the item unless it names an unknown tag (a problem) or is a story already kept."""
+    unknown = [
+        t for t in (*item.regions, *item.topics) if known_tags is not None and t not in known_tags
+    ]
+    if unknown:
+        result.problems.append(
+            SourceError(
+                f"{location}: item {item.title!r}: unknown region or topic "
+                f"{', '.join(map(repr, unknown))}; the item was skipped",
+                hint="use a name from `digest items --taxonomy` or the taxonomy file",
+            )
+        )
+        return
+    keys = [("title", *dedupe_key(item))] + ([("link", item.link)] if item.link else [])
+    if any(key in kept for key in keys):
+        return
+    for key in keys:
+        kept[key] = item
+    result.items.append(item)
 
 
 def _failed(
