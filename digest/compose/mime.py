@@ -54,8 +54,9 @@ def encode_address(name: str, address: str) -> str:
     _check_header("address", name + address)
     if not name:
         return address
-    if name.isascii() and name.isprintable() and len(name) <= 60:
-        return formataddr((name, address))
+    if name.isprintable() and len(name) <= 60 and (name.isascii() or len(name.encode()) <= 45):
+        # As it is, or (not ASCII) one encoded word of at most 72 characters.
+        return formataddr((name, address), charset="utf-8")
     words = Header(name, "utf-8", maxlinelen=76, header_name="From").encode(linesep="\r\n")
     last = words.rsplit("\r\n", 1)[-1]
     return words + ("\r\n " if len(last) + len(address) > 72 else " ") + f"<{address}>"

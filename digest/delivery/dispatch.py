@@ -140,11 +140,15 @@ class Dispatcher:
 
     def _work(self, make_sender: Callable[[], Sender]) -> None:
         senders: list[Sender] = []  # made on first use: a connection only when there is mail
+        looks_ahead: list[Callable[[Envelope | None], None] | None] = []
 
-        def sender() -> Sender:
+        def sender() -> tuple[Sender, Callable[[Envelope | None], None] | None]:
             if not senders:
-                senders.append(make_sender())
-            return senders[0]
+                made = make_sender()
+                senders.append(made)
+                # Asked once per connection: a runtime Protocol check costs microseconds.
+                looks_ahead.append(made.expect_next if isinstance(made, LooksAhead) else None)
+            return senders[0], looks_ahead[0]
 
         following: object = None  # a job taken early, its envelope sent with this one's data
         try:
@@ -171,13 +175,18 @@ class Dispatcher:
             for made in senders:
                 made.close()
 
-    def _attempt(self, sender: Callable[[], Sender], job: Job, then: Envelope | None) -> Result:
+    def _attempt(
+        self,
+        sender: Callable[[], tuple[Sender, Callable[[Envelope | None], None] | None]],
+        job: Job,
+        then: Envelope | None,
+    ) -> Result:
         """Send one job with its retries; every outcome, a bug included, becomes its Result."""
         try:
-            connection = sender()
+            connection, expect_next = sender()
             self.rate.wait()
-            if isinstance(connection, LooksAhead):
-                connection.expect_next(then)
+            if expect_next is not None:
+                expect_next(then)
             attempts = send_with_retries(
                 connection, self.envelope_from, job.recipient, job.data, self.retries, self.backoff
             )
