@@ -14,6 +14,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from email.header import decode_header, make_header
 from typing import Any
 
 import pytest
@@ -217,3 +218,35 @@ def test_a_message_over_the_servers_size_fails_that_subscriber_without_uploading
     assert row["status"] == "failed" and row["attempts"] == 1
     assert "accepts at most 20,000 (its SIZE); it was not sent" in row["error"]
     assert handler.mails == 0 and handler.received == []
+
+
+def test_very_long_names_are_folded_so_the_server_takes_every_header(
+    project: Project, smtp_server: SmtpServer
+) -> None:
+    """The probe: names of hundreds of characters made header lines of 1,524 octets and more,
+    and the server refused every message ("500 Line too long") while `digest check` passed."""
+    long_ascii = "Regional " + "Migration " * 150
+    long_accented = "Lucía Hernández de la Peña " * 25
+    project.subscribers(
+        [
+            {"email": "a@example.org", "name": long_ascii},
+            {"email": "b@example.org", "name": long_accented},
+        ]
+    )
+    project.use_smtp(smtp_server)
+    result = project.run("send")
+    assert result.returncode == 0, result.stderr
+    for address, name in (("a@example.org", long_ascii), ("b@example.org", long_accented)):
+        raw = next(r.data for r in smtp_server.handler.received if address in r.rcpt_tos)
+        lines = raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+        assert max(len(line) for line in lines) <= 998  # RFC 5322's limit: no line is refused
+        start = next(n for n, line in enumerate(lines) if line.startswith(b"To: "))
+        folded = [lines[start]] + [
+            line for line in lines[start + 1 :] if line.startswith(b" ")
+        ]  # the To: header and its continuation lines
+        assert len(folded) > 5 and max(len(line) for line in folded) <= 78
+        # An RFC 2047 decoder drops the folding between encoded words (the stdlib's newer
+        # address parser keeps it as a space, a known bug of its own).
+        unfolded = b"".join(folded)[len(b"To: ") :].decode("ascii")
+        decoded = str(make_header(decode_header(unfolded)))
+        assert decoded == f"{' '.join(name.split())} <{address}>"

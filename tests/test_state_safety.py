@@ -109,3 +109,35 @@ def test_the_suppression_journal_keeps_an_unsubscribed_reader_out_when_the_state
         WebChanges(state).unsubscribe("ana@example.org", "one-click", NOW)
         WebChanges(state).resubscribe("ana@example.org", "preferences", NOW, in_file=True)
     assert suppressed(journal) == set()
+
+
+def test_sqlite_failures_become_errors_naming_the_state(tmp_path: Path) -> None:
+    """Real SQLite failures (a read-only file, a full database) as the person sees them."""
+    from digest.errors import StateError
+    from digest.state.integrity import translate
+
+    path = tmp_path / "state.db"
+    State(path).close()
+    readonly = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    with pytest.raises(sqlite3.OperationalError) as write:
+        readonly.execute("INSERT INTO meta VALUES ('k', 'v')")
+    readonly.close()
+    error = translate(write.value, path)
+    assert isinstance(error, StateError) and error.message.startswith(str(path))
+    assert "cannot be written (read-only)" in error.message
+
+    full = sqlite3.connect(path)  # a database that may not grow: SQLite says the disk is full
+    full.execute("PRAGMA max_page_count = 1")
+    with pytest.raises(sqlite3.OperationalError) as grow:
+        full.execute("INSERT INTO meta VALUES ('big', ?)", ("x" * 100_000,))
+    full.close()
+    assert "the disk holding the state is full" in translate(grow.value, path).message
+
+
+def test_a_state_folder_that_cannot_be_made_is_a_clear_error(project: Project) -> None:
+    project.settings(state="/proc/digest-state/state.db")
+    result = project.run("send")
+    assert result.returncode == 2
+    assert "/proc/digest-state/state.db: cannot create the state's folder" in result.stderr
+    assert "check that the folder can be written" in result.stderr
+    assert "Traceback" not in result.stderr

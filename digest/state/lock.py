@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import LockedError
+from ..errors import LockedError, StateError
 
 
 @contextlib.contextmanager
@@ -17,8 +17,14 @@ def send_lock(state_path: Path, wait: float = 0.0) -> Iterator[None]:
     """Only one send per state file: an exclusive lock on `<state>.lock`, released by the OS
     even when the holder is killed. Waits up to `wait` seconds, then raises LockedError."""
     lock_path = Path(f"{state_path}.lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StateError(
+            f"{state_path}: cannot create the state's folder or its lock: {exc.strerror}",
+            hint="check that the folder can be written, or set 'state' in the settings",
+        ) from exc
     deadline = time.monotonic() + wait
     try:
         while True:
