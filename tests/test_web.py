@@ -5,6 +5,7 @@ bad tokens, CSRF and rate limits."""
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
@@ -91,8 +92,11 @@ def _serve_thread(
 
     def stop() -> None:
         # Close every socket from the server's own loop, which then ends (and the thread).
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
-        thread.join(10)
+        # Once is enough: a second call (or a loop that already ended) has nothing to close.
+        if thread.is_alive():
+            with contextlib.suppress(OSError):
+                server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+            thread.join(10)
         server.task_dispatcher.shutdown()
         assert not thread.is_alive(), "the server thread did not stop"
 
