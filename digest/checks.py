@@ -12,6 +12,7 @@ from .compose.render import Personal, Renderer
 from .errors import DigestError, ProblemList, StateError
 from .models import Item, Subscriber, TaggedItem
 from .selection import build_digest
+from .send import SourceTagging, checked_sources
 from .settings import Settings
 from .sources import read_sources
 from .state import reading
@@ -43,19 +44,24 @@ def run_checks(settings: Settings) -> CheckReport:
         return report
     report.notes.append(f"taxonomy: {len(taxonomy.regions)} regions, {len(taxonomy.topics)} topics")
     subscribers = _check_subscribers(settings, taxonomy, report)
-    result = read_sources(settings.sources, {*taxonomy.regions, *taxonomy.topics})
+    sources, unusable = checked_sources(settings, taxonomy)
+    report.problems.extend(unusable)
+    result = read_sources(sources, {*taxonomy.regions, *taxonomy.topics})
     report.problems.extend(result.problems)
+    report.warnings.extend(result.warnings)
     report.notes.append(f"sources: {len(result.items)} item(s) in {result.files} file(s)/feed(s)")
-    sample = [tag(i, taxonomy) for i in result.items[:5]] or [tag(_SAMPLE, taxonomy)]
+    tagging = SourceTagging(taxonomy, sources)
+    sample = [t for t in map(tagging.tag, result.items[:5]) if t] or [tag(_SAMPLE, taxonomy)]
     _check_templates(settings, taxonomy, sample, subscribers, report)
-    _check_state(settings, report)
+    _check_state(settings, report, set(result.failed))
     _check_secrets(settings, report)
     _check_delivery(settings, report)
     return report
 
 
-def _check_state(settings: Settings, report: CheckReport) -> None:
-    """The state a send would use: absent (a fresh install), or whole and undamaged."""
+def _check_state(settings: Settings, report: CheckReport, failing_now: set[str]) -> None:
+    """The state a send would use: absent (a fresh install), or whole and undamaged; and the
+    sources that failed when a pickup last read them (their earlier items are kept)."""
     path = settings.state
     if not path.exists():
         report.notes.append(f"state: none yet at {path} (the first send makes it)")
@@ -64,6 +70,7 @@ def _check_state(settings: Settings, report: CheckReport) -> None:
         with reading(path) as state:
             assert state is not None
             counts = state.counts()
+            records = state.sources()
     except DigestError as exc:
         report.collect(exc)
         return
@@ -78,6 +85,14 @@ def _check_state(settings: Settings, report: CheckReport) -> None:
         return
     shown = ", ".join(f"{n} {table}" for table, n in counts.items())
     report.notes.append(f"state: {path} ({shown}), integrity ok")
+    labels = {s.path: s.label for s in settings.sources}
+    for location, record in sorted(records.items()):
+        if record.error and location not in failing_now:
+            when = f"{record.checked_at:%Y-%m-%d %H:%M} UTC" if record.checked_at else "last time"
+            report.warnings.append(
+                f"source {labels.get(location, location)} failed when last picked up ({when}): "
+                f"{record.error.removeprefix(location + ': ')}; its earlier items are kept"
+            )
 
 
 def _check_subscribers(

@@ -204,6 +204,8 @@ class Runner:
         )
         for problem in report.problems:
             log.warning("poll: %s", problem.message)
+        for warning in report.warnings:
+            log.warning("poll: %s", warning)
         return report
 
     def send_due(self, key: str) -> DueSend:
@@ -302,6 +304,8 @@ class Runner:
             log.warning("%s: %s failed: %s", schedule.key, outcome.email, outcome.error)
         for problem in report.pickup.problems:
             log.warning("%s: %s", schedule.key, problem.message)
+        for warning in report.pickup.warnings:
+            log.warning("%s: %s", schedule.key, warning)
         if report.aborted and self.stopping.is_set():
             log.info(
                 "%s: stopped after %s; the rest go out on the next start", schedule.key, counts

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ..send import Outcome, SendReport
+from ..send import Outcome, PickupReport, SendReport
 from ..send import send as run_send
 from ..settings import Settings
 from ..state import reading
@@ -96,6 +96,23 @@ def _summary_table(report: SendReport, dry_run: bool, to: str | None) -> Table:
     return table
 
 
+def _pickup_line(pickup: PickupReport) -> str:
+    """`Picked up 3 new item(s) (...).`, and the sources that failed, whose items are kept."""
+    line = (
+        f"Picked up {pickup.new} new item(s) ({pickup.total} read from "
+        f"{pickup.files - pickup.unchanged - len(pickup.failed)} source file(s) or feed(s), "
+        f"{pickup.unchanged} unchanged"
+        + (f", {len(pickup.failed)} failed" if pickup.failed else "")
+        + ")."
+    )
+    if pickup.failed:
+        line += (
+            f" Failed: {', '.join(pickup.failed)}; their earlier items are kept and they are "
+            "read again next time."
+        )
+    return line
+
+
 def _report_json(report: SendReport, dry_run: bool, to: str | None) -> dict[str, Any]:
     return {
         "run_id": report.run_id,
@@ -106,6 +123,9 @@ def _report_json(report: SendReport, dry_run: bool, to: str | None) -> dict[str,
             "total": report.pickup.total,
             "unchanged_sources": report.pickup.unchanged,
             "problems": [p.message for p in report.pickup.problems],
+            "warnings": report.pickup.warnings,
+            "failed_sources": report.pickup.failed,
+            "dropped": report.pickup.dropped,
         },
         "sent": report.count("sent") + report.count("test"),
         "would_send": report.count("would-send"),
@@ -184,16 +204,12 @@ def send(
     finally:
         progress.stop()
     print_problems(report.pickup.problems, "warning")
-    for warning in report.warnings:
+    for warning in (*report.pickup.warnings, *report.warnings):
         warn(warning)
     if as_json:
         print_json(_report_json(report, dry_run, to))
     else:
-        out.print(
-            f"Picked up {report.pickup.new} new item(s) "
-            f"({report.pickup.total} read from {report.pickup.files - report.pickup.unchanged} "
-            f"source file(s), {report.pickup.unchanged} unchanged)."
-        )
+        out.print(_pickup_line(report.pickup))
         out.print(_summary_table(report, dry_run, to))
         sent = report.count("sent") + report.count("test")
         line = (f"{report.count('would-send')} would be sent" if dry_run else f"{sent} sent") + (

@@ -1,7 +1,8 @@
 """One run, from pickup to the last recorded delivery, and previews built the same way.
 
 - `run.send`: the run (`digest send`, scheduled sends);
-- `inputs`, `pickup`: the inputs checked, items picked up and tagged;
+- `inputs`, `pickup`: the inputs checked, items picked up and tagged (`source_tagging`: with
+  each source's settings);
 - `composer`: each subscriber's digest and message;
 - `journal`: pending before a message leaves, sent or failed after;
 - `loop`: one process's share; `processes`: a large run over worker processes;
@@ -15,6 +16,7 @@ from .pickup import pick_up, tagged_items
 from .previews import PreviewResult, Previews, compose_preview, open_previews, write_preview
 from .report import Outcome, PickupReport, SendReport
 from .run import send
+from .source_tagging import SourceTagging, checked_sources
 
 __all__ = [
     "ComposedMessage",
@@ -25,6 +27,8 @@ __all__ = [
     "PreviewResult",
     "Previews",
     "SendReport",
+    "SourceTagging",
+    "checked_sources",
     "compose_preview",
     "open_previews",
     "load_inputs",

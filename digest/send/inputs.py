@@ -6,10 +6,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..compose.render import Renderer
+from ..errors import ProblemList
 from ..models import Subscriber
 from ..settings import Settings
 from ..subscribers import load_effective_subscribers, not_listed
 from ..taxonomy import Taxonomy, load_taxonomy
+from .source_tagging import checked_sources
 
 
 @dataclass
@@ -23,10 +25,14 @@ class Inputs:
 def load_inputs(
     settings: Settings, keep_sources: bool = True, with_subscribers: bool = True
 ) -> Inputs:
-    """Taxonomy, effective subscribers and templates, checked. `keep_sources=False` (sending)
-    keeps only the encoded parts of each rendering, not its MJML, HTML and text. A send reads
-    its subscribers into a `SendList` instead (`with_subscribers=False`)."""
+    """Taxonomy, effective subscribers, templates and the sources' regions, checked.
+    `keep_sources=False` (sending) keeps only the encoded parts of each rendering, not its
+    MJML, HTML and text. A send reads its subscribers into a `SendList` instead
+    (`with_subscribers=False`)."""
     taxonomy = load_taxonomy(settings.taxonomy)
+    _, problems = checked_sources(settings, taxonomy)
+    if problems:
+        raise problems[0] if len(problems) == 1 else ProblemList(list(problems))
     subscribers = load_effective_subscribers(settings, taxonomy) if with_subscribers else []
     renderer = Renderer(settings.templates, list_name=settings.list_name, keep_sources=keep_sources)
     renderer.check()

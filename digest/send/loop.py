@@ -212,7 +212,7 @@ def deliver_share(
 ) -> Abort | None:
     """`deliver` with a composer over the items the state holds: what a single-process run
     does, and what each worker process does with its share. `options` are `deliver`'s."""
-    items = tagged_items(state, inputs.taxonomy)
+    items = tagged_items(state, inputs.taxonomy, inputs.settings)
     composer = Composer(inputs, state, items, secret, now)
     for warning in composer.warnings:
         warn(warning)

@@ -10,6 +10,7 @@ from .model import (
     ScheduleSettings,
     Settings,
     SmtpSettings,
+    SourceSettings,
     WebSettings,
 )
 
@@ -21,6 +22,7 @@ __all__ = [
     "ScheduleSettings",
     "Settings",
     "SmtpSettings",
+    "SourceSettings",
     "WebSettings",
     "load_settings",
 ]

@@ -8,6 +8,7 @@ in the file are reported together.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,10 @@ from .model import (
     ScheduleSettings,
     Settings,
     SmtpSettings,
+    SourceSettings,
     WebSettings,
 )
+from .sources import read_source_entries
 
 Keys = dict[str, tuple[v.Check, str]]  # key -> (check, what was expected)
 
@@ -72,7 +75,6 @@ TOP: Keys = {
     "subscribers": (v.string, "a path"),
     "templates": (v.string, "a path to a folder"),
     "state": (v.string, "a path to a SQLite file"),
-    "sources": (v.string_list, "a list of files, folders or URLs"),
     "taxonomy": (v.string, "a path to a taxonomy YAML file"),
     "lookback": (v.duration, "a duration like 14d"),
     "unsubscribe_url": (v.url, "an http(s) URL"),
@@ -82,6 +84,7 @@ TOP: Keys = {
     "catch_up": (v.duration, "a duration like 1d"),
 }
 SECTIONS = ("delivery", "dkim", "schedule", "web")
+READ_ELSEWHERE = (*SECTIONS, "sources")
 
 
 class _Reader:
@@ -175,7 +178,7 @@ def load_settings(path: Path | str = DEFAULT_PATH) -> Settings:
     path = Path(path).absolute()
     problems: list[SettingsError] = []
     top = _Reader(path, _read_file(path), "", problems)
-    found = top.read(TOP, Settings(), others=SECTIONS)
+    found = top.read(TOP, Settings(), others=READ_ELSEWHERE)
     delivery_reader = top.mapping("delivery")
     delivery = delivery_reader.read(DELIVERY, DeliverySettings(), others=("smtp",))
     smtp = SmtpSettings(**delivery_reader.mapping("smtp").read(SMTP, SmtpSettings()))
@@ -193,7 +196,7 @@ def load_settings(path: Path | str = DEFAULT_PATH) -> Settings:
             "subscribers": resolve(found["subscribers"]),
             "templates": resolve(found["templates"]),
             "state": resolve(found["state"]),
-            "sources": tuple(s if v.is_url(s) else str(resolve(s)) for s in found["sources"]),
+            "sources": _read_sources(top, resolve),
             "taxonomy": resolve(found["taxonomy"]) if found["taxonomy"] else None,
             "delivery": DeliverySettings(
                 method=delivery["method"], maildir=resolve(delivery["maildir"]), smtp=smtp
@@ -211,6 +214,25 @@ def load_settings(path: Path | str = DEFAULT_PATH) -> Settings:
     return settings
 
 
+def _read_sources(top: _Reader, resolve: Callable[[str], Path]) -> tuple[SourceSettings, ...]:
+    """`sources:`, each entry's file or folder resolved against the settings file's folder."""
+    if top.data.get("sources") is None:
+        return tuple(replace(s, path=str(resolve(s.path))) for s in Settings().sources)
+
+    def fail(line: int | None, problem: str) -> None:
+        top.problems.append(
+            SettingsError(
+                f"{where(top.path, line)}: setting 'sources', {problem}",
+                hint=f"fix 'sources' in {top.path}; see the README's settings reference",
+            )
+        )
+
+    def locate(path: str) -> str:
+        return str(resolve(path))
+
+    return read_source_entries(top.data["sources"], top.data.line_of("sources"), fail, locate)
+
+
 def _check_paths(settings: Settings, top: _Reader) -> None:
     """Files the settings point at must exist: name the key and what was expected there."""
     if not settings.subscribers.is_file():
@@ -220,8 +242,15 @@ def _check_paths(settings: Settings, top: _Reader) -> None:
     if settings.taxonomy is not None and not settings.taxonomy.is_file():
         top.fail("taxonomy", f"an existing file (not found: {settings.taxonomy})")
     for source in settings.sources:
-        if not v.is_url(source) and not Path(source).exists():
-            top.fail("sources", f"existing files, folders or URLs (not found: {source})")
+        if not source.is_url and not Path(source.path).exists():
+            top.problems.append(
+                SettingsError(
+                    f"{where(top.path, source.line or top.data.line_of('sources'))}: setting "
+                    f"'sources': expected existing files, folders or URLs (not found: "
+                    f"{source.path})",
+                    hint=f"fix 'sources' in {top.path}",
+                )
+            )
     dkim = settings.dkim
     if dkim and dkim.private_key_path and not dkim.private_key_path.is_file():
         top.fail(

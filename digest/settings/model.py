@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -71,13 +72,44 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class SourceSettings:
+    """One entry of `sources:`: a file, folder or feed URL, and how to read and tag its items.
+
+    Written as a plain string (just `path`) or as a mapping with the other keys."""
+
+    path: str  # a file or folder (absolute once loaded), or an http(s) feed URL
+    name: str | None = None  # how people call it; shown instead of the path
+    language: str | None = None  # en, es or fr: every item's language, whatever the feed says
+    regions: tuple[str, ...] = ()  # for items that name no place (and ambiguous places)
+    require_topic: bool = False  # drop items that match no topic (for general-news feeds)
+    line: int = field(default=0, compare=False)  # where digest.yaml writes it, for errors
+
+    @property
+    def label(self) -> str:
+        return self.name or self.path
+
+    @property
+    def is_url(self) -> bool:
+        return self.path.startswith(("http://", "https://"))
+
+    @property
+    def tagging_key(self) -> str:
+        """What of these settings changes the items' tags: "" when nothing does, so items
+        of a plain source keep the taxonomy's fingerprint alone."""
+        if not self.regions and not self.require_topic:
+            return ""
+        text = "\0".join(sorted(self.regions)) + f"\0require_topic={self.require_topic}"
+        return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+@dataclass(frozen=True)
 class Settings:
     path: Path = DEFAULT_PATH
     sender: str = "Regional Migration Digest <digest@example.org>"
     subscribers: Path = Path("subscribers.yaml")
     templates: Path = Path("templates")
     state: Path = Path(".digest/state.db")
-    sources: tuple[str, ...] = ("items",)
+    sources: tuple[SourceSettings, ...] = (SourceSettings("items"),)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     unsubscribe_url: str = "https://example.org/unsubscribe"
     taxonomy: Path | None = None

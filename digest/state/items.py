@@ -8,7 +8,7 @@ import contextlib
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -75,16 +75,22 @@ class ItemsMixin:
         return new
 
     def items(
-        self, since: datetime | None = None, tagged_with_other_than: str | None = None
+        self,
+        since: datetime | None = None,
+        tagged_with_other_than: str | Collection[str] | None = None,
     ) -> list[StoredItem]:
-        """Items newest first; those first seen `since`, or not tagged with this fingerprint."""
+        """Items newest first; those first seen `since`, or not tagged with this fingerprint
+        (or with none of these)."""
         query, args = "SELECT * FROM items WHERE 1 = 1", []
         if since is not None:
             query += " AND first_seen >= ?"
             args.append(stamp(since))
+        if isinstance(tagged_with_other_than, str):
+            tagged_with_other_than = [tagged_with_other_than]
         if tagged_with_other_than is not None:
-            query += " AND tagged_with IS NOT ?"
-            args.append(tagged_with_other_than)
+            marks = ", ".join("?" * len(tagged_with_other_than))
+            query += f" AND (tagged_with IS NULL OR tagged_with NOT IN ({marks}))"
+            args += list(tagged_with_other_than)
         rows = self.db.execute(query + " ORDER BY date DESC, first_seen DESC, id", args)
         return [_stored_item(row) for row in rows]
 
