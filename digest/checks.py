@@ -14,7 +14,7 @@ from .models import Item, Subscriber, TaggedItem
 from .selection import build_digest
 from .send import SourceTagging, checked_sources
 from .settings import Settings
-from .sources import read_sources
+from .sources import label_of, read_sources, source_for
 from .state import reading
 from .state.integrity import integrity_problems, restore_hint
 from .subscribers import load_subscribers
@@ -85,12 +85,12 @@ def _check_state(settings: Settings, report: CheckReport, failing_now: set[str])
         return
     shown = ", ".join(f"{n} {table}" for table, n in counts.items())
     report.notes.append(f"state: {path} ({shown}), integrity ok")
-    labels = {s.path: s.label for s in settings.sources}
     for location, record in sorted(records.items()):
         if record.error and location not in failing_now:
             when = f"{record.checked_at:%Y-%m-%d %H:%M} UTC" if record.checked_at else "last time"
             report.warnings.append(
-                f"source {labels.get(location, location)} failed when last picked up ({when}): "
+                f"source {label_of(location, source_for(location, settings.sources))} failed when "
+                f"last picked up ({when}): "
                 f"{record.error.removeprefix(location + ': ')}; its earlier items are kept"
             )
 

@@ -216,7 +216,9 @@ def test_a_failing_feed_keeps_its_items_and_is_shown_by_send_and_check(
     failing = project.run("send")
     assert failing.returncode == 0
     assert f"warning: {url}: cannot fetch feed: HTTP 500 Internal Server Error" in failing.stderr
-    assert f"1 failed). Failed: {url}; their earlier items are kept" in failing.stdout
+    assert f"1 failed). Failed: 'Regional wire' ({url}); their earlier items are kept" in (
+        failing.stdout
+    )
     as_json = _send_json(project)["picked_up"]
     assert as_json["failed_sources"] == [url]
     assert as_json["problems"] == [f"{url}: cannot fetch feed: HTTP 500 Internal Server Error"]
@@ -230,7 +232,7 @@ def test_a_failing_feed_keeps_its_items_and_is_shown_by_send_and_check(
     check = project.run("check")
     assert check.returncode == 0, check.stdout + check.stderr
     assert (
-        "warning: source Regional wire failed when last picked up (" in check.stderr
+        f"warning: source 'Regional wire' ({url}) failed when last picked up (" in check.stderr
         and "UTC): cannot fetch feed: HTTP 500 Internal Server Error; its earlier items are kept"
         in check.stderr
     )

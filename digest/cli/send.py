@@ -14,6 +14,7 @@ from rich.table import Table
 from ..send import Outcome, PickupReport, SendReport
 from ..send import send as run_send
 from ..settings import Settings
+from ..sources import label_of, source_for
 from ..state import reading
 from ..subscribers import valid_email
 from .main import config_option
@@ -96,7 +97,7 @@ def _summary_table(report: SendReport, dry_run: bool, to: str | None) -> Table:
     return table
 
 
-def _pickup_line(pickup: PickupReport) -> str:
+def _pickup_line(pickup: PickupReport, settings: Settings) -> str:
     """`Picked up 3 new item(s) (...).`, and the sources that failed, whose items are kept."""
     line = (
         f"Picked up {pickup.new} new item(s) ({pickup.total} read from "
@@ -106,9 +107,9 @@ def _pickup_line(pickup: PickupReport) -> str:
         + ")."
     )
     if pickup.failed:
+        failed = ", ".join(label_of(f, source_for(f, settings.sources)) for f in pickup.failed)
         line += (
-            f" Failed: {', '.join(pickup.failed)}; their earlier items are kept and they are "
-            "read again next time."
+            f" Failed: {failed}; their earlier items are kept and they are read again next time."
         )
     return line
 
@@ -209,7 +210,7 @@ def send(
     if as_json:
         print_json(_report_json(report, dry_run, to))
     else:
-        out.print(_pickup_line(report.pickup))
+        out.print(_pickup_line(report.pickup, settings))
         out.print(_summary_table(report, dry_run, to))
         sent = report.count("sent") + report.count("test")
         line = (f"{report.count('would-send')} would be sent" if dry_run else f"{sent} sent") + (
