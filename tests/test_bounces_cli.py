@@ -320,3 +320,22 @@ def test_a_bad_return_path_names_the_file_line_and_key(project: Project) -> None
     result = project.run("bounces")
     assert result.returncode == 2
     assert "digest.yaml:" in result.stderr and "'bounces.return_path'" in result.stderr
+
+
+def test_the_scheduler_reads_the_mailbox_at_every_poll(
+    project: Project, smtp_server: SmtpServer, monkeypatch
+) -> None:
+    from digest.scheduler import Runner
+    from digest.settings import load_settings
+
+    senders = sent_with_verp(project, smtp_server)
+    monkeypatch.setenv("DIGEST_TOKEN_SECRET", SECRET)
+    runner = Runner(load_settings(project.config))
+    box = project.root / "bounces"
+    assert runner.poll_bounces() is not None  # no mailbox yet: nothing, no error
+    drop(box, "1", bounce_mail("postfix/remote-user-unknown.eml", senders[ANA], ANA))
+    assert runner.poll() is not None
+    assert rows(project, "SELECT email, reason FROM suppressions") == [
+        (ANA, f"hard bounce 5.1.1 on {date.today().isoformat()}")
+    ]
+    assert not list((box / "new").iterdir())

@@ -2,6 +2,7 @@
 
 classify(data) -> Classified          one raw mail: bounce / complaint / auto-reply / other
 classify_ses(notification) -> ...     an Amazon SES bounce or complaint notification (JSON)
+classify_event(event) -> Classified   the generic webhook's JSON event
 verp_address / read_verp              the signed envelope sender bounces+TOKEN@domain
 decide(events, now, ...) -> Decision  suppress / count / unsubscribe / nothing
 open_source(where) -> MailSource      Maildir, file, mbox or imaps:// ; fingerprint(data)
@@ -12,6 +13,7 @@ VerpSigner(return_path, secret)       the per-message envelope sender of a send,
 
 from .attribution import Attribution, attribute
 from .classify import classify
+from .generic import classify_event
 from .intake import IntakeReport, read_bounces, recorder_for
 from .mailbox import (
     FileSource,
@@ -51,6 +53,7 @@ __all__ = [
     "VerpToken",
     "attribute",
     "classify",
+    "classify_event",
     "classify_ses",
     "decide",
     "event_kind",
