@@ -62,6 +62,23 @@ def test_each_message_has_its_own_signed_envelope_sender(
     assert smtp_server.handler.sessions == 1
 
 
+def test_worker_processes_sign_each_envelope_too(project: Project, smtp_server: SmtpServer) -> None:
+    """The smallest run shared between worker processes (200 subscribers, 2 connections)."""
+    regions = ["Central America", "Caribbean", "North America", "South America"]
+    project.subscribers(
+        [{"email": f"r{n}@example.org", "regions": [regions[n % 4]]} for n in range(200)]
+    )
+    project.use_smtp(smtp_server, connections=2)
+    project.settings(bounces={"return_path": RETURN_PATH})
+    project.run("send", env=ENV, check=True)
+    received = smtp_server.handler.received
+    assert len(received) == 200 and smtp_server.handler.sessions == 2
+    lookup = subscriber_of(project.state)
+    for r in received:
+        token = read_verp(r.mail_from, RETURN_PATH, SECRET.encode(), lookup)
+        assert token is not None and token.subscriber == r.rcpt_tos[0]
+
+
 def test_without_a_return_path_the_envelope_sender_is_the_sender(
     project: Project, smtp_server: SmtpServer
 ) -> None:
@@ -340,3 +357,12 @@ def test_the_scheduler_reads_the_mailbox_at_every_poll(
         (ANA, f"hard bounce 5.1.1 on {date.today().isoformat()}")
     ]
     assert not list((box / "new").iterdir())
+
+
+def test_check_warns_about_unset_bounce_secrets(project: Project) -> None:
+    project.settings(
+        bounces={"mailbox": "imaps://bounces@mail.example.org/INBOX", "webhook_secret_env": "NOPE"}
+    )
+    result = project.run("check", env={"DIGEST_BOUNCES_PASSWORD": "", "NOPE": ""})
+    assert "$DIGEST_BOUNCES_PASSWORD is not set" in result.stderr + result.stdout
+    assert "names $NOPE, which is not set" in result.stderr + result.stdout

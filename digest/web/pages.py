@@ -200,16 +200,9 @@ def preferences_view() -> Any:
                 log.info("unsubscribe (preferences) %s", email)
                 return redirect(site.path("preferences", token=token, done="unsubscribed"), 303)
             elif action == "resubscribe":
-                effective = merged_one(state, email, file_subscriber)
-                if effective is None or not confirms_again(effective):
-                    in_file = file_subscriber is not None
-                    changes.resubscribe(email, "preferences", now, in_file=in_file)
-                    log.info("resubscribe %s", email)
+                again = _resubscribe(state, email, file_subscriber, now)
+                if again is None:
                     return redirect(site.path("preferences", token=token, done="resubscribed"), 303)
-                # Its mail bounced, or it reported us as spam: the address confirms again.
-                _limit_confirmations(email)
-                details = fields.subscriber_settings(effective.subscriber)
-                again = changes.sign_up(email, details, now, client=client())
             else:
                 raise Problem(400, "Unknown action", "Nothing was changed.")
         if again is not None:
@@ -229,6 +222,23 @@ def preferences_view() -> Any:
         binding=binding,
         action=action_url,
     )
+
+
+def _resubscribe(
+    state: State, email: str, file_subscriber: Subscriber | None, now: Any
+) -> str | None:
+    """Subscribe the address again at once (None), or, when its mail bounced or it reported
+    us as spam, start a sign-up it must confirm by email: that sign-up's id."""
+    changes = WebChanges(state)
+    effective = merged_one(state, email, file_subscriber)
+    if effective is None or not confirms_again(effective):
+        changes.resubscribe(email, "preferences", now, in_file=file_subscriber is not None)
+        log.info("resubscribe %s", email)
+        return None
+    _limit_confirmations(email)
+    details = fields.subscriber_settings(effective.subscriber)
+    log.info("resubscribe %s: must confirm the address again (%s)", email, effective.status)
+    return changes.sign_up(email, details, now, client=client())
 
 
 def subscribe_view() -> Any:
