@@ -366,3 +366,15 @@ def test_check_warns_about_unset_bounce_secrets(project: Project) -> None:
     result = project.run("check", env={"DIGEST_BOUNCES_PASSWORD": "", "NOPE": ""})
     assert "$DIGEST_BOUNCES_PASSWORD is not set" in result.stderr + result.stdout
     assert "names $NOPE, which is not set" in result.stderr + result.stdout
+
+
+def test_export_keeps_a_suppressed_subscriber_in_the_file(project: Project) -> None:
+    project.run("send", env=ENV, check=True)
+    drop(
+        project.root / "bounces", "1", bounce_mail("postfix/remote-user-unknown.eml", recipient=ANA)
+    )
+    project.run("bounces", env=ENV, check=True)
+    exported = project.run("subscribers", "export", "--out", "-", check=True).stdout
+    assert f"email: {ANA}" in exported  # lifted later, she is still a subscriber
+    dry = json.loads(project.run("send", "--dry-run", "--json", env=ENV, check=True).stdout)
+    assert ANA not in {s["email"] for s in dry["subscribers"]}

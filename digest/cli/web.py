@@ -160,13 +160,19 @@ def export(settings: Settings, out_path: Path | None) -> None:
 
     Unsubscribed addresses are left out and confirmed web sign-ups added. The state keeps
     its records, so an unsubscribe still wins if the address is written back by hand.
+    Suppressed addresses (their mail bounced) stay in the file: the state and the
+    suppression journal keep them out until the suppression is lifted.
 
     \b
     Examples:
       digest subscribers export
       digest subscribers export --out new-subscribers.yaml
     """
-    active = [e.subscriber for e in _entries(settings, include_all=False)]
+    active = [
+        e.subscriber
+        for e in _entries(settings, include_all=True)
+        if e.active or e.status == "suppressed"
+    ]
     note = (
         f"Exported by `digest subscribers export` on {utcnow():%Y-%m-%d %H:%M} UTC:\n"
         "the staff's file with the changes subscribers made on the web."
