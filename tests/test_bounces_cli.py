@@ -378,3 +378,25 @@ def test_export_keeps_a_suppressed_subscriber_in_the_file(project: Project) -> N
     assert f"email: {ANA}" in exported  # lifted later, she is still a subscriber
     dry = json.loads(project.run("send", "--dry-run", "--json", env=ENV, check=True).stdout)
     assert ANA not in {s["email"] for s in dry["subscribers"]}
+
+
+def test_an_unreadable_mail_is_reported_and_the_others_are_read(project: Project) -> None:
+    project.run("send", env=ENV, check=True)
+    box = project.root / "bounces"
+    drop(box, "1", b"x")
+    (box / "new" / "1").unlink()
+    (box / "new" / "1").mkdir()  # a folder, not a mail: skipped silently
+    drop(box, "2-empty", b"")
+    unreadable = drop(box, "3-unreadable", b"")
+    unreadable.unlink()
+    unreadable.symlink_to(unreadable)  # a loop: reading it fails, whoever runs the test
+    drop(box, "4", bounce_mail("postfix/remote-user-unknown.eml", recipient=ANA))
+    result = project.run("bounces", "--json", env=ENV)
+    assert result.returncode == 2
+    assert "3-unreadable: cannot read" in result.stderr
+    got = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(Path(g["file"]).name, g["action"]) for g in got] == [
+        ("2-empty", "none"),
+        ("4", "suppressed"),
+    ]
+    assert (box / "new" / "3-unreadable").is_symlink()  # left where it was

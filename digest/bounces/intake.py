@@ -114,6 +114,7 @@ def read_bounces(
                     exc if isinstance(exc, MailboxError) else MailboxError(f"{where}: {exc}")
                 )
             finally:
+                report.problems += getattr(source, "problems", [])
                 close = getattr(source, "close", None)
                 if close is not None:
                     close()
