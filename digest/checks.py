@@ -155,6 +155,17 @@ def _check_secrets(settings: Settings, report: CheckReport) -> None:
         )
     if "example.org" in settings.unsubscribe_url:
         report.warnings.append(f"unsubscribe_url is still {settings.unsubscribe_url}")
+    bounces = settings.bounces
+    if bounces.mailbox_is_imap and not os.environ.get(bounces.password_env):
+        report.warnings.append(
+            f"bounces.mailbox is {bounces.mailbox} but ${bounces.password_env} is not set: "
+            "the bounce mailbox cannot be read"
+        )
+    if bounces.webhook_secret_env and not os.environ.get(bounces.webhook_secret_env):
+        report.warnings.append(
+            f"bounces.webhook_secret_env names ${bounces.webhook_secret_env}, which is not "
+            "set: the generic bounce webhook is off"
+        )
 
 
 def _check_delivery(settings: Settings, report: CheckReport) -> None:

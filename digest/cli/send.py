@@ -17,6 +17,7 @@ from ..settings import Settings
 from ..sources import label_of, source_for
 from ..state import reading
 from ..subscribers import valid_email
+from .bounces import bounce_summaries, print_bounce_summaries
 from .main import config_option
 from .output import err, fail, iso, out, print_json, print_problems, warn
 
@@ -233,9 +234,18 @@ def send(
 @config_option
 @click.option("--last", "last", type=int, default=5, show_default=True, help="How many runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def history(settings: Settings, last: int, as_json: bool) -> None:
-    """Past runs with their counts, what each subscriber was sent, and failures with the
-    server's reply."""
+@click.option(
+    "--bounces",
+    "only_bounces",
+    is_flag=True,
+    help="Only the bounces per subscriber (with --json: a list of them).",
+)
+def history(settings: Settings, last: int, as_json: bool, only_bounces: bool) -> None:
+    """Past runs with their counts, what each subscriber was sent, failures with the
+    server's reply, and then the bounces and complaints recorded per subscriber."""
+    if only_bounces:
+        print_bounce_summaries(bounce_summaries(settings), as_json)
+        return
     with reading(settings.state) as state:
         runs = state.runs(last) if state else []
         deliveries = {r.id: state.deliveries(run_id=r.id) for r in runs} if state else {}
@@ -263,6 +273,9 @@ def history(settings: Settings, last: int, as_json: bool) -> None:
                 escape(d.error or d.message_id),
             )
         out.print(table)
+    summaries = bounce_summaries(settings)
+    if summaries:
+        print_bounce_summaries(summaries, as_json=False)
 
 
 def _run_json(run: Any, deliveries: list[Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from .load import load_settings
 from .model import (
     DEFAULT_PATH,
     LIST_NAME,
+    BounceSettings,
     DeliverySettings,
     DkimSettings,
     ScheduleSettings,
@@ -17,6 +18,7 @@ from .model import (
 __all__ = [
     "DEFAULT_PATH",
     "LIST_NAME",
+    "BounceSettings",
     "DeliverySettings",
     "DkimSettings",
     "ScheduleSettings",

@@ -20,6 +20,7 @@ from .model import (
     DEFAULT_PATH,
     METHODS,
     SECURITY_MODES,
+    BounceSettings,
     DeliverySettings,
     DkimSettings,
     ScheduleSettings,
@@ -70,6 +71,15 @@ WEB: Keys = {
     "changes_per_hour": (v.whole_number(1, 100000), PER),
     "confirmations_per_hour": (v.whole_number(1, 100000), PER),
 }
+BOUNCES: Keys = {
+    "mailbox": (v.mailbox, "a Maildir folder or imaps://user@host/FOLDER"),
+    "password_env": (v.string, "the name of an environment variable"),
+    "return_path": (v.return_path, "the envelope sender base, e.g. bounces@example.org"),
+    "soft_limit": (v.whole_number(1, 1000), "a whole number 1-1000"),
+    "soft_window": (v.duration, "a duration like 30d"),
+    "webhook_secret_env": (v.string, "the name of an environment variable"),
+    "sns_topics": (v.string_list, "a list of SNS topic ARNs"),
+}
 TOP: Keys = {
     "sender": (v.sender, "a sender address"),
     "subscribers": (v.string, "a path"),
@@ -83,7 +93,7 @@ TOP: Keys = {
     "poll_every": (v.duration, "a duration like 1h"),
     "catch_up": (v.duration, "a duration like 1d"),
 }
-SECTIONS = ("delivery", "dkim", "schedule", "web")
+SECTIONS = ("delivery", "dkim", "schedule", "web", "bounces")
 READ_ELSEWHERE = (*SECTIONS, "sources")
 
 
@@ -173,6 +183,13 @@ def _read_dkim(reader: _Reader) -> DkimSettings | None:
     return DkimSettings(**found | {"private_key_path": Path(key_path) if key_path else None})
 
 
+def _read_bounces(reader: _Reader, resolve: Any) -> BounceSettings:
+    found = reader.read(BOUNCES, BounceSettings())
+    if not found["mailbox"].startswith("imaps://"):
+        found["mailbox"] = str(resolve(found["mailbox"]))
+    return BounceSettings(**found)
+
+
 def load_settings(path: Path | str = DEFAULT_PATH) -> Settings:
     """Read and check a settings file; SettingsError or ProblemList name every problem."""
     path = Path(path).absolute()
@@ -206,6 +223,7 @@ def load_settings(path: Path | str = DEFAULT_PATH) -> Settings:
                 **top.mapping("schedule").read(SCHEDULE, ScheduleSettings())
             ),
             "web": WebSettings(**top.mapping("web").read(WEB, WebSettings())),
+            "bounces": _read_bounces(top.mapping("bounces"), resolve),
         }
     )
     _check_paths(settings, top)

@@ -103,6 +103,27 @@ class SourceSettings:
 
 
 @dataclass(frozen=True)
+class BounceSettings:
+    """`digest bounces` and the webhooks: where bounce mail arrives, VERP, the policy."""
+
+    mailbox: str = "bounces"  # a Maildir folder (beside digest.yaml), or imaps://user@host/INBOX
+    password_env: str = "DIGEST_BOUNCES_PASSWORD"  # the IMAP password's variable
+    return_path: str | None = None  # envelope sender base, e.g. bounces@example.org: VERP on
+    soft_limit: int = 3  # this many soft bounces (one per digest) within soft_window suppress
+    soft_window: timedelta = timedelta(days=30)
+    webhook_secret_env: str | None = None  # the signed JSON POST's HMAC secret; unset: off
+    sns_topics: tuple[str, ...] = ()  # SNS topic ARNs whose SES notifications count; none: off
+
+    @property
+    def verp(self) -> bool:
+        return self.return_path is not None
+
+    @property
+    def mailbox_is_imap(self) -> bool:
+        return self.mailbox.startswith("imaps://")
+
+
+@dataclass(frozen=True)
 class Settings:
     path: Path = DEFAULT_PATH
     sender: str = "Regional Migration Digest <digest@example.org>"
@@ -121,6 +142,7 @@ class Settings:
     poll_every: timedelta = timedelta(hours=1)
     catch_up: timedelta = timedelta(days=1)
     web: WebSettings = field(default_factory=WebSettings)
+    bounces: BounceSettings = field(default_factory=BounceSettings)
 
     @property
     def base(self) -> Path:

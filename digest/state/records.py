@@ -81,3 +81,42 @@ class WebEvent:
     via: str
     client: str | None
     detail: str | None
+
+
+@dataclass(frozen=True)
+class BounceEventRecord:
+    """One bounce event of one subscriber: kind hard | soft | complaint | auto-reply."""
+
+    email: str
+    kind: str
+    at: datetime
+    delivery_id: int | None
+    status: str | None
+    code: int | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """Why an address gets no digest until staff lift it (or it confirms itself again)."""
+
+    email: str
+    reason: str
+    at: datetime
+    lifted_at: datetime | None = None
+    lifted_via: str | None = None
+
+
+@dataclass(frozen=True)
+class BounceSummary:
+    """One subscriber's bounces, for `digest history`."""
+
+    email: str
+    hard: int
+    soft: int
+    complaints: int
+    auto_replies: int
+    last_at: datetime
+    last_kind: str
+    last_status: str | None
+    last_reason: str | None

@@ -29,7 +29,51 @@ def add_columns(table: str, *columns: tuple[str, str]) -> Callable[[sqlite3.Conn
     return migrate
 
 
-SCHEMA = """
+# Bounces and complaints (issue 18): each mail read once (by its content's fingerprint), the
+# events it meant per subscriber, and who is suppressed and why. Also the index that finds a
+# delivery by the Message-ID a bounce returns (written once per delivery, never on a status
+# change).
+BOUNCE_TABLES = """
+CREATE TABLE IF NOT EXISTS bounce_mails (
+    id INTEGER PRIMARY KEY,
+    fingerprint TEXT NOT NULL UNIQUE,  -- sha256 of the mail (line ends as LF): read twice, once
+    kind TEXT NOT NULL,      -- bounce | complaint | auto-reply | other
+    file TEXT NOT NULL,      -- where it was read: a file, PATH#N of an mbox, imaps://...;UID=N
+    at TEXT NOT NULL,        -- when it was processed
+    subscriber TEXT,         -- whom it was attributed to, or NULL
+    action TEXT NOT NULL,    -- suppressed | counted | unsubscribed | none
+    details TEXT NOT NULL    -- JSON: recipients, reason, how it was attributed
+);
+CREATE TABLE IF NOT EXISTS bounce_events (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,       -- the subscriber's address, casefolded
+    email TEXT NOT NULL,
+    mail_id INTEGER NOT NULL REFERENCES bounce_mails(id),
+    delivery_id INTEGER,     -- the digest it bounced (VERP or Message-ID), or NULL
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('hard', 'soft', 'complaint', 'auto-reply')),
+    status TEXT,             -- RFC 3463, e.g. 5.1.1
+    code INTEGER,            -- SMTP reply code, e.g. 550
+    reason TEXT
+);
+CREATE INDEX IF NOT EXISTS bounce_events_by_key ON bounce_events(key, id);
+CREATE TABLE IF NOT EXISTS suppressions (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,       -- the address, casefolded
+    email TEXT NOT NULL,
+    reason TEXT NOT NULL,    -- e.g. "hard bounce 5.1.1 on 2026-12-03"
+    at TEXT NOT NULL,
+    mail_id INTEGER REFERENCES bounce_mails(id),
+    lifted_at TEXT,          -- set: sends go to the address again
+    lifted_via TEXT          -- staff | confirm-page
+);
+CREATE UNIQUE INDEX IF NOT EXISTS suppressions_in_force ON suppressions(key)
+    WHERE lifted_at IS NULL;
+CREATE INDEX IF NOT EXISTS deliveries_by_message_id ON deliveries(message_id);
+"""
+
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS items (
     id TEXT PRIMARY KEY,
     title TEXT NOT NULL,
@@ -112,6 +156,8 @@ CREATE TABLE IF NOT EXISTS web_events (
 );
 CREATE INDEX IF NOT EXISTS web_events_by_key ON web_events(key, id);
 """
+    + BOUNCE_TABLES
+)
 
 
 # State files written before version 1 kept a row per item sent (`sent_items`), the same
@@ -155,5 +201,7 @@ ALTER TABLE deliveries_v2 RENAME TO deliveries;
         ("tags", "TEXT"),
         ("tagged_with", "TEXT"),
     ),
+    # Version 6 (5 is issue 16's) records bounce mails, bounce events and suppressions.
+    6: BOUNCE_TABLES,
 }
 LATEST = max(MIGRATIONS)

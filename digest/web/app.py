@@ -10,6 +10,8 @@ Routes, where P is the folder of `unsubscribe_url`'s path ("" for https://exampl
     GET, POST P/confirm?token=T&signup=S  the confirmation link's page and its Confirm button;
                                      T is signed for the sign-up S, and no other
     GET  P/healthz                   "ok", for the proxy's health checks
+    POST P/webhooks/ses              Amazon SES bounces and complaints over SNS (`webhooks`)
+    POST P/webhooks/bounce           a generic signed JSON bounce or complaint (`webhooks`)
 
 Flask 3 on waitress: every request is a few small SQLite writes (and for a sign-up one SMTP
 hand-over), which a thread pool serves plainly, with no async layer around blocking calls.
@@ -61,6 +63,8 @@ from .site import (
     log,
     origin_of,
 )
+from .sns import SnsTrust
+from .webhooks import generic_view, make_webhooks, ses_view
 
 
 def _before() -> None:
@@ -70,6 +74,8 @@ def _before() -> None:
     site = current_site()
     if request.path == site.path("healthz") or is_one_click():
         return
+    if request.path in (site.path("webhooks/ses"), site.path("webhooks/bounce")):
+        return  # providers post many from few hosts: only refused ones count (`webhooks`)
     limit("requests", client(), "Too many requests came from your network.")
     if request.method == "POST":
         limit("posts", client(), "Too many forms were sent from your network.")
@@ -144,9 +150,10 @@ def _server_error(error: Exception) -> Any:
     )
 
 
-def create_app(settings: Settings) -> Flask:
+def create_app(settings: Settings, *, sns_trust: SnsTrust | None = None) -> Flask:
     """The WSGI app for these settings. Reads the token secret (creating it on first use, as
-    a send does) and makes the state's tables."""
+    a send does) and makes the state's tables. `sns_trust` is for tests only: where SNS
+    certificates may come from (default: AWS's SNS hosts, see `sns`)."""
     taxonomy = load_taxonomy(settings.taxonomy)
     with State(settings.state) as state:
         secret, _ = state.token_secret(settings.token_secret_env)
@@ -178,6 +185,7 @@ def create_app(settings: Settings) -> Flask:
     )
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.extensions["digest"] = site
+    app.extensions["digest.webhooks"] = make_webhooks(settings, sns_trust)
     app.jinja_env.globals["csp_nonce"] = lambda: getattr(g, "csp_nonce", "")
     views: list[tuple[str, str, Callable[[], Any], list[str]]] = [
         (unsubscribe_path, "unsubscribe", unsubscribe_view, ["GET", "POST"]),
@@ -185,6 +193,8 @@ def create_app(settings: Settings) -> Flask:
         (site.path("subscribe"), "subscribe", subscribe_view, ["GET", "POST"]),
         (site.path("confirm"), "confirm", confirm_view, ["GET", "POST"]),
         (site.path("healthz"), "healthz", health_view, ["GET"]),
+        (site.path("webhooks/ses"), "webhook_ses", ses_view, ["POST"]),
+        (site.path("webhooks/bounce"), "webhook_bounce", generic_view, ["POST"]),
     ]
     for rule, endpoint, view, methods in views:
         app.add_url_rule(rule, endpoint, view, methods=methods)
@@ -242,13 +252,23 @@ def serve(settings: Settings, host: str, port: int, threads: int = 8) -> None:
     make_server(settings, host, port, threads).run()
 
 
-def make_server(settings: Settings, host: str, port: int, threads: int = 8, **options: Any) -> Any:
+def make_server(
+    settings: Settings,
+    host: str,
+    port: int,
+    threads: int = 8,
+    *,
+    sns_trust: SnsTrust | None = None,
+    **options: Any,
+) -> Any:
     """The waitress server `digest serve` runs, listening but not yet serving (`.run()`);
-    `options` change waitress's settings (tests shorten the timeouts)."""
+    `options` change waitress's settings (tests shorten the timeouts); `sns_trust` is
+    `create_app`'s (tests only)."""
     import waitress
 
     return waitress.create_server(
-        create_app(settings), **server_options(settings, host, port, threads) | options
+        create_app(settings, sns_trust=sns_trust),
+        **server_options(settings, host, port, threads) | options,
     )
 
 
