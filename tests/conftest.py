@@ -361,3 +361,64 @@ def project(tmp_path: Path) -> Project:
     shutil.copy(ROOT / "subscribers.yaml", root / "subscribers.yaml")
     shutil.copy(ROOT / "digest.yaml", root / "digest.yaml")
     return Project(root)
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------------
+# One throwaway cluster per test session (per xdist worker), a fresh database per test. Tests
+# that need it are marked `postgresql` and skipped only when the server binaries are absent.
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "postgresql: needs a PostgreSQL server (Debian's postgresql package)"
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Any]:
+    from .postgres import PASSWORD, Cluster, binaries
+
+    if binaries() is None:
+        pytest.skip("PostgreSQL's initdb and pg_ctl are not installed (apt-get install postgresql)")
+    os.environ["DIGEST_STATE_PASSWORD"] = PASSWORD  # what the state settings read by default
+    with Cluster.start() as cluster:
+        yield cluster
+
+
+_databases = iter(range(1, 1_000_000))
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: Any) -> Iterator[str]:
+    """A new empty database on the session's cluster; its URL (the password is in the
+    environment, as in production)."""
+    from digest.state import postgres
+
+    name = f"t{os.getpid()}_{next(_databases)}"
+    url = postgres_cluster.create_database(name)
+    try:
+        yield url
+    finally:
+        postgres.close_idle()
+        postgres_cluster.drop_database(name)
+
+
+def postgres_state(url: str, local: Path) -> Any:
+    from digest.settings import PostgresState
+
+    return PostgresState(url=url, local=local)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Run the test on each state backend."""
+    return str(request.param)
+
+
+@pytest.fixture
+def state_location(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """Where the test's state lives: a SQLite file, or a fresh PostgreSQL database."""
+    if backend == "sqlite":
+        return tmp_path / "state.db"
+    url = request.getfixturevalue("postgres_url")
+    return postgres_state(url, tmp_path / "state")

@@ -23,10 +23,12 @@ from .model import (
     BounceSettings,
     DeliverySettings,
     DkimSettings,
+    PostgresState,
     ScheduleSettings,
     Settings,
     SmtpSettings,
     SourceSettings,
+    StateLocation,
     WebSettings,
 )
 from .sources import read_source_entries
@@ -84,7 +86,9 @@ TOP: Keys = {
     "sender": (v.sender, "a sender address"),
     "subscribers": (v.string, "a path"),
     "templates": (v.string, "a path to a folder"),
-    "state": (v.string, "a path to a SQLite file"),
+    "state": (v.state, "a path to a SQLite file, or postgresql://user@host:port/dbname"),
+    "state_password_env": (v.string, "the name of an environment variable"),
+    "state_lease": (v.duration, "a duration like 60s"),
     "taxonomy": (v.string, "a path to a taxonomy YAML file"),
     "lookback": (v.duration, "a duration like 14d"),
     "unsubscribe_url": (v.url, "an http(s) URL"),
@@ -212,7 +216,7 @@ def load_settings(path: Path | str = DEFAULT_PATH) -> Settings:
             "path": path,
             "subscribers": resolve(found["subscribers"]),
             "templates": resolve(found["templates"]),
-            "state": resolve(found["state"]),
+            "state": _state_location(found, resolve),
             "sources": _read_sources(top, resolve),
             "taxonomy": resolve(found["taxonomy"]) if found["taxonomy"] else None,
             "delivery": DeliverySettings(
@@ -230,6 +234,20 @@ def load_settings(path: Path | str = DEFAULT_PATH) -> Settings:
     if problems:
         raise problems[0] if len(problems) == 1 else ProblemList(list(problems))
     return settings
+
+
+def _state_location(found: dict[str, Any], resolve: Callable[[str], Path]) -> StateLocation:
+    """A SQLite file resolved against the settings' folder, or a PostgreSQL database (with
+    where this host keeps its own files: beside the default SQLite file's place)."""
+    value = str(found["state"])
+    if not value.lower().startswith(v.POSTGRES_SCHEMES):
+        return resolve(value)
+    return PostgresState(
+        url=value,
+        password_env=found["state_password_env"],
+        lease=found["state_lease"],
+        local=resolve(Settings().state).with_suffix(""),  # type: ignore[arg-type]
+    )
 
 
 def _read_sources(top: _Reader, resolve: Callable[[str], Path]) -> tuple[SourceSettings, ...]:

@@ -4,10 +4,12 @@ it, or raises TypeError/ValueError (whose text, if any, says what is wrong)."""
 from __future__ import annotations
 
 import ipaddress
+import re
 import unicodedata
 from collections.abc import Callable
 from email.utils import parseaddr
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..crontab import crontab_trigger
@@ -115,6 +117,38 @@ def return_path(value: Any) -> str:
         raise ValueError("a plain address without a +tag, e.g. bounces@example.org")
     if len(user.encode()) > 64 - VERP_TOKEN_ROOM:
         raise ValueError(f"its local part must be at most {64 - VERP_TOKEN_ROOM} octets")
+    return text
+
+
+SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # `postgresql:`, `sqlite:`, `C:` is 1 letter
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+def state(value: Any) -> str:
+    """A path to a SQLite file, or `postgresql://user@host:port/dbname` (never a password)."""
+    text = string(value)
+    found = SCHEME.match(text)
+    if found is None or len(found.group()) == 2:  # a path (or a Windows drive letter)
+        return text
+    scheme = found.group()[:-1].lower()
+    if scheme not in POSTGRES_SCHEMES:
+        raise ValueError(f"{scheme}: is not a state; use a file path or postgresql://")
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL: {exc}") from exc
+    if not text[len(found.group()) :].startswith("//") or not parts.hostname:
+        raise ValueError("postgresql://user@host:port/dbname, with the host")
+    if not parts.path.strip("/") or "/" in parts.path.strip("/"):
+        raise ValueError("postgresql://user@host:port/dbname, with the database's name")
+    if parts.password is not None or "password=" in parts.query.lower():
+        raise ValueError(
+            "the URL holds a password: set it in the environment (state_password_env) or "
+            "~/.pgpass, never in a file"
+        )
+    if port == 0:
+        raise ValueError("a port number 1-65535")
     return text
 
 

@@ -1,4 +1,6 @@
-"""The SQLite state: items seen, delivery attempts, what each subscriber was sent, runs, secrets.
+"""The state: items seen, delivery attempts, what each subscriber was sent, runs, secrets; in a
+SQLite file (the default) or a PostgreSQL database that several hosts share (`state:
+postgresql://...`). The methods are written once for both (`dialect` holds what differs).
 
 Exactly once: a delivery row is written as `pending` (with its Message-ID and items) before the
 message is handed to the server, and turned `sent` only after the server accepted it. A crash
@@ -17,21 +19,39 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from ..clock import parse_stamp, stamp
 from ..errors import StateError
+from ..settings import PostgresState, StateLocation
+from . import postgres
+from .dialect import PostgreSQL, SQLite, migrate_postgresql, postgresql_version
 from .integrity import GuardedConnection, check_file, check_tables, translate
 from .items import ItemsMixin
 from .records import Delivery, Finished, Run
 from .schema import LATEST, MIGRATIONS, SCHEMA
 
+_migrated: set[str] = set()  # PostgreSQL states this process has brought up to date
+
 
 class State(ItemsMixin):
-    """One open SQLite state file. Not shared between threads."""
+    """One open state: a SQLite file, or a PostgreSQL database. Not shared between threads.
 
-    def __init__(self, path: Path, readonly: bool = False) -> None:
-        self.path = Path(path)
+    `path` is the SQLite file, or for PostgreSQL where this host keeps its own files beside
+    it (`PostgresState.local`); `name` is how messages name the state."""
+
+    db: Any  # a GuardedConnection (sqlite3) or a postgres.PgConnection
+
+    def __init__(self, target: StateLocation, readonly: bool = False) -> None:
+        self.target = target
         self.readonly = readonly
+        if isinstance(target, PostgresState):
+            self._open_postgresql(target, readonly)
+            return
+        self.path = Path(target)
+        self.name = str(self.path)
+        self.dialect: type[SQLite] | type[PostgreSQL] = SQLite
+        self.shared = False  # one host: runs are kept apart by the send lock
         existed = self.path.exists()
         check_file(self.path)  # an emptied or damaged state must never pass for a fresh one
         if readonly:
@@ -57,6 +77,38 @@ class State(ItemsMixin):
             self.db.executescript(SCHEMA)
         else:
             self.db.executescript(f"BEGIN;{SCHEMA}PRAGMA user_version = {LATEST};COMMIT;")
+
+    def _open_postgresql(self, target: PostgresState, readonly: bool) -> None:
+        self.path, self.name = Path(target.local), str(target)
+        self.dialect, self.shared = PostgreSQL, True  # hosts share runs (`shared_runs`)
+        self.db = postgres.connect(target, readonly)
+        try:
+            version = postgresql_version(self.db) if target.url not in _migrated else LATEST
+            if version is not None and version > LATEST:
+                raise StateError(
+                    f"{target}: the state was written by a newer digest (schema {version}, "
+                    f"this one knows {LATEST})",
+                    hint="upgrade digest on this host to the version the others run",
+                )
+            if version is not None:
+                check_tables(self.db, self.name)
+            if readonly and version is None:
+                raise StateError(f"{target}: the database holds no digest state yet")
+            if not readonly and version != LATEST:
+                migrate_postgresql(self.db)
+            _migrated.add(target.url)
+        except BaseException:
+            self.db.close()
+            raise
+
+    def relax_durability(self) -> None:
+        """For a send's bookkeeping: PostgreSQL confirms a commit before its WAL reaches the
+        disk (`synchronous_commit = off`), as SQLite's WAL with synchronous=NORMAL does. A
+        crash of the server itself (not of a host) can lose the last fraction of a second of
+        records, which the pending-row rule then resends with their Message-IDs."""
+        if self.shared:
+            self.db.execute("SET synchronous_commit = off")
+            self.db.relaxed = True
 
     def _connect(self, target: str, uri: bool = False) -> GuardedConnection:
         try:
@@ -98,10 +150,7 @@ class State(ItemsMixin):
         }
 
     def has_table(self, name: str) -> bool:
-        row = self.db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
-        ).fetchone()
-        return row is not None
+        return self.dialect.has_table(self.db, name)
 
     def close(self) -> None:
         self.db.close()
@@ -113,8 +162,10 @@ class State(ItemsMixin):
         self.close()
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
+    def transaction(self, lock: str | None = "state") -> Iterator[Any]:
+        """One transaction. SQLite's take the file's write lock; PostgreSQL's take the
+        advisory lock `lock` (None: none, for statements safe side by side)."""
+        self.dialect.begin(self.db, lock)
         try:
             yield self.db
         except BaseException:
@@ -157,11 +208,11 @@ class State(ItemsMixin):
 
     # -- runs ---------------------------------------------------------------------------------
     def start_run(self, kind: str, now: datetime, due_at: str | None = None) -> int:
-        cursor = self.db.execute(
-            "INSERT INTO runs(kind, started_at, due_at) VALUES (?, ?, ?)",
+        row = self.db.execute(
+            "INSERT INTO runs(kind, started_at, due_at) VALUES (?, ?, ?) RETURNING id",
             (kind, stamp(now), due_at),
-        )
-        return int(cursor.lastrowid or 0)
+        ).fetchone()
+        return int(row[0])
 
     def finish_run(
         self,
@@ -269,16 +320,18 @@ class State(ItemsMixin):
         left, or an uncertain message) of the same message is reused, an uncertain one marked
         resent; one of a different message is superseded.
         Returns (delivery id, whether the row is new) for each."""
-        ids: list[tuple[int, bool]] = []
+        ids: list[tuple[int, bool] | None] = []
+        fresh: list[tuple[int, str, str, str, str, str]] = []
         at = stamp(now)
-        with self.transaction():
+        with self.transaction(lock=None):  # each host records only its own subscribers
             self._finish(finished, at)
             for subscriber, message_id, item_ids in planned:
                 existing = pending.pop(subscriber, None)
                 if existing is not None and existing.message_id == message_id:
                     self.db.execute(
                         "UPDATE deliveries SET run_id = ?, updated_at = ?, status = 'pending', "
-                        "resent = resent OR status = 'uncertain' WHERE id = ?",
+                        "resent = CASE WHEN status = 'uncertain' THEN 1 ELSE resent END "
+                        "WHERE id = ?",
                         (run_id, at, existing.id),
                     )
                     ids.append((existing.id, False))
@@ -289,18 +342,28 @@ class State(ItemsMixin):
                         "WHERE id = ?",
                         ("superseded by a newer digest", at, existing.id),
                     )
-                cursor = self.db.execute(
-                    "INSERT INTO deliveries(run_id, subscriber, message_id, status, item_ids, "
-                    "created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?)",
-                    (run_id, subscriber, message_id, json.dumps(list(item_ids)), at, at),
-                )
-                ids.append((int(cursor.lastrowid or 0), True))
-        return ids
+                ids.append(None)
+                fresh.append((run_id, subscriber, message_id, json.dumps(list(item_ids)), at, at))
+            new_ids = self._insert_pending(fresh)
+        return [key if key is not None else (new_ids.pop(0), True) for key in ids]
+
+    def _insert_pending(self, rows: Sequence[tuple[int, str, str, str, str, str]]) -> list[int]:
+        """New pending rows in one statement; their ids in the order given."""
+        if not rows:
+            return []
+        values = ", ".join(["(?, ?, ?, 'pending', ?, ?, ?)"] * len(rows))
+        returned = self.db.execute(
+            "INSERT INTO deliveries(run_id, subscriber, message_id, status, item_ids, "
+            f"created_at, updated_at) VALUES {values} RETURNING id, subscriber",
+            [value for row in rows for value in row],
+        ).fetchall()
+        by_subscriber = {subscriber: int(key) for key, subscriber in returned}
+        return [by_subscriber[row[1]] for row in rows]
 
     def mark_accepted(self, accepted: Sequence[tuple[int, int]]) -> int:
         """Deliveries a server accepted that a killed run had not recorded: sent now.
         Returns how many were still unfinished."""
-        with self.transaction():
+        with self.transaction(lock=None):
             cursor = self.db.executemany(
                 "UPDATE deliveries SET status = 'sent', error = NULL, attempts = attempts + ? "
                 "WHERE id = ? AND status IN ('pending', 'uncertain')",
@@ -311,7 +374,7 @@ class State(ItemsMixin):
     def forget_deliveries(self, delivery_ids: Sequence[int]) -> None:
         """Drop pending rows of messages that never left (a run stopped before handing them
         over), so the next run builds those digests afresh."""
-        with self.transaction():
+        with self.transaction(lock=None):
             self.db.executemany(
                 "DELETE FROM deliveries WHERE id = ? AND status = 'pending'",
                 [(i,) for i in delivery_ids],
@@ -320,14 +383,16 @@ class State(ItemsMixin):
     def finish_deliveries(self, finished: Sequence[Finished], now: datetime) -> None:
         """Record outcomes in one transaction. A message the server accepted turns `sent` (its
         items now count as sent to the subscriber); a failure keeps the server's reply."""
-        with self.transaction():
+        with self.transaction(lock=None):
             self._finish(finished, stamp(now))
 
     def _finish(self, finished: Sequence[Finished], at: str) -> None:
         """Accepted: sent. Refused: failed. No reply to its end: uncertain, and a later run
         resends it once; if that one goes unanswered too it counts as sent, never a third."""
+        if not finished:
+            return
         self.db.executemany(
-            "UPDATE deliveries SET status = CASE WHEN :status = 'uncertain' AND resent "
+            "UPDATE deliveries SET status = CASE WHEN :status = 'uncertain' AND resent = 1 "
             "THEN 'sent' ELSE :status END, error = :error, attempts = attempts + :attempts, "
             "updated_at = :at WHERE id = :id",
             [
@@ -355,7 +420,7 @@ class State(ItemsMixin):
         return [_delivery(r) for r in self.db.execute(query + " ORDER BY id", args)]
 
 
-def _delivery(row: sqlite3.Row) -> Delivery:
+def _delivery(row: Any) -> Delivery:
     return Delivery(
         id=row["id"],
         run_id=row["run_id"],
@@ -370,11 +435,22 @@ def _delivery(row: sqlite3.Row) -> Delivery:
     )
 
 
+def exists(target: StateLocation) -> bool:
+    """Whether a run made the state already (a SQLite file, or a database with its tables)."""
+    if not isinstance(target, PostgresState):
+        return Path(target).is_file()
+    db = postgres.connect(target, readonly=True)
+    try:
+        return postgresql_version(db) is not None
+    finally:
+        db.close()
+
+
 @contextlib.contextmanager
-def reading(path: Path) -> Iterator[State | None]:
+def reading(target: StateLocation) -> Iterator[State | None]:
     """The state opened read-only for the block, or None before the first run made it.
     Previews, checks and a send being checked must never write the state, nor create it."""
-    state = State(path, readonly=True) if Path(path).is_file() else None
+    state = State(target, readonly=True) if exists(target) else None
     try:
         yield state
     finally:
