@@ -156,6 +156,7 @@ class Project:
     """A project folder like the shipped one: digest.yaml, subscribers.yaml, templates, items."""
 
     root: Path
+    postgres_url: str | None = None  # set by `use_postgresql`: the state is in that database
 
     @property
     def config(self) -> Path:
@@ -168,6 +169,17 @@ class Project:
     @property
     def state(self) -> Path:
         return self.root / ".digest" / "state.db"
+
+    @property
+    def state_location(self) -> Any:
+        """What `State(...)` opens: the SQLite file, or the PostgreSQL database."""
+        if self.postgres_url is None:
+            return self.state
+        return postgres_state(self.postgres_url, self.root / ".digest" / "state")
+
+    def use_postgresql(self, url: str) -> None:
+        self.postgres_url = url
+        self.settings(state=url)
 
     def settings(self, **changes: Any) -> dict[str, Any]:
         data = yaml.safe_load(self.config.read_text())
@@ -210,11 +222,21 @@ class Project:
     def sent_items(self) -> dict[str, int]:
         """How many items each subscriber was sent, from the state's `sent` deliveries."""
         counts: dict[str, int] = {}
-        with sqlite3.connect(self.state) as db:
-            rows = db.execute("SELECT subscriber, item_ids FROM deliveries WHERE status = 'sent'")
-            for subscriber, item_ids in rows:
-                counts[subscriber] = counts.get(subscriber, 0) + len(json.loads(item_ids))
+        for subscriber, item_ids in self.query(
+            "SELECT subscriber, item_ids FROM deliveries WHERE status = 'sent'"
+        ):
+            counts[subscriber] = counts.get(subscriber, 0) + len(json.loads(item_ids))
         return counts
+
+    def query(self, sql: str, parameters: Any = ()) -> list[Any]:
+        """Rows of a query on the state as it is, on either backend."""
+        if self.postgres_url is None:
+            with contextlib.closing(sqlite3.connect(self.state)) as db:
+                return db.execute(sql, parameters).fetchall()
+        from digest.state import State
+
+        with State(self.state_location) as state:
+            return [tuple(row) for row in state.db.execute(sql, parameters).fetchall()]
 
     def run(
         self,
@@ -422,3 +444,11 @@ def state_location(backend: str, request: pytest.FixtureRequest, tmp_path: Path)
         return tmp_path / "state.db"
     url = request.getfixturevalue("postgres_url")
     return postgres_state(url, tmp_path / "state")
+
+
+@pytest.fixture
+def any_project(project: Project, backend: str, request: pytest.FixtureRequest) -> Project:
+    """The project, its state on each backend in turn."""
+    if backend == "postgresql":
+        project.use_postgresql(request.getfixturevalue("postgres_url"))
+    return project
