@@ -87,6 +87,9 @@ class Composer:
         state a batch at a time."""
         remaining = iter(subscribers)
         while batch := tuple(itertools.islice(remaining, self.HISTORY_BATCH)):
+            if self.state is not None and self.state.shared and resend_pending:
+                # Hosts share the run: a row another host left pending may be newer than ours.
+                self.pending.update(self.state.pending_deliveries([s.email for s in batch]))
             histories = (
                 self.state.sent_histories([s.email for s in batch], self.horizon)
                 if self.state is not None

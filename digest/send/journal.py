@@ -9,6 +9,8 @@ Each acceptance is also written, the moment the server's 250 arrives, to an appe
 acceptance log beside the state (`AcceptanceLog`): one short line, one write, which a kill
 cannot lose. The next run folds the log into the state before anything else, so a run killed
 with acceptances not yet in SQLite resends only the message in flight on each connection.
+With a PostgreSQL state the log is a table (`AcceptanceWriter`: one INSERT per acceptance), so
+the host that takes a dead host's batch over folds what that host's servers accepted.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..delivery import Job
-from ..state import Delivery, Finished, State
+from ..state import AcceptanceWriter, Delivery, Finished, State
 from .report import Outcome
 
 ACCEPTED_SUFFIX = ".accepted"
@@ -44,7 +46,12 @@ class Journal:
         self.state, self.run_id, self.pending = state, run_id, pending
         self.clock, self.emit = clock, emit
         self.returned: list[tuple[Finished, Outcome]] = []  # results not recorded yet
-        self.log = AcceptanceLog(acceptance_log_path(state.path))
+        # With PostgreSQL the database itself keeps the acceptances (several hosts, one run).
+        self.log: AcceptanceLog | AcceptanceWriter = (
+            AcceptanceWriter(state.target, run_id)  # type: ignore[arg-type]
+            if state.shared
+            else AcceptanceLog(acceptance_log_path(state.path))
+        )
 
     def accepted(self, job: Job, attempts: int) -> None:
         """Called in the sending thread the moment the server accepts a message."""

@@ -17,7 +17,7 @@ import os
 import queue
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,9 +25,11 @@ from typing import Any
 
 from ..clock import utcnow
 from ..errors import DigestError
+from ..models import Subscriber
 from ..settings import Settings, load_settings
 from ..state import State
 from ..subscribers import SendList
+from .claims import claiming
 from .inputs import load_inputs
 from .loop import deliver_share
 from .report import Abort, Outcome
@@ -53,7 +55,7 @@ class Shard:
 def deliver_in_processes(
     settings: Settings,
     workers: int,
-    send_list: Path,
+    send_list: Path | None,
     *,
     run_id: int | None,
     to: str | None,
@@ -63,7 +65,8 @@ def deliver_in_processes(
     should_stop: Callable[[], bool],
 ) -> Abort | None:
     """Run `workers` processes, each composing and sending its share of the subscribers over
-    its share of the connections, recording into the same state; collect their outcomes."""
+    its share of the connections, recording into the same state; collect their outcomes.
+    Without a send list (a PostgreSQL state) each claims batches of the shared run."""
     context = multiprocessing.get_context("spawn")
     messages: multiprocessing.Queue[tuple[str, Any]] = context.Queue()
     stop = context.Event()
@@ -161,16 +164,21 @@ def _shard_main(
     try:
         settings = load_settings(settings_path)
         inputs = load_inputs(settings, keep_sources=False, with_subscribers=False)
-        with (
-            contextlib.closing(SendList.open(send_list_path)) as send_list,
-            State(settings.state) as state,
-        ):
+        with contextlib.ExitStack() as stack:
+            state = stack.enter_context(State(settings.state))
             secret, _ = state.token_secret(settings.token_secret_env)
+            if send_list_path is None:  # a shared run: claim batches of it
+                claims = stack.enter_context(claiming(state, settings, run_id))
+                subscribers: Iterable[Subscriber] = claims
+                emit = claims.counting(emit)
+            else:
+                send_list = stack.enter_context(contextlib.closing(SendList.open(send_list_path)))
+                subscribers = send_list.read(shard.index, shard.count)
             aborted = deliver_share(
                 inputs,
                 state,
                 secret,
-                send_list.read(shard.index, shard.count),
+                subscribers,
                 now=now,
                 warn=lambda warning: messages.put(("warning", warning)),
                 run_id=run_id,

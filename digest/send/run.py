@@ -1,7 +1,8 @@
 """One run: pick up -> tag -> select -> render -> deliver -> record.
 
 Input is checked before anything is sent: bad settings, subscribers or templates raise an
-InputError and nothing goes out. A large run is shared between worker processes
+InputError and nothing goes out. With a PostgreSQL state the run may be shared with other
+hosts (`shared`). A large run is shared between worker processes
 (`processes`); a small one runs here (`loop.deliver_share`). A dry run and a test send
 (`to`) only read the state: they record nothing, not even the items they picked up.
 """
@@ -12,7 +13,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from ..clock import utcnow
-from ..settings import Settings
+from ..settings import PostgresState, Settings
 from ..state import State, reading, send_lock
 from ..subscribers import SendList
 from .composer import Composer
@@ -23,6 +24,7 @@ from .pickup import pick_up, preview_items
 from .previews import NO_SECRET
 from .processes import deliver_in_processes, worker_count
 from .report import Abort, NoProgress, Outcome, Progress, SendReport
+from .shared import send_shared
 
 
 def send(
@@ -49,6 +51,11 @@ def send(
     progress = progress or NoProgress()
     inputs = load_inputs(settings, keep_sources=False, with_subscribers=False)
     now = now or clock()
+    if isinstance(settings.state, PostgresState) and not dry_run and to is None:
+        return send_shared(
+            inputs, only=only, kind=kind, due_at=due_at, now=now, lock_wait=lock_wait,
+            progress=progress, clock=clock, should_stop=should_stop,
+        )  # fmt: skip
     with SendList.build(settings.subscribers, inputs.taxonomy, settings.state, only) as listed:
         if dry_run or to is not None:
             return _without_recording(inputs, listed, now, dry_run, to, progress, should_stop)
