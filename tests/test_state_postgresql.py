@@ -4,12 +4,21 @@ share (claims, leases, take-over)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-from pathlib import Path
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 
-from .conftest import Project, SmtpServer
+from .conftest import Project, RecordingHandler, SmtpServer, free_port
 
 pytestmark = pytest.mark.postgresql
 
@@ -29,3 +38,137 @@ def test_send_on_postgresql_sends_once_and_history_shows_the_run(
     assert "ok" in history
     rows = project.query("SELECT status, sent FROM runs ORDER BY id")
     assert rows[0] == ("ok", sent)
+
+
+def _readers(project: Project, count: int) -> list[str]:
+    regions = ["Central America", "Caribbean", "North America", "South America"]
+    addresses = [f"reader{n}@example.org" for n in range(count)]
+    project.subscribers(
+        [{"email": a, "regions": [regions[n % 4]]} for n, a in enumerate(addresses)]
+    )
+    return addresses
+
+
+def test_a_large_run_on_postgresql_is_shared_between_worker_processes(
+    project: Project, postgres_url: str, smtp_server: SmtpServer
+) -> None:
+    project.use_postgresql(postgres_url)
+    addresses = _readers(project, 240)
+    project.use_smtp(smtp_server, connections=2)
+    result = project.run("send", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["sent"] == 240
+    assert all(smtp_server.handler.count_for(a) == 1 for a in addresses)
+    assert smtp_server.handler.sessions == 2  # both workers sent
+    assert project.query("SELECT status, sent, failed FROM runs") == [("ok", 240, 0)]
+    assert project.query("SELECT COUNT(*) FROM run_subscribers") == [(0,)]  # list dropped
+    assert project.query("SELECT COUNT(*) FROM acceptances") == [(0,)]
+    again = project.run("send", "--json")
+    assert json.loads(again.stdout)["sent"] == 0
+
+
+@contextlib.contextmanager
+def _another_smtp_server() -> Iterator[SmtpServer]:
+    handler = RecordingHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield SmtpServer("127.0.0.1", port, handler, controller)
+    finally:
+        controller.stop()
+
+
+def _second_host(project: Project, postgres_url: str, server: SmtpServer) -> Project:
+    """Another host: its own folder and its own relay, the same settings and database."""
+    other = Project(project.root.parent / "host2")
+    shutil.copytree(project.root, other.root)
+    other.use_postgresql(postgres_url)
+    other.use_smtp(server)
+    return other
+
+
+def _start(project: Project) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "digest", "send", "--json", "--config", str(project.config)],
+        cwd=project.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_two_hosts_share_one_run_and_each_reader_gets_one_message(
+    project: Project, postgres_url: str, smtp_server: SmtpServer
+) -> None:
+    project.use_postgresql(postgres_url)
+    addresses = _readers(project, 400)
+    project.use_smtp(smtp_server)
+    smtp_server.handler.data_delay = 0.01  # a run long enough for the second host to join
+    with _another_smtp_server() as relay2:
+        relay2.handler.data_delay = 0.01
+        other = _second_host(project, postgres_url, relay2)
+        first = _start(project)
+        time.sleep(0.5)
+        second = _start(other)
+        out1, err1 = first.communicate(timeout=120)
+        out2, err2 = second.communicate(timeout=120)
+        assert first.returncode == 0 and second.returncode == 0, err1 + err2
+        counts = {
+            a: smtp_server.handler.count_for(a) + relay2.handler.count_for(a) for a in addresses
+        }
+        assert set(counts.values()) == {1}
+        one, two = json.loads(out1), json.loads(out2)
+        assert one["sent"] + two["sent"] == 400
+        assert one["sent"] > 0 and two["sent"] > 0, "both hosts should have sent a share"
+        assert len(smtp_server.handler.received) == one["sent"]
+        assert len(relay2.handler.received) == two["sent"]
+    runs = project.query("SELECT id, status, sent FROM runs")
+    assert [(status, sent) for _, status, sent in runs] == [("ok", 400)]
+    assert "joined run" in err1 + err2
+
+
+def test_a_host_killed_mid_run_leaves_its_batches_to_another_with_one_duplicate_per_connection(
+    project: Project, postgres_url: str, smtp_server: SmtpServer
+) -> None:
+    project.use_postgresql(postgres_url)
+    addresses = _readers(project, 400)
+    project.use_smtp(smtp_server, connections=2)
+    taken = {"n": 0}
+    reached = threading.Event()
+
+    async def count(session: Any, envelope: Any) -> None:
+        taken["n"] += 1
+        if taken["n"] == 120:
+            reached.set()
+
+    smtp_server.handler.data_hook = count
+    process = _start(project)
+    try:
+        assert reached.wait(120), "the send never got going"
+        process.send_signal(signal.SIGKILL)  # its workers die with it
+        process.wait(30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    time.sleep(0.5)
+    at_kill = len(smtp_server.handler.received)
+    assert 0 < at_kill < 400
+    assert project.query("SELECT status FROM runs") == [("running",)]
+    accepted = project.query("SELECT COUNT(*) FROM acceptances")[0][0]
+    assert accepted >= at_kill - 2  # each 250 was written down as it came
+
+    with _another_smtp_server() as relay2:
+        other = _second_host(project, postgres_url, relay2)
+        result = other.run("send", "--json", timeout=120)  # joins the open run, takes it over
+        assert result.returncode == 0, result.stderr
+        assert "joined run" in result.stderr
+        counts = {
+            a: smtp_server.handler.count_for(a) + relay2.handler.count_for(a) for a in addresses
+        }
+    assert min(counts.values()) == 1
+    duplicates = sum(n - 1 for n in counts.values())
+    assert duplicates <= 2, f"{duplicates} duplicates for 2 connections"
+    assert project.query("SELECT status, sent FROM runs") == [("ok", 400)]
+    statuses = project.query("SELECT DISTINCT status FROM deliveries")
+    assert statuses == [("sent",)]

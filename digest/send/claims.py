@@ -27,7 +27,13 @@ from ..settings import PostgresState, Settings
 from ..state import SharedRuns, State, holder_id
 from .report import Outcome
 
-BATCH_SIZE = 500  # subscribers per claim
+BATCH_SIZE = 500  # subscribers per claim, at most
+
+
+def batch_size(subscribers: int) -> int:
+    """About a fortieth of the list, 20 to 500: small lists still spread over hosts and
+    worker processes, large ones cost one claim per 500."""
+    return max(20, min(BATCH_SIZE, subscribers // 40))
 
 
 @dataclass

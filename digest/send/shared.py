@@ -26,7 +26,7 @@ from ..settings import PostgresState
 from ..state import SharedRuns, State, holder_id, suppressions
 from ..state.shared_runs import ABANDONED_AFTER, OpenRun
 from ..subscribers import SendList
-from .claims import BATCH_SIZE, claiming
+from .claims import batch_size, claiming
 from .inputs import Inputs
 from .loop import deliver_share
 from .pickup import pick_up
@@ -162,7 +162,7 @@ def _open(
         if due_at is not None and due_at in state.completed_due_times():
             return None
         run_id = state.start_run(kind, now, due_at)
-        count = runs.publish(run_id, signature, _rows(listed), BATCH_SIZE)
+        count = runs.publish(run_id, signature, _rows(listed), batch_size(len(listed)))
     return Joined(run_id, True, holder_id(), count, pickup)
 
 
