@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 from .clock import utcnow
 from .compose.render import Personal, Renderer
@@ -15,7 +16,7 @@ from .selection import build_digest
 from .send import SourceTagging, checked_sources
 from .settings import Settings
 from .sources import label_of, read_sources, source_for
-from .state import reading
+from .state import exists, reading
 from .state.integrity import integrity_problems, restore_hint
 from .subscribers import load_subscribers
 from .taxonomy import Taxonomy, load_taxonomy, tag
@@ -63,10 +64,10 @@ def _check_state(settings: Settings, report: CheckReport, failing_now: set[str])
     """The state a send would use: absent (a fresh install), or whole and undamaged; and the
     sources that failed when a pickup last read them (their earlier items are kept)."""
     path = settings.state
-    if not path.exists():
-        report.notes.append(f"state: none yet at {path} (the first send makes it)")
-        return
     try:
+        if not exists(path):
+            report.notes.append(f"state: none yet at {path} (the first send makes it)")
+            return
         with reading(path) as state:
             assert state is not None
             counts = state.counts()
@@ -74,7 +75,7 @@ def _check_state(settings: Settings, report: CheckReport, failing_now: set[str])
     except DigestError as exc:
         report.collect(exc)
         return
-    damage = integrity_problems(path)
+    damage = integrity_problems(path) if isinstance(path, Path) else []
     if damage:
         report.problems.append(
             StateError(
@@ -84,7 +85,8 @@ def _check_state(settings: Settings, report: CheckReport, failing_now: set[str])
         )
         return
     shown = ", ".join(f"{n} {table}" for table, n in counts.items())
-    report.notes.append(f"state: {path} ({shown}), integrity ok")
+    checked = "integrity ok" if isinstance(path, Path) else "PostgreSQL keeps its own integrity"
+    report.notes.append(f"state: {path} ({shown}), {checked}")
     for location, record in sorted(records.items()):
         if record.error and location not in failing_now:
             when = f"{record.checked_at:%Y-%m-%d %H:%M} UTC" if record.checked_at else "last time"

@@ -172,3 +172,49 @@ def test_a_host_killed_mid_run_leaves_its_batches_to_another_with_one_duplicate_
     assert project.query("SELECT status, sent FROM runs") == [("ok", 400)]
     statuses = project.query("SELECT DISTINCT status FROM deliveries")
     assert statuses == [("sent",)]
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("postgresql://digest:secret@db.example.org/digest", "holds a password"),
+        ("postgresql://db.example.org", "the database's name is missing"),
+        ("postgresql:digest", "the host is missing"),
+        ("mysql://digest@db.example.org/digest", "mysql: is not a state"),
+        ("postgresql://digest@db.example.org:99999/digest", "not a valid URL"),
+    ],
+)
+def test_a_bad_state_url_is_a_settings_error_and_makes_no_folder(
+    project: Project, value: str, said: str
+) -> None:
+    project.settings(state=value)
+    result = project.run("send")
+    assert result.returncode == 2, result.stderr
+    assert "digest.yaml:" in result.stderr and "setting 'state'" in result.stderr
+    assert said in result.stderr and "Traceback" not in result.stderr
+    assert "secret" not in result.stderr  # a password is never shown back
+    assert [p.name for p in project.root.iterdir() if p.name.startswith(("postgres", "mysql"))] == []
+
+
+def test_an_unreachable_server_and_wrong_credentials_are_one_clear_line(
+    project: Project, postgres_url: str, postgres_cluster: Any
+) -> None:
+    project.settings(state=f"postgresql://digest@127.0.0.1:{free_port()}/nothing")
+    result = project.run("send")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    error = result.stderr.splitlines()[0]
+    assert "cannot reach the PostgreSQL server at 127.0.0.1:" in error
+    assert not (project.root / "postgresql:").exists()
+
+    project.use_postgresql(postgres_url)
+    result = project.run("send", env={"DIGEST_STATE_PASSWORD": "wrong"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    error = result.stderr.splitlines()[0]
+    assert f"refused the login" in error and f"127.0.0.1:{postgres_cluster.port}" in error
+    assert "wrong" not in result.stderr
+    assert "$DIGEST_STATE_PASSWORD" in result.stderr  # the hint says where the password goes
+    project.settings(state_password_env="MY_DB_PASSWORD")
+    from .postgres import PASSWORD
+
+    result = project.run("send", env={"MY_DB_PASSWORD": PASSWORD, "DIGEST_STATE_PASSWORD": "x"})
+    assert result.returncode == 0, result.stderr

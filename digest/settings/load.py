@@ -135,7 +135,8 @@ class _Reader:
                 result[key] = check(value)
             except (TypeError, ValueError) as exc:
                 detail = f" ({exc})" if str(exc) else ""
-                self.fail(key, expected + detail, value)
+                shown = None if isinstance(exc, v.SecretValueError) else value
+                self.fail(key, expected + detail, shown)
         return result
 
     def mapping(self, key: str) -> _Reader:

@@ -120,6 +120,10 @@ def return_path(value: Any) -> str:
     return text
 
 
+class SecretValueError(ValueError):
+    """A value that must not be shown back (it holds a password)."""
+
+
 SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # `postgresql:`, `sqlite:`, `C:` is 1 letter
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 
@@ -138,15 +142,15 @@ def state(value: Any) -> str:
         port = parts.port
     except ValueError as exc:
         raise ValueError(f"not a valid URL: {exc}") from exc
-    if not text[len(found.group()) :].startswith("//") or not parts.hostname:
-        raise ValueError("postgresql://user@host:port/dbname, with the host")
-    if not parts.path.strip("/") or "/" in parts.path.strip("/"):
-        raise ValueError("postgresql://user@host:port/dbname, with the database's name")
     if parts.password is not None or "password=" in parts.query.lower():
-        raise ValueError(
+        raise SecretValueError(
             "the URL holds a password: set it in the environment (state_password_env) or "
             "~/.pgpass, never in a file"
         )
+    if not text[len(found.group()) :].startswith("//") or not parts.hostname:
+        raise ValueError("the host is missing")
+    if not parts.path.strip("/") or "/" in parts.path.strip("/"):
+        raise ValueError("the database's name is missing")
     if port == 0:
         raise ValueError("a port number 1-65535")
     return text

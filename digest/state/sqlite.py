@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ..caches import register_mapping
 from ..clock import parse_stamp, stamp
 from ..errors import StateError
 from ..settings import PostgresState, StateLocation
@@ -32,6 +33,7 @@ from .records import Delivery, Finished, Run
 from .schema import LATEST, MIGRATIONS, SCHEMA
 
 _migrated: set[str] = set()  # PostgreSQL states this process has brought up to date
+register_mapping("digest.state.sqlite._migrated", _migrated)
 
 
 class State(ItemsMixin):

@@ -40,7 +40,7 @@ from werkzeug.exceptions import HTTPException
 from ..compose import load_signer
 from ..errors import DigestError
 from ..settings import Settings
-from ..state import State
+from ..state import State, suppressions
 from ..taxonomy import load_taxonomy
 from .guards import client, is_one_click, limit
 from .pages import (
@@ -157,6 +157,8 @@ def create_app(settings: Settings, *, sns_trust: SnsTrust | None = None) -> Flas
     taxonomy = load_taxonomy(settings.taxonomy)
     with State(settings.state) as state:
         secret, _ = state.token_secret(settings.token_secret_env)
+        with state.transaction():  # PostgreSQL: this host's journal lines a restore lost
+            suppressions.restore_lines(suppressions.journal_of(state))
     signer, warning = load_signer(settings.dkim)
     if warning:
         log.warning("%s", warning)
