@@ -218,3 +218,44 @@ def test_an_unreachable_server_and_wrong_credentials_are_one_clear_line(
 
     result = project.run("send", env={"MY_DB_PASSWORD": PASSWORD, "DIGEST_STATE_PASSWORD": "x"})
     assert result.returncode == 0, result.stderr
+
+
+def test_two_schedulers_fire_a_due_send_once_and_both_work_on_it(
+    project: Project, postgres_url: str, smtp_server: SmtpServer
+) -> None:
+    from digest.scheduler import Runner
+    from digest.settings import load_settings
+
+    from .test_scheduler import GUATEMALA, FakeClock, local
+
+    project.use_postgresql(postgres_url)
+    project.settings(schedule={"cron": "0 8 * * mon", "timezone": "America/Guatemala"})
+    addresses = _readers(project, 150)
+    project.use_smtp(smtp_server, timeout=60)
+    smtp_server.handler.data_delay = 0.01
+    clock = FakeClock(local(GUATEMALA, 2026, 3, 2, 8, 1))
+    with _another_smtp_server() as relay2:
+        relay2.handler.data_delay = 0.01
+        other = _second_host(project, postgres_url, relay2)
+        runners = [Runner(load_settings(p.config), clock=clock) for p in (project, other)]
+        results: list[Any] = [None, None]
+
+        def fire(n: int) -> None:
+            results[n] = runners[n].send_due("default")
+
+        threads = [threading.Thread(target=fire, args=(n,)) for n in range(2)]
+        threads[0].start()
+        time.sleep(0.3)
+        threads[1].start()
+        for thread in threads:
+            thread.join(120)
+        counts = {
+            a: smtp_server.handler.count_for(a) + relay2.handler.count_for(a) for a in addresses
+        }
+    assert set(counts.values()) == {1}
+    assert results[0].status == "sent" and results[1].status in ("sent", "already-sent")
+    runs = project.query("SELECT due_at, status, sent FROM runs WHERE kind = 'scheduled'")
+    assert runs == [("default@2026-03-02T14:00:00Z", "ok", 150)]
+    assert Runner(load_settings(other.config), clock=clock).send_due("default").status == (
+        "already-sent"
+    )
