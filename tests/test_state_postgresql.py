@@ -259,3 +259,49 @@ def test_two_schedulers_fire_a_due_send_once_and_both_work_on_it(
     assert Runner(load_settings(other.config), clock=clock).send_due("default").status == (
         "already-sent"
     )
+
+
+def test_the_state_moves_to_postgresql_and_back_and_a_send_after_repeats_nothing(
+    project: Project, postgres_url: str
+) -> None:
+    from digest.state import BounceRecords, State, WebChanges
+
+    from .test_web_overrides import NOW
+
+    first = json.loads(project.run("send", "--json", check=True).stdout)
+    assert first["sent"] == 7
+    with State(project.state) as state:
+        WebChanges(state).unsubscribe("ana@example.org", "one-click", NOW)
+        with state.transaction():
+            BounceRecords(state).suppress("newsroom@example.org", "hard bounce 5.1.1", NOW, None)
+        secret = state.get_meta("token_secret")
+
+    moved = project.run("state", "migrate", "--to", postgres_url)
+    assert moved.returncode == 0, moved.stderr
+    assert "7 deliveries" in moved.stdout and f"state: {postgres_url}" in moved.stdout
+    again = project.run("state", "migrate", "--to", postgres_url)
+    assert again.returncode == 2 and "needs an empty one" in again.stderr
+
+    project.use_postgresql(postgres_url)
+    assert project.query("SELECT value FROM meta WHERE key = 'token_secret'") == [(secret,)]
+    assert project.query("SELECT action, email FROM suppression_journal") == [
+        ("unsubscribe", "ana@example.org")
+    ]
+    after = json.loads(project.run("send", "--json", check=True).stdout)
+    assert after["sent"] == 0 and after["subscribers_total"] == 5  # two are held back
+    listed = json.loads(project.run("subscribers", "--all", "--json", check=True).stdout)
+    statuses = {s["email"]: s["status"] for s in listed}
+    assert statuses["ana@example.org"] == "unsubscribed"
+    assert statuses["newsroom@example.org"] == "suppressed"
+    run_id = project.query("SELECT MAX(id) FROM runs")[0][0]
+    assert run_id == 2  # the identity counter continued after the copied id 1
+
+    back = project.root / "back" / "state.db"
+    result = project.run("state", "migrate", "--to", str(back))
+    assert result.returncode == 0, result.stderr
+    project.postgres_url = None
+    project.settings(state=str(back))
+    final = json.loads(project.run("send", "--json", check=True).stdout)
+    assert final["sent"] == 0
+    journal = (back.parent / "state.suppressions.txt").read_text()
+    assert "\tunsubscribe\tana@example.org\tone-click" in journal
