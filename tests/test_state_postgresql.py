@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -305,3 +306,87 @@ def test_the_state_moves_to_postgresql_and_back_and_a_send_after_repeats_nothing
     assert final["sent"] == 0
     journal = (back.parent / "state.suppressions.txt").read_text()
     assert "\tunsubscribe\tana@example.org\tone-click" in journal
+
+
+def test_a_lapsed_lease_is_taken_over_and_a_live_one_is_not(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from digest.send.claims import Claims
+    from digest.state import SharedRuns, State
+
+    from .conftest import postgres_state
+
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    rows = [json.dumps({"email": f"r{n}@example.org", "name": ""}) for n in range(6)]
+    with State(postgres_state(postgres_url, tmp_path / "state")) as state:
+        runs = SharedRuns(state)
+        with state.transaction(lock="runs"):
+            run_id = state.start_run("manual", now)
+            runs.publish(run_id, "sig", rows, batch_size=3)
+        # Another host holds batch 0 for 1 s, then dies; batch 1 is free.
+        held = runs.claim(run_id, "elsewhere:1", timedelta(seconds=1))
+        assert held is not None and (held.batch, held.taken_over) == (0, False)
+        mine = Claims(state, run_id, "here:2", timedelta(seconds=30))
+        first = [s.email for s in mine]
+        assert first == ["r3@example.org", "r4@example.org", "r5@example.org"]
+        assert runs.progress(run_id).held == 2  # its, live; mine
+        time.sleep(1.2)
+        taken = [s.email for s in Claims(state, run_id, "here:2", timedelta(seconds=30))]
+        assert taken == ["r0@example.org", "r1@example.org", "r2@example.org"]
+        # The host that lost its lease can no longer renew or complete batch 0.
+        assert runs.renew(run_id, "elsewhere:1", [0], timedelta(seconds=1)) == set()
+        counts = {"sent": 3, "failed": 0, "skipped": 0}
+        assert not runs.complete(run_id, 0, "elsewhere:1", counts)
+        assert runs.complete(run_id, 0, "here:2", counts)
+
+
+def test_a_database_restored_from_an_older_backup_still_keeps_an_unsubscribe(
+    project: Project, postgres_url: str
+) -> None:
+    from digest.state import State, WebChanges
+
+    from .test_web_overrides import NOW
+
+    project.use_postgresql(postgres_url)
+    project.run("send", check=True)
+    with State(project.state_location) as state:
+        WebChanges(state).unsubscribe("ana@example.org", "one-click", NOW)
+    assert "\tunsubscribe\tana@example.org\t" in (
+        project.root / ".digest" / "state.suppressions.txt"
+    ).read_text()
+    # The restored database knows nothing of it (it predates the unsubscribe).
+    with State(project.state_location) as state, state.transaction():
+        state.db.execute("DELETE FROM web_subscribers")
+        state.db.execute("DELETE FROM web_events")
+        state.db.execute("DELETE FROM suppression_journal")
+        state.db.execute("DELETE FROM deliveries")
+    result = json.loads(project.run("send", "--json", check=True).stdout)
+    assert "ana@example.org" not in {s["email"] for s in result["subscribers"]}
+    assert result["sent"] == 6
+    # This host's line is back in the database, for every other host.
+    assert project.query("SELECT action, email FROM suppression_journal") == [
+        ("unsubscribe", "ana@example.org")
+    ]
+
+
+def test_an_unsubscribe_through_one_web_host_is_seen_by_a_send_from_another(
+    project: Project, postgres_url: str, smtp_server: SmtpServer
+) -> None:
+    from .test_web import SECRET, Client, start_server, token
+
+    project.use_postgresql(postgres_url)
+    with _another_smtp_server() as relay2:
+        other = _second_host(project, postgres_url, relay2)
+        server = start_server(project)  # host 1 serves the web
+        try:
+            link = server.url("/unsubscribe", token=token("unsubscribe", "ana@example.org"))
+            reply = Client(server).post(link, {"List-Unsubscribe": "One-Click"})
+            assert reply.status == 200 and "You are unsubscribed" in reply.text
+        finally:
+            server.stop()
+        result = other.run("send", "--json", env={"DIGEST_TOKEN_SECRET": SECRET}, check=True)
+        sent = {s["email"] for s in json.loads(result.stdout)["subscribers"]}
+        assert "ana@example.org" not in sent and len(sent) == 6
+        assert relay2.handler.count_for("ana@example.org") == 0
