@@ -62,6 +62,7 @@ class Claims:
         self.batch_of: dict[str, int] = {}  # email -> batch, for the batches held
         self.renewed = clock()
         self.done = 0  # batches this process completed
+        self.lost = False  # a batch was taken over while this process held it
 
     def __iter__(self) -> Iterator[Subscriber]:
         self.runs.release_dead_local_holders(self.run_id)
@@ -98,7 +99,20 @@ class Claims:
         self.renewed = now
         still = self.runs.renew(self.run_id, self.holder, list(self.held), self.lease)
         for batch in set(self.held) - still:
+            self.lost = True
             self._forget(batch)
+
+    def lapsed(self) -> bool:
+        """Whether this process must stop handing messages over: it stalled past its lease
+        (frozen, or cut off from the database) and another took a batch of it over. Checked
+        before each message; asks the database only once half a lease went by unrenewed."""
+        if self.clock() - self.renewed >= self.lease.total_seconds() / 2:
+            self.renewed = float("-inf")
+            self.keep_alive()
+        return self.lost
+
+    def stopping(self, should_stop: Callable[[], bool]) -> Callable[[], bool]:
+        return lambda: should_stop() or self.lapsed()
 
     def count(self, outcome: Outcome) -> None:
         """An outcome recorded: counts towards its batch, which is done with its last."""

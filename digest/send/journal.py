@@ -72,8 +72,10 @@ class Journal:
 
     def forget(self, keys: Sequence[tuple[int, bool]]) -> None:
         """Messages that never left: their new pending rows go, so the next run builds them
-        afresh."""
-        self.state.forget_deliveries([key for key, new in keys if new])
+        afresh. Not in a run shared between hosts: a host that took this one's batch over
+        may be resending those rows already; left pending, they go out once, as they were."""
+        if not self.state.shared:
+            self.state.forget_deliveries([key for key, new in keys if new])
 
     def result(self, finished: Finished, outcome: Outcome) -> None:
         self.returned.append((finished, outcome))

@@ -171,9 +171,11 @@ def _shard_main(
                 claims = stack.enter_context(claiming(state, settings, run_id))
                 subscribers: Iterable[Subscriber] = claims
                 emit = claims.counting(emit)
+                should_stop = claims.stopping(stop.is_set)
             else:
                 send_list = stack.enter_context(contextlib.closing(SendList.open(send_list_path)))
                 subscribers = send_list.read(shard.index, shard.count)
+                should_stop = stop.is_set
             aborted = deliver_share(
                 inputs,
                 state,
@@ -185,7 +187,7 @@ def _shard_main(
                 dry_run=False,
                 to=to,
                 emit=emit,
-                should_stop=stop.is_set,
+                should_stop=should_stop,
                 clock=utcnow,
                 connections=shard.connections,
                 rate_slot=rate_slot,

@@ -194,7 +194,6 @@ def _deliver(
     progress.start(joined.subscribers)
     secret, _ = state.token_secret(settings.token_secret_env)
     workers = worker_count(settings, False, joined.subscribers)
-    options = dict(run_id=joined.run_id, to=None, should_stop=should_stop)
     first = True
     while True:
         if not first:
@@ -209,13 +208,15 @@ def _deliver(
         first = False
         if workers > 1:
             abort = deliver_in_processes(
-                settings, workers, None, now=now, emit=emit, warn=report.warn, **options
-            )
+                settings, workers, None, now=now, emit=emit, warn=report.warn,
+                run_id=joined.run_id, to=None, should_stop=should_stop,
+            )  # fmt: skip
         else:
             with claiming(state, settings, joined.run_id) as claims:
                 abort = deliver_share(
                     inputs, state, secret, claims, now=now, warn=report.warn, dry_run=False,
-                    emit=claims.counting(emit), clock=clock, **options,
+                    emit=claims.counting(emit), clock=clock, run_id=joined.run_id, to=None,
+                    should_stop=claims.stopping(should_stop),
                 )  # fmt: skip
         if abort is not None:
             return abort
