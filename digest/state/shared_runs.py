@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import socket
 import threading
 from collections.abc import Iterable, Sequence
@@ -33,8 +34,8 @@ ABANDONED_AFTER = 10  # leases without any host claiming or renewing: the run is
 
 
 def holder_id() -> str:
-    """This process, as claims name it: `host:pid`."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """One claimer, as claims name it: `host:pid:nonce` (two in one process differ)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ class SharedRuns:
             (run_id, f"{host}:%"),
         ).fetchall()
         for (holder,) in rows:
-            pid = holder.rpartition(":")[2]
+            pid = holder.split(":")[1] if holder.count(":") >= 1 else ""
             if pid.isdigit() and not _alive(int(pid)):
                 self.db.execute(
                     "UPDATE run_batches SET lease_until = now() - interval '1 second' "
