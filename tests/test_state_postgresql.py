@@ -194,7 +194,9 @@ def test_a_bad_state_url_is_a_settings_error_and_makes_no_folder(
     assert "digest.yaml:" in result.stderr and "setting 'state'" in result.stderr
     assert said in result.stderr and "Traceback" not in result.stderr
     assert "secret" not in result.stderr  # a password is never shown back
-    assert [p.name for p in project.root.iterdir() if p.name.startswith(("postgres", "mysql"))] == []
+    assert [
+        p.name for p in project.root.iterdir() if p.name.startswith(("postgres", "mysql"))
+    ] == []
 
 
 def test_an_unreachable_server_and_wrong_credentials_are_one_clear_line(
@@ -211,7 +213,7 @@ def test_an_unreachable_server_and_wrong_credentials_are_one_clear_line(
     result = project.run("send", env={"DIGEST_STATE_PASSWORD": "wrong"})
     assert result.returncode == 2 and "Traceback" not in result.stderr
     error = result.stderr.splitlines()[0]
-    assert f"refused the login" in error and f"127.0.0.1:{postgres_cluster.port}" in error
+    assert "refused the login" in error and f"127.0.0.1:{postgres_cluster.port}" in error
     assert "wrong" not in result.stderr
     assert "$DIGEST_STATE_PASSWORD" in result.stderr  # the hint says where the password goes
     project.settings(state_password_env="MY_DB_PASSWORD")
@@ -353,9 +355,10 @@ def test_a_database_restored_from_an_older_backup_still_keeps_an_unsubscribe(
     project.run("send", check=True)
     with State(project.state_location) as state:
         WebChanges(state).unsubscribe("ana@example.org", "one-click", NOW)
-    assert "\tunsubscribe\tana@example.org\t" in (
-        project.root / ".digest" / "state.suppressions.txt"
-    ).read_text()
+    assert (
+        "\tunsubscribe\tana@example.org\t"
+        in (project.root / ".digest" / "state.suppressions.txt").read_text()
+    )
     # The restored database knows nothing of it (it predates the unsubscribe).
     with State(project.state_location) as state, state.transaction():
         state.db.execute("DELETE FROM web_subscribers")
@@ -390,3 +393,35 @@ def test_an_unsubscribe_through_one_web_host_is_seen_by_a_send_from_another(
         sent = {s["email"] for s in json.loads(result.stdout)["subscribers"]}
         assert "ana@example.org" not in sent and len(sent) == 6
         assert relay2.handler.count_for("ana@example.org") == 0
+
+
+def test_placeholders_become_psycopgs_outside_literals() -> None:
+    from digest.state.postgres import placeholders
+
+    assert placeholders("SELECT ? , :name, '?:x%', x::text, 5 % 2") == (
+        "SELECT %s , %(name)s, '?:x%%', x::text, 5 %% 2"
+    )
+
+
+def test_a_database_is_made_at_the_latest_version_and_a_newer_one_is_refused(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    from digest.errors import StateError
+    from digest.state import State, postgres
+    from digest.state.schema import LATEST
+
+    from .conftest import postgres_state
+
+    location = postgres_state(postgres_url, tmp_path / "state")
+    with State(location) as state:
+        assert tuple(state.db.execute("SELECT version FROM schema_version").fetchone()) == (LATEST,)
+        assert {"runs", "deliveries", "run_batches", "acceptances"} <= state.dialect.tables(
+            state.db
+        )
+        state.db.execute("UPDATE schema_version SET version = ?", (LATEST + 1,))
+    from digest import caches
+
+    caches.clear()  # a new process: nothing known of this database
+    postgres.close_idle()
+    with pytest.raises(StateError, match="written by a newer digest"):
+        State(location)

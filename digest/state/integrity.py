@@ -17,6 +17,12 @@ CORE_TABLES = ("runs", "deliveries")  # in every state any version of digest wro
 
 
 def restore_hint(path: Path | str) -> str:
+    if str(path).startswith(("postgresql:", "postgres:")):
+        return (
+            "restore the database from your latest backup (`digest state backup` makes one with "
+            "pg_dump; pg_restore puts it back); a new empty database mails every subscriber the "
+            "recent items again"
+        )
     return (
         f"restore the state from your latest backup (`digest state backup` makes one) to {path}; "
         "to start afresh instead, move the file aside: a new state mails every subscriber the "

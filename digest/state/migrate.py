@@ -149,4 +149,3 @@ def target_location(value: str, settings_state: StateLocation, password_env: str
         )
         return PostgresState(url=value, password_env=password_env, local=local)
     return Path(value).absolute()
-

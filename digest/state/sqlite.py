@@ -85,7 +85,9 @@ class State(ItemsMixin):
         self.dialect, self.shared = PostgreSQL, True  # hosts share runs (`shared_runs`)
         self.db = postgres.connect(target, readonly)
         try:
-            version = postgresql_version(self.db) if target.url not in _migrated else LATEST
+            if target.url in _migrated:  # checked and brought up to date by this process
+                return
+            version = postgresql_version(self.db)
             if version is not None and version > LATEST:
                 raise StateError(
                     f"{target}: the state was written by a newer digest (schema {version}, "
@@ -98,7 +100,9 @@ class State(ItemsMixin):
                 raise StateError(f"{target}: the database holds no digest state yet")
             if not readonly and version != LATEST:
                 migrate_postgresql(self.db)
-            _migrated.add(target.url)
+                version = LATEST
+            if version == LATEST:
+                _migrated.add(target.url)
         except BaseException:
             self.db.close()
             raise
