@@ -167,15 +167,9 @@ def _shard_main(
         with contextlib.ExitStack() as stack:
             state = stack.enter_context(State(settings.state))
             secret, _ = state.token_secret(settings.token_secret_env)
-            if send_list_path is None:  # a shared run: claim batches of it
-                claims = stack.enter_context(claiming(state, settings, run_id))
-                subscribers: Iterable[Subscriber] = claims
-                emit = claims.counting(emit)
-                should_stop = claims.stopping(stop.is_set)
-            else:
-                send_list = stack.enter_context(contextlib.closing(SendList.open(send_list_path)))
-                subscribers = send_list.read(shard.index, shard.count)
-                should_stop = stop.is_set
+            subscribers, emit, should_stop = _share(
+                stack, state, settings, run_id, send_list_path, shard, emit, stop.is_set
+            )
             aborted = deliver_share(
                 inputs,
                 state,
@@ -200,3 +194,22 @@ def _shard_main(
         if batch:
             messages.put(("outcomes", list(batch)))
         messages.put(("done", aborted))
+
+
+def _share(
+    stack: contextlib.ExitStack,
+    state: State,
+    settings: Settings,
+    run_id: int | None,
+    send_list_path: Path | None,
+    shard: Shard,
+    emit: Callable[[Outcome], None],
+    stop: Callable[[], bool],
+) -> tuple[Iterable[Subscriber], Callable[[Outcome], None], Callable[[], bool]]:
+    """A worker's subscribers (its shard of the send list, or the batches it claims of a
+    shared run), and its `emit` and `should_stop` to match."""
+    if send_list_path is None:
+        claims = stack.enter_context(claiming(state, settings, run_id))
+        return claims, claims.counting(emit), claims.stopping(stop)
+    send_list = stack.enter_context(contextlib.closing(SendList.open(send_list_path)))
+    return send_list.read(shard.index, shard.count), emit, stop
