@@ -71,7 +71,10 @@ class Composer:
         self.signer, warning = load_signer(settings.dkim)
         self.warnings = [warning] if warning else []
         # Deliveries a killed run left pending, resent as they were (usually none).
-        self.pending: dict[str, Delivery] = state.pending_deliveries() if state else {}
+        # With PostgreSQL they are read with each batch of histories instead (`digests`).
+        self.pending: dict[str, Delivery] = (
+            state.pending_deliveries() if state is not None and not state.shared else {}
+        )
         # Messages older than `lookback` before a subscriber's latest cannot hold an item that
         # is new again; twice that allows for a clock that was set back.
         self.horizon = 2 * settings.lookback

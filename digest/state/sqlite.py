@@ -302,15 +302,14 @@ class State(ItemsMixin):
     def pending_deliveries(self, subscribers: Iterable[str] | None = None) -> dict[str, Delivery]:
         """The latest unfinished delivery of each subscriber that has one (usually none): a
         pending row a killed run left, or an uncertain one (no reply to its end came)."""
-        rows = self.db.execute(
-            "SELECT * FROM deliveries WHERE status IN ('pending', 'uncertain') ORDER BY id"
-        ).fetchall()
-        wanted = set(subscribers) if subscribers is not None else None
-        return {
-            r["subscriber"]: _delivery(r)
-            for r in rows
-            if wanted is None or r["subscriber"] in wanted
-        }
+        query = "SELECT * FROM deliveries WHERE status IN ('pending', 'uncertain')"
+        wanted = list(dict.fromkeys(subscribers)) if subscribers is not None else None
+        if wanted is not None:  # by subscriber (PostgreSQL keeps no index of unfinished rows)
+            if not wanted:
+                return {}
+            query += f" AND subscriber IN ({','.join('?' * len(wanted))})"
+        rows = self.db.execute(query + " ORDER BY id", wanted or ()).fetchall()
+        return {r["subscriber"]: _delivery(r) for r in rows}
 
     def begin_deliveries(
         self,
