@@ -122,6 +122,27 @@ def _report(workdir: Path, host: int) -> dict[str, Any]:
         raise tp.BenchError(f"host {host} gave no JSON summary:\n{tp._tail(err)}") from exc
 
 
+def server_cpu_seconds(cluster: Any) -> float:
+    """CPU the PostgreSQL server used so far: the postmaster, the backends it reaped (its
+    children's times) and those still running."""
+    tick = os.sysconf("SC_CLK_TCK")
+    postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(entry.name), int(fields[1])
+        if pid == postmaster:
+            total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+        elif ppid == postmaster:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
 def server_writes(cluster: Any, database: str) -> dict[str, int]:
     """Rows the database wrote during the runs (pg_stat_database), for writes per message."""
     row = cluster.sql(
@@ -141,7 +162,9 @@ def measure(tools: tp.Tools, project_config: Path, hosts: int, workdir: Path) ->
             name = f"bench{count}"
             url = cluster.create_database(name)
             tp.log(f"digest send on PostgreSQL, {count} host(s)")
+            server_before = server_cpu_seconds(cluster)
             run = run_hosts(tools, project_config, url, count, workdir)
+            server_cpu = server_cpu_seconds(cluster) - server_before
             time.sleep(1.0)  # the statistics collector catches up
             writes = server_writes(cluster, name)
             if any(run.exit_codes) or run.sent == 0:
@@ -156,6 +179,9 @@ def measure(tools: tp.Tools, project_config: Path, hosts: int, workdir: Path) ->
                     run.first_message_s, 2),
                 "peak_rss_mb": round(run.peak_rss_mb, 1),
                 "cpu_seconds": round(run.cpu_seconds, 1),
+                "server_cpu_seconds": round(server_cpu, 1),
+                "cpu_ms_per_message": round(1000 * (run.cpu_seconds + server_cpu) / run.sent, 3),
+                "server_cpu_ms_per_message": round(1000 * server_cpu / run.sent, 3),
                 "database_rows_written": writes,
                 "rows_written_per_message": round(
                     (writes["inserted"] + writes["updated"] + writes["deleted"]) / run.sent, 2),

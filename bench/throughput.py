@@ -641,9 +641,13 @@ def _postgresql_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
                      f"{run['seconds']:.1f} s (per host {run['per_host_sent']}), first message "
                      f"{_seconds(run['first_message_s'])[6:]}, {run['peak_rss_mb']:.0f} MB, "
                      f"{run['rows_written_per_message']} rows and "
-                     f"{run['commits_per_message']} commits per message"))  # fmt: skip
+                     f"{run['commits_per_message']} commits per message; CPU "
+                     f"{run['cpu_ms_per_message']:.2f} ms per message, of which the server "
+                     f"{run['server_cpu_ms_per_message']:.2f}"))  # fmt: skip
     rows.append(("postgresql/sqlite", f"{shared['postgresql_vs_sqlite']:.2f} for one host "
-                                      "(goal: at least 0.85)"))  # fmt: skip
+                                      "(goal: at least 0.85); SQLite's CPU "
+                                      f"{shared['sqlite_cpu_ms_per_message']:.2f} ms per "
+                                      "message"))  # fmt: skip
     return rows
 
 
@@ -862,6 +866,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         if shared is not None:
             one = shared["postgresql_1_host"]["digests_per_s"]
             shared["postgresql_vs_sqlite"] = round(one / digests_per_s, 3)
+            shared["sqlite_cpu_ms_per_message"] = round(1000 * digest.cpu_seconds / digest.sent, 3)
             result["postgresql"] = shared
         return result
     finally:
