@@ -7,10 +7,10 @@ outcome once it is recorded; when each subscriber of a batch has one, the batch 
 lease on the batches it holds is renewed every third of a lease; a batch lost meanwhile (this
 process stalled past its lease and another took it over) yields nothing more here.
 
-A batch someone held before (they died, or stopped) is taken over: what their servers
-accepted is folded into the state first, and subscribers this run already recorded are
-counted as they were, not sent again. Their pending rows are resent as they were (the
-composer reads pending rows with each batch of histories).
+A batch someone held before (they died, or stopped) is taken over: subscribers this run
+already recorded (each acceptance is recorded as it arrives) are counted as they were, not
+sent again; their pending rows are resent as they were (the composer reads pending rows with
+each batch of histories).
 """
 
 from __future__ import annotations
@@ -88,7 +88,6 @@ class Claims:
                 yield Subscriber(**_fields(row))
 
     def _taken_over(self, rows: list[dict[str, object]]) -> dict[str, str]:
-        self.runs.fold_acceptances(self.run_id)
         return self.runs.finished_in_run(self.run_id, [str(r["email"]) for r in rows])
 
     def keep_alive(self) -> None:

@@ -148,7 +148,6 @@ def _open(
     """Pick up, check the list, and publish the run; "raced" when another host opened one
     meanwhile (join it), None when the due time was sent meanwhile."""
     settings = inputs.settings
-    runs.fold_abandoned_acceptances()  # what dead hosts' servers took, before anything else
     journal = suppressions.journal_of(state)
     with state.transaction():
         suppressions.restore_lines(journal)  # this host's lines a restored database lacks

@@ -126,7 +126,8 @@ def _journal_lines(source: State) -> list[str]:
 
 
 def ready_source(source: State) -> None:
-    """Fold what killed runs left unrecorded; refuse while a shared run is open."""
+    """Refuse while a shared run is open (a SQLite state's acceptance log is folded by the
+    caller)."""
     if source.shared:
         runs = SharedRuns(source)
         current = runs.open_run()
@@ -136,7 +137,6 @@ def ready_source(source: State) -> None:
                 f"{current.opened_by})",
                 hint="let it finish (or stop every host's digest send) and move the state then",
             )
-        runs.fold_abandoned_acceptances()
 
 
 def target_location(value: str, settings_state: StateLocation, password_env: str) -> StateLocation:

@@ -6,14 +6,14 @@ holds it under a lease it renews, and marks it done once each of its subscribers
 outcome recorded. A batch whose holder stopped renewing is taken over when the lease lapses.
 The run ends when no batch is left; whoever finds that closes it with the totals of all.
 
-Each acceptance (the server's 250) is written the moment it arrives (`AcceptanceWriter`, its
-own connection, one short INSERT), so a host that dies leaves the database knowing what its
-servers took; whoever takes its batch over folds those into `deliveries` first.
+Each acceptance (the server's 250) is recorded the moment it arrives (`AcceptanceWriter`, its
+own connection: the delivery turns `sent` in one short UPDATE), so a host that dies leaves the
+database knowing what its servers took, and whoever takes its batch over resends only what
+is still pending.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
@@ -21,7 +21,7 @@ import socket
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..clock import stamp
@@ -226,8 +226,6 @@ class SharedRuns:
                 (stamp(now), run_id, run_id, run_id),
             ).fetchone()
             if row is not None:
-                self.fold_acceptances(run_id)
-                self.db.execute("DELETE FROM acceptances WHERE run_id = ?", (run_id,))
                 self._drop_list(run_id)
         return row is not None
 
@@ -250,34 +248,6 @@ class SharedRuns:
     def _drop_list(self, run_id: int) -> None:
         self.db.execute("DELETE FROM run_subscribers WHERE run_id = ?", (run_id,))
 
-    # -- acceptances ------------------------------------------------------------------------
-    def fold_acceptances(self, run_id: int | None = None) -> int:
-        """Mark sent what a server accepted but the state had not recorded (its host died)."""
-        where = "AND a.run_id = ?" if run_id is not None else ""
-        cursor = self.db.execute(
-            "UPDATE deliveries SET status = 'sent', error = NULL, "
-            "attempts = deliveries.attempts + a.attempts FROM acceptances a "
-            f"WHERE deliveries.id = a.delivery_id {where} "
-            "AND deliveries.status IN ('pending', 'uncertain')",
-            (run_id,) if run_id is not None else (),
-        )
-        return int(cursor.rowcount)
-
-    def fold_abandoned_acceptances(self) -> int:
-        """Fold and empty the acceptances of runs that are over (aborted, abandoned)."""
-        with self.state.transaction(lock="runs"):
-            cursor = self.db.execute(
-                "UPDATE deliveries SET status = 'sent', error = NULL, "
-                "attempts = deliveries.attempts + a.attempts FROM acceptances a, runs r "
-                "WHERE deliveries.id = a.delivery_id AND r.id = a.run_id "
-                "AND r.status <> 'running' AND deliveries.status IN ('pending', 'uncertain')"
-            )
-            self.db.execute(
-                "DELETE FROM acceptances a USING runs r WHERE r.id = a.run_id "
-                "AND r.status <> 'running'"
-            )
-        return int(cursor.rowcount)
-
 
 def _alive(pid: int) -> bool:
     try:
@@ -290,10 +260,10 @@ def _alive(pid: int) -> bool:
 
 
 class AcceptanceWriter:
-    """Writes each acceptance the moment it arrives, from the sending threads, on a connection
-    of its own (not inside the run's transactions); the server's commit is not waited to
-    reach its disk (`synchronous_commit = off`): a host killed after the INSERT left loses
-    nothing."""
+    """Records each acceptance the moment it arrives, from the sending threads, on a
+    connection of its own (outside the run's transactions): the delivery turns `sent`. The
+    server's commit is not waited to reach its disk (`synchronous_commit = off`): a host
+    killed after the UPDATE left loses nothing; only a crash of the server itself could."""
 
     def __init__(self, target: PostgresState, run_id: int) -> None:
         self.run_id = run_id
@@ -302,13 +272,20 @@ class AcceptanceWriter:
         self.db.relaxed = True
         self.lock = threading.Lock()
 
-    def write(self, delivery_id: int, attempts: int) -> None:
-        # If this fails, the batch's own write records it; if that fails too, the run stops.
-        with self.lock, contextlib.suppress(StateError):
-            self.db.execute(
-                "INSERT INTO acceptances(run_id, delivery_id, attempts) VALUES (?, ?, ?)",
-                (self.run_id, delivery_id, attempts),
-            )
+    def write(self, delivery_id: int, attempts: int) -> bool:
+        """True once recorded; False when the database failed (the batch's own write records
+        it then; if that fails too, the run stops)."""
+        with self.lock:
+            try:
+                self.db.execute(
+                    "UPDATE deliveries SET status = 'sent', error = NULL, "
+                    "attempts = attempts + ?, updated_at = ? "
+                    "WHERE id = ? AND status IN ('pending', 'uncertain')",
+                    (attempts, stamp(datetime.now(UTC)), delivery_id),
+                )
+            except StateError:
+                return False
+        return True
 
     def close(self) -> None:
         self.db.close()
