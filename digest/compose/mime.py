@@ -230,7 +230,9 @@ def _sender_header(name: str, address: str) -> str:
 
 @memo(maxsize=64)
 def _list_id_header(list_name: str, list_id: str) -> str:
-    return encode_text_header(f"{list_name} <{list_id}>")
+    """`List-Id: phrase <list-id>` (RFC 2919): only the name, a phrase, is encoded (in words
+    of at most 75 characters), so filters always find `<list-id>` as it is written."""
+    return encode_address(list_name, list_id)
 
 
 @memo(maxsize=64)
@@ -253,6 +255,7 @@ def build_message(
     list_name: str,
     now: datetime,
     test: bool = False,
+    feedback_id: str | None = None,
 ) -> bytes:
     """One message's bytes, in which no line starts with "." (see `NoDotLines`). Raises
     ValueError on a line break in any header value."""
@@ -268,6 +271,7 @@ def build_message(
         ("List-Id", _list_id_header(list_name, list_id)),
         ("List-Unsubscribe", _check_header("List-Unsubscribe", f"<{unsubscribe_url}>")),
         ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        *((("Feedback-ID", _check_header("Feedback-ID", feedback_id)),) if feedback_id else ()),
         ("MIME-Version", "1.0"),
         ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
     ]

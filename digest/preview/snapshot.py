@@ -18,11 +18,11 @@ from ..compose.render import GMAIL_CLIP
 from ..errors import DigestError, SourceError
 from ..models import Subscriber, TaggedItem
 from ..settings import Settings, load_settings
-from ..subscribers.fields import GROUPINGS, check_names
+from ..subscribers.fields import GROUPINGS, FieldError, check_names, check_order
 
 SIZE_WARNING = 90 * 1024  # the HTML size from which a page warns that Gmail's clip is near
 ADHOC_EMAIL = "preview@localhost"
-ADHOC_PARAMS = ("regions", "topics", "group_by", "name")
+ADHOC_PARAMS = ("regions", "topics", "group_by", "order", "name")
 ADHOC_KEPT = 64  # ad-hoc messages kept per snapshot
 
 
@@ -173,9 +173,19 @@ def adhoc_subscriber(query: dict[str, list[str]], snapshot: Snapshot) -> Subscri
     group_by = (query.get("group_by") or ["region"])[-1].strip() or "region"
     if group_by not in GROUPINGS:
         problems.append(f"group_by must be {' or '.join(GROUPINGS)}, not {group_by!r}")
+    try:
+        order = check_order((query.get("order") or [""])[-1].strip())
+    except FieldError as exc:
+        problems.append(str(exc))
+        order = "newest"
     name = " ".join((query.get("name") or [""])[-1].split())[:100]
     if problems:
         raise BadQuery(problems)
     return Subscriber(
-        email=ADHOC_EMAIL, name=name, regions=regions, topics=topics, group_by=group_by
+        email=ADHOC_EMAIL,
+        name=name,
+        regions=regions,
+        topics=topics,
+        group_by=group_by,
+        order=order,
     )

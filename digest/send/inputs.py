@@ -28,7 +28,13 @@ def load_inputs(
     its subscribers into a `SendList` instead (`with_subscribers=False`)."""
     taxonomy = load_taxonomy(settings.taxonomy)
     subscribers = load_effective_subscribers(settings, taxonomy) if with_subscribers else []
-    renderer = Renderer(settings.templates, list_name=settings.list_name, keep_sources=keep_sources)
+    renderer = Renderer(
+        settings.templates,
+        list_name=settings.list_name,
+        keep_sources=keep_sources,
+        excerpt_words=settings.excerpt_words,
+        web_pages=settings.serves_web,
+    )
     renderer.check()
     return Inputs(settings, taxonomy, subscribers, renderer)
 

@@ -7,64 +7,16 @@ import urllib.error
 import urllib.request
 import xml.sax
 from datetime import UTC, date, datetime
-from html.parser import HTMLParser
 from pathlib import Path
 
 import feedparser
 
 from ..errors import SourceError
 from ..models import Item
+from .html import html_to_text
 from .ids import item_id
 
 FETCH_TIMEOUT = 30
-_BLOCKS = {
-    "p",
-    "div",
-    "br",
-    "li",
-    "ul",
-    "ol",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "tr",
-    "blockquote",
-}
-
-
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "style"):
-            self.skip += 1
-        elif tag in _BLOCKS:
-            self.parts.append("\n\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style"):
-            self.skip = max(0, self.skip - 1)
-        elif tag in _BLOCKS:
-            self.parts.append("\n\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self.skip:
-            self.parts.append(data)
-
-
-def html_to_text(html: str) -> str:
-    """Plain text from a feed's HTML: tags dropped, entities decoded, paragraphs kept."""
-    parser = _TextExtractor()
-    parser.feed(html)
-    parser.close()
-    paragraphs = ("".join(parser.parts)).split("\n\n")
-    return "\n\n".join(" ".join(p.split()) for p in paragraphs if p.strip())
 
 
 def _fetch(url: str) -> bytes:
@@ -86,6 +38,17 @@ def _entry_date(entry: feedparser.FeedParserDict) -> date | None:
         if value:
             return datetime.fromtimestamp(calendar.timegm(value), UTC).date()
     return None
+
+
+def _summary_html(entry: feedparser.FeedParserDict) -> str:
+    """The entry's own summary where it has one, else its content (the whole article, which
+    the digest shows an excerpt of). feedparser copies the content into `summary` when an RSS
+    item has no description, so the two are compared."""
+    summary = entry.get("summary") or ""
+    contents = [c.get("value", "") for c in entry.get("content", []) if c.get("value")]
+    if summary and summary not in contents:
+        return str(summary)
+    return contents[0] if contents else str(summary)
 
 
 def parse_feed(data: bytes, location: str) -> list[Item]:
@@ -111,9 +74,7 @@ def parse_feed(data: bytes, location: str) -> list[Item]:
                 f"{location}: entry {number}: missing {'title' if not title else 'date'}",
                 hint="every entry needs a title and a published or updated date",
             )
-        summary_html = entry.get("summary") or ""
-        if not summary_html and entry.get("content"):
-            summary_html = entry.content[0].get("value", "")
+        summary_html = _summary_html(entry)
         link = entry.get("link") or None
         tags = tuple(t.get("term", "").strip() for t in entry.get("tags", []) if t.get("term"))
         items.append(

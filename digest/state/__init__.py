@@ -6,12 +6,13 @@
 
 from .lock import send_lock
 from .records import Delivery, Finished, Run, StoredItem, WebEvent, WebRecord
-from .sqlite import State, reading
+from .sqlite import Planned, State, reading
 from .web_changes import WebChanges
 
 __all__ = [
     "Delivery",
     "Finished",
+    "Planned",
     "Run",
     "State",
     "StoredItem",
