@@ -7,6 +7,7 @@ read again, so a large feed costs its full price once.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +43,11 @@ def pick_up(settings: Settings, state: State, taxonomy: Taxonomy, now: datetime)
 def tagged_items(state: State, taxonomy: Taxonomy) -> list[TaggedItem]:
     """Every stored item with its tags: as kept, or made now where the taxonomy changed."""
     return [_tagged(stored, taxonomy) for stored in state.items()]
+
+
+def tagged_items_by_id(state: State, taxonomy: Taxonomy, ids: Iterable[str]) -> list[TaggedItem]:
+    """These stored items with their tags (for a digest shown again on the web)."""
+    return [_tagged(stored, taxonomy) for stored in state.items_by_id(ids)]
 
 
 def _tagged(stored: StoredItem, taxonomy: Taxonomy) -> TaggedItem:

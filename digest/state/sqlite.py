@@ -352,13 +352,13 @@ class State(ItemsMixin):
             ],
         )
 
-    def delivery_of_message(self, subscriber: str, message_id: str) -> Delivery | None:
-        """The latest delivery of this message to this subscriber (for `digest serve`'s view
-        of it), whatever became of it."""
+    def delivery_of_message(self, subscriber: str, key: str) -> Delivery | None:
+        """The latest delivery to this subscriber of the digest whose Message-ID is
+        `<digest.KEY@...>` (for `digest serve`'s view of it), whatever became of it."""
         row = self.db.execute(
-            "SELECT * FROM deliveries WHERE subscriber = ? AND message_id = ? "
-            "ORDER BY id DESC LIMIT 1",
-            (subscriber, message_id),
+            "SELECT * FROM deliveries WHERE subscriber = ? AND message_id LIKE ? "
+            "AND status != 'failed' ORDER BY id DESC LIMIT 1",
+            (subscriber, f"<digest.{key}@%"),
         ).fetchone()
         return _delivery(row) if row else None
 

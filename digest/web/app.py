@@ -40,6 +40,7 @@ from ..errors import DigestError
 from ..settings import Settings
 from ..state import State
 from ..taxonomy import load_taxonomy
+from .digests import more_view, view_view
 from .guards import client, is_one_click, limit
 from .pages import (
     confirm_view,
@@ -53,6 +54,7 @@ from .ratelimit import SlidingWindow
 from .site import (
     COOKIE_SHAPE,
     CSRF_COOKIE,
+    LEGACY_LINKS_AT_LEAST,
     MAX_BODY,
     RETRY_LATER,
     Problem,
@@ -77,7 +79,7 @@ def _before() -> None:
 
 def _after(response: Response) -> Response:
     nonce = getattr(g, "csp_nonce", "")
-    response.headers["Content-Security-Policy"] = (
+    response.headers["Content-Security-Policy"] = getattr(g, "csp", None) or (
         f"default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self' data:; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     )
@@ -150,6 +152,12 @@ def create_app(settings: Settings) -> Flask:
     taxonomy = load_taxonomy(settings.taxonomy)
     with State(settings.state) as state:
         secret, _ = state.token_secret(settings.token_secret_env)
+        opaque_since = state.opaque_links_since()
+    legacy_until = (
+        (opaque_since + max(settings.lookback, LEGACY_LINKS_AT_LEAST)).timestamp()
+        if opaque_since is not None
+        else None
+    )
     signer, warning = load_signer(settings.dkim)
     if warning:
         log.warning("%s", warning)
@@ -172,6 +180,7 @@ def create_app(settings: Settings) -> Flask:
             "confirmations": SlidingWindow(web.confirmations_per_hour, 3600),  # one key: "all"
         },
         signer=signer,
+        legacy_until=legacy_until,
     )
     app = Flask(
         __name__, template_folder=str(Path(__file__).with_name("templates")), static_folder=None
@@ -184,6 +193,8 @@ def create_app(settings: Settings) -> Flask:
         (site.path("preferences"), "preferences", preferences_view, ["GET", "POST"]),
         (site.path("subscribe"), "subscribe", subscribe_view, ["GET", "POST"]),
         (site.path("confirm"), "confirm", confirm_view, ["GET", "POST"]),
+        (site.path("view"), "view", view_view, ["GET"]),
+        (site.path("more"), "more", more_view, ["GET"]),
         (site.path("healthz"), "healthz", health_view, ["GET"]),
     ]
     for rule, endpoint, view, methods in views:
