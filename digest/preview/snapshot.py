@@ -36,7 +36,10 @@ class MessageView:
     text: str
     message_bytes: int
     shown: int  # items in the body
-    total: int  # items selected (more than shown when the size cap cut the body)
+    total: int  # items selected (more than shown when max_items or the size cap cut the body)
+    capped: int = 0  # max_items, when the digest hit it (0: it did not)
+    left_out: tuple[str, ...] = ()  # titles of the stories not in the email, newest first
+    on_the_web: bool = False  # those are listed on the web page the email links to
 
     @property
     def html_bytes(self) -> int:
@@ -68,8 +71,17 @@ def message_view(composed: sending.ComposedMessage) -> MessageView:
         text=content["plain"],
         message_bytes=len(composed.data),
         shown=composed.rendered.shown,
-        total=len(composed.digest.items),
+        total=len(composed.digest.items) + len(composed.digest.more),
+        capped=len(composed.digest.items) if composed.digest.more else 0,
+        left_out=_left_out(composed),
+        on_the_web=bool(composed.more_ids),
     )
+
+
+def _left_out(composed: sending.ComposedMessage) -> tuple[str, ...]:
+    shown = set(composed.item_ids)
+    digest = composed.digest
+    return tuple(t.item.title for t in (*digest.items, *digest.more) if t.id not in shown)
 
 
 @dataclass
