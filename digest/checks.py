@@ -142,7 +142,7 @@ def _check_secrets(settings: Settings, report: CheckReport) -> None:
     if not settings.serves_web:
         report.warnings.append(
             f"unsubscribe_url is still {settings.unsubscribe_url}: `digest serve` is taken "
-            "to be not set up, so digests have no \"view in your browser\" link, and past "
+            'to be not set up, so digests have no "view in your browser" link, and past '
             f"max_items ({settings.max_items}) the other stories wait for the next digest "
             "instead of being listed on the web"
         )

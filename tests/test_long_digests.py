@@ -56,8 +56,10 @@ def test_feed_html_becomes_clean_paragraphs_without_images_scripts_or_boilerplat
         assert gone not in text
     assert "First point of the list." in paragraphs and "Second point." in paragraphs
     assert all(p == " ".join(p.split()) for p in paragraphs)  # no stray spaces or line breaks
-    assert html_to_text("<p>A &amp; B&nbsp;C</p><p>Read more about the plan in the report "
-                        "the ministry published on Monday, which runs to forty pages.</p>") == (
+    assert html_to_text(
+        "<p>A &amp; B&nbsp;C</p><p>Read more about the plan in the report "
+        "the ministry published on Monday, which runs to forty pages.</p>"
+    ) == (
         "A & B C\n\nRead more about the plan in the report the ministry published on Monday, "
         "which runs to forty pages."
     )  # an article's own sentence that starts "Read more" stays
@@ -151,7 +153,9 @@ def test_long_feeds_give_one_digest_of_max_items_and_the_rest_on_the_web(
         assert len(re.findall(r"<h3 [^>]*><a href=", html)) == 25
         assert "Continue reading" not in html and "pixel.example.net" not in html
         assert html.count(">Read the full story</a>") >= 15
-        more = re.search(r'<a href="([^"]+/more\?token=[^"]+)"[^>]*>35 more stories this week', html)
+        more = re.search(
+            r'<a href="([^"]+/more\?token=[^"]+)"[^>]*>35 more stories this week', html
+        )
         assert more, "the email links to every story of the period"
         assert "35 more stories this week: http" in text
         with sqlite3.connect(project.state) as db:

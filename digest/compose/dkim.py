@@ -60,8 +60,10 @@ def missing_key(settings: DkimSettings) -> str | None:
     if settings.private_key_env and os.environ.get(settings.private_key_env):
         return None
     if settings.private_key_path is not None:
-        return None if settings.private_key_path.is_file() else (
-            f"dkim.private_key_path {settings.private_key_path} does not exist"
+        return (
+            None
+            if settings.private_key_path.is_file()
+            else (f"dkim.private_key_path {settings.private_key_path} does not exist")
         )
     return f"dkim is set but ${settings.private_key_env} is empty"
 

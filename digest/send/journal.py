@@ -28,7 +28,6 @@ ACCEPTED_SUFFIX = ".accepted"
 WRITE_BATCH = 32  # deliveries per state transaction
 
 
-
 class Journal:
     """Records a run's deliveries in the state; reports each outcome once it is recorded."""
 

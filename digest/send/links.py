@@ -67,24 +67,27 @@ def listed_on_the_web(digest: Digest, shared: SharedRendering) -> tuple[str, ...
     """The stories the digest's web page lists besides those in the email: past `max_items`,
     and any the size limit left out."""
     shown = set(shared.shown_ids)
-    return tuple(t.id for t in digest.items if t.id not in shown) + tuple(
-        t.id for t in digest.more
-    )
+    return tuple(t.id for t in digest.items if t.id not in shown) + tuple(t.id for t in digest.more)
 
 
 def digest_profile(digest: Digest) -> str:
     """JSON of what the digest was made for: enough for `digest serve` to render it again."""
     subscriber = digest.subscriber
-    return '{"name":' + json.dumps(subscriber.name) + "," + _shared_profile(
-        subscriber.regions,
-        subscriber.topics,
-        subscriber.group_by,
-        subscriber.order,
-        subscriber.frequency,
-        subscriber.timezone,
-        getattr(subscriber, "language", None) or "en",
-        digest.period_start.isoformat(),
-        digest.period_end.isoformat(),
+    return (
+        '{"name":'
+        + json.dumps(subscriber.name)
+        + ","
+        + _shared_profile(
+            subscriber.regions,
+            subscriber.topics,
+            subscriber.group_by,
+            subscriber.order,
+            subscriber.frequency,
+            subscriber.timezone,
+            getattr(subscriber, "language", None) or "en",
+            digest.period_start.isoformat(),
+            digest.period_end.isoformat(),
+        )
     )
 
 

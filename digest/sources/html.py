@@ -94,8 +94,6 @@ def html_to_text(markup: str) -> str:
         tree = html_text.parse_html(markup)
     except (lxml.etree.ParserError, ValueError):
         return " ".join(markup.split())
-    text = html_text.extract_text(
-        _cleaned(tree), newline_tags=_LINES, double_newline_tags=_BLOCKS
-    )
+    text = html_text.extract_text(_cleaned(tree), newline_tags=_LINES, double_newline_tags=_BLOCKS)
     paragraphs = (" ".join(p.split()) for p in text.split("\n\n"))
     return "\n\n".join(p for p in paragraphs if p)

@@ -27,9 +27,7 @@ from .schema import LATEST, MIGRATIONS, OPAQUE_LINKS_SINCE, SCHEMA
 
 # (subscriber, Message-ID, item ids, profile JSON or None, ids listed on the web JSON or None)
 # (the last two may be left out)
-Planned = (
-    tuple[str, str, Sequence[str], str | None, str | None] | tuple[str, str, Sequence[str]]
-)
+Planned = tuple[str, str, Sequence[str], str | None, str | None] | tuple[str, str, Sequence[str]]
 
 
 class State(ItemsMixin):
