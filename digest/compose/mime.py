@@ -211,11 +211,20 @@ def encode_value(value: str) -> bytes:
     return _segment(value)
 
 
-def _fill(parts: tuple[bytes | str, ...], values: dict[str, str]) -> bytes:
-    encoded: dict[str, bytes] = {}  # a field used twice (the link) is encoded once
+def _fill(
+    parts: tuple[bytes | str, ...], values: dict[str, str], known: dict[str, bytes]
+) -> bytes:
+    """The parts joined, each placeholder replaced by its value encoded. `known` holds the
+    values encoded so far in this message: a link is the same in both parts, and encoding
+    one took longer than making its token."""
+    encoded: dict[str, bytes] = {}
     for part in parts:
         if isinstance(part, str) and part not in encoded:
-            encoded[part] = encode_value(values[part])
+            value = values[part]
+            found = known.get(value)
+            if found is None:
+                found = known[value] = encode_value(value)
+            encoded[part] = found
     return b"".join(encoded[part] if isinstance(part, str) else part for part in parts)
 
 
@@ -277,6 +286,7 @@ def build_message(
     ]
     head = "".join(f"{name}: {value}\r\n" for name, value in headers).encode("ascii")
     separator = f"--{boundary}\r\n".encode()
+    known: dict[str, bytes] = {}
     return NoDotLines(
         b"".join(
             (
@@ -285,12 +295,12 @@ def build_message(
                 separator,
                 b'Content-Type: text/plain; charset="utf-8"\r\n',
                 b"Content-Transfer-Encoding: quoted-printable\r\n\r\n",
-                _fill(body.text, text_values),
+                _fill(body.text, text_values, known),
                 CRLF,
                 separator,
                 b'Content-Type: text/html; charset="utf-8"\r\n',
                 b"Content-Transfer-Encoding: quoted-printable\r\n\r\n",
-                _fill(body.html, html_values),
+                _fill(body.html, html_values, known),
                 CRLF,
                 f"--{boundary}--\r\n".encode(),
             )

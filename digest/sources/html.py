@@ -40,6 +40,8 @@ _BOILERPLATE_STARTS = (
     "read more",
     "read the rest",
     "read the full",
+    "read the whole",
+    "did you click to read",
     "read full",
     "(more",
     "more…",
