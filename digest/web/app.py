@@ -9,6 +9,9 @@ Routes, where P is the folder of `unsubscribe_url`'s path ("" for https://exampl
     GET, POST P/subscribe            sign-up: stores it and emails a confirmation link
     GET, POST P/confirm?token=T&signup=S  the confirmation link's page and its Confirm button;
                                      T is signed for the sign-up S, and no other
+    GET  P/view?token=D              the digest the link came in, in the browser (D: a digest
+                                     token bound to that message)
+    GET  P/more?token=D              every story of that digest's period, past `max_items`
     GET  P/healthz                   "ok", for the proxy's health checks
 
 Flask 3 on waitress: every request is a few small SQLite writes (and for a sign-up one SMTP
@@ -16,7 +19,7 @@ hand-over), which a thread pool serves plainly, with no async layer around block
 Waitress is pure Python, made for production, and believes the HTTPS proxy's X-Forwarded-*
 headers only when `web.trusted_proxy` names it (so the per-client limits see real clients).
 
-Protection, in brief: tokens are HMAC-signed per purpose (`compose/links.py`); every form this
+Protection, in brief: tokens are opaque and signed per purpose (`compose/links.py`); every form this
 service renders carries a CSRF token signed over a random cookie and the form's purpose and
 address (double submit), and Origin/Referer must be this site when the browser sends them;
 the RFC 8058 POST alone needs no CSRF token, since mail providers send only the URL's token.
