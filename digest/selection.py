@@ -216,12 +216,13 @@ class ItemIndex:
 
 
 def preference_key(subscriber: Subscriber) -> tuple[object, ...]:
-    """What decides a subscriber's digest apart from their address."""
-    return (
+    """What decides a subscriber's digest apart from their address. (The default order adds
+    nothing, so subscribers who keep it have the keys, and the worker shares, they had.)"""
+    key = (
         subscriber.regions,
         subscriber.topics,
         subscriber.group_by,
-        subscriber.order,
         subscriber.timezone or "",
         bool(subscriber.name),
     )
+    return key if subscriber.order == "newest" else (*key, subscriber.order)
