@@ -252,6 +252,7 @@ def test_subscribers_lists_the_effective_ones_and_where_each_setting_came_from(
         "regions": "web",
         "topics": "file",
         "group_by": "file",
+        "order": "default",
         "frequency": "web",
         "timezone": "default",
     }

@@ -20,14 +20,12 @@ from datetime import datetime
 from pathlib import Path
 
 from ..delivery import Job
-from ..state import Delivery, Finished, State
+from ..state import Delivery, Finished, Planned, State
 from .report import Outcome
 
 ACCEPTED_SUFFIX = ".accepted"
 
 WRITE_BATCH = 32  # deliveries per state transaction
-
-Planned = tuple[str, str, tuple[str, ...]]  # (subscriber, Message-ID, item ids)
 
 
 class Journal:

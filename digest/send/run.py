@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from ..clock import utcnow
+from ..compose import load_signer
 from ..settings import Settings
 from ..state import State, reading, send_lock
 from ..subscribers import SendList
@@ -47,6 +48,8 @@ def send(
     every digest goes to that address as a test and nothing is recorded.
     """
     progress = progress or NoProgress()
+    if not dry_run:  # over SMTP, a configured DKIM without its key sends nothing (exit 2)
+        load_signer(settings.dkim, required=settings.delivery.method == "smtp")
     inputs = load_inputs(settings, keep_sources=False, with_subscribers=False)
     now = now or clock()
     with SendList.build(settings.subscribers, inputs.taxonomy, settings.state, only) as listed:

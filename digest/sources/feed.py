@@ -15,7 +15,6 @@ import calendar
 import re
 import xml.sax
 from datetime import UTC, date, datetime
-from html.parser import HTMLParser
 from urllib.parse import urljoin
 
 import feedparser
@@ -24,62 +23,29 @@ from feedparser.exceptions import CharacterEncodingOverride, NonXMLContentType
 from ..errors import SourceError
 from ..languages import SUPPORTED, normalise_language
 from ..models import Item
+from .html import html_to_text
 from .ids import item_id
 from .results import Read
 
 SHOWN = 3  # entries named in one warning
-_BLOCKS = {
-    "p",
-    "div",
-    "br",
-    "li",
-    "ul",
-    "ol",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "tr",
-    "blockquote",
-}
-
-
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "style"):
-            self.skip += 1
-        elif tag in _BLOCKS:
-            self.parts.append("\n\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style"):
-            self.skip = max(0, self.skip - 1)
-        elif tag in _BLOCKS:
-            self.parts.append("\n\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self.skip:
-            self.parts.append(data)
-
-
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
 
 
-def html_to_text(html: str) -> str:
-    """Plain text from a feed's HTML: tags dropped, entities decoded, paragraphs kept, stray
-    control characters (which a tolerant read lets through) gone."""
-    parser = _TextExtractor()
-    parser.feed(_CONTROL.sub("", html))
-    parser.close()
-    paragraphs = ("".join(parser.parts)).split("\n\n")
-    return "\n\n".join(" ".join(p.split()) for p in paragraphs if p.strip())
+def _text(html: str) -> str:
+    """Plain text paragraphs from a feed's HTML (`html.html_to_text`), without the stray
+    control characters a tolerant read lets through."""
+    return html_to_text(_CONTROL.sub("", html))
+
+
+def _summary_html(entry: feedparser.FeedParserDict) -> str:
+    """The entry's own summary where it has one, else its content (the whole article, which
+    the digest shows an excerpt of). feedparser copies the content into `summary` when an RSS
+    item has no description, so the two are compared."""
+    summary = entry.get("summary") or ""
+    contents = [c.get("value", "") for c in entry.get("content", []) if c.get("value")]
+    if summary and summary not in contents:
+        return str(summary)
+    return contents[0] if contents else str(summary)
 
 
 def _entry_date(entry: feedparser.FeedParserDict) -> date | None:
@@ -232,13 +198,11 @@ def _item(
     entry: feedparser.FeedParserDict, location: str, site: str | None, language: str | None
 ) -> Item | None:
     """One entry as an item, or None when it has no title or no date."""
-    title = html_to_text(entry.get("title", ""))
+    title = _text(entry.get("title", ""))
     when = _entry_date(entry)
     if not title or when is None:
         return None
-    summary_html = entry.get("summary") or ""
-    if not summary_html and entry.get("content"):
-        summary_html = entry.content[0].get("value", "")
+    summary_html = _summary_html(entry)
     link = _absolute(entry.get("link"), site)
     terms = (_CONTROL.sub("", t.get("term") or "").strip() for t in entry.get("tags", []))
     tags = tuple(term for term in terms if term)
@@ -246,7 +210,7 @@ def _item(
         id=item_id(entry.get("id"), link, when, title),
         title=title,
         date=when,
-        summary=html_to_text(summary_html),
+        summary=_text(summary_html),
         link=link,
         source=location,
         categories=tags,
@@ -289,7 +253,7 @@ def _absolute(link: str | None, site: str | None) -> str | None:
 
 
 def _entry_label(entry: feedparser.FeedParserDict, number: int) -> str:
-    title = html_to_text(entry.get("title", ""))
+    title = _text(entry.get("title", ""))
     return repr(title) if title else f"entry {number}"
 
 

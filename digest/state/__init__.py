@@ -17,7 +17,7 @@ from .records import (
     WebEvent,
     WebRecord,
 )
-from .sqlite import State, reading
+from .sqlite import Planned, State, reading
 from .web_changes import WebChanges
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "BounceSummary",
     "Delivery",
     "Finished",
+    "Planned",
     "Run",
     "State",
     "StoredItem",

@@ -11,6 +11,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+from ..clock import stamp, utcnow
+
 Migration = str | Callable[[sqlite3.Connection], None]
 
 
@@ -123,7 +125,13 @@ CREATE TABLE IF NOT EXISTS deliveries (
     attempts INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
-    resent INTEGER NOT NULL DEFAULT 0  -- 1: an uncertain message being sent its one more time
+    resent INTEGER NOT NULL DEFAULT 0, -- 1: an uncertain message being sent its one more time
+    -- JSON: what the digest was made for (name, settings, period, language), so `digest serve`
+    -- can show it again in the browser
+    profile TEXT,
+    -- JSON list: the stories past `max_items`, listed on the web page the digest links to
+    -- (they count as sent); NULL when there were none
+    more_ids TEXT
 );
 -- A status change touches neither index: the pending one holds just the few unfinished rows.
 CREATE INDEX IF NOT EXISTS deliveries_of_subscriber ON deliveries(subscriber);
@@ -203,5 +211,28 @@ ALTER TABLE deliveries_v2 RENAME TO deliveries;
     ),
     # Version 6 (5 is issue 16's) records bounce mails, bounce events and suppressions.
     6: BOUNCE_TABLES,
+    # Version 8 keeps what each digest was made for (issue 20: "view in browser"), and when
+    # links began to be opaque: links sent before, in the readable format, keep working for a
+    # while after that (see `compose.links` and `legacy_links_until`).
+    8: lambda db: (add_columns("deliveries", ("profile", "TEXT"))(db), _note_legacy_links(db)),
+    # Version 9 keeps the stories a digest listed on the web past `max_items` (issue 21).
+    9: add_columns("deliveries", ("more_ids", "TEXT")),
 }
 LATEST = max(MIGRATIONS)
+OPAQUE_LINKS_SINCE = "opaque_links_since"  # meta key: when this state's links became opaque
+
+
+def _note_legacy_links(db: sqlite3.Connection) -> None:
+    """Note when this state began to send opaque links, if it had sent readable ones before
+    (a digest, or a link from the web service)."""
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    sent = any(
+        db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone()
+        for table in ("deliveries", "web_subscribers")
+        if table in tables
+    )
+    if sent and "meta" in tables:
+        db.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
+            (OPAQUE_LINKS_SINCE, stamp(utcnow())),
+        )
