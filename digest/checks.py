@@ -154,6 +154,7 @@ def _check_secrets(settings: Settings, report: CheckReport) -> None:
             f"generated once and kept in {settings.state}; set it to share links across machines"
         )
     _check_dkim(settings, report)
+    _check_bounce_secrets(settings, report)
     if not settings.serves_web:
         report.warnings.append(
             f"unsubscribe_url is still {settings.unsubscribe_url}: `digest serve` is taken "
@@ -165,6 +166,20 @@ def _check_secrets(settings: Settings, report: CheckReport) -> None:
         report.notes.append(
             f"web pages: digests link to {settings.page_url('view')}; past max_items "
             f"({settings.max_items}) the other stories are listed at {settings.page_url('more')}"
+        )
+
+
+def _check_bounce_secrets(settings: Settings, report: CheckReport) -> None:
+    bounces = settings.bounces
+    if bounces.mailbox_is_imap and not os.environ.get(bounces.password_env):
+        report.warnings.append(
+            f"bounces.mailbox is {bounces.mailbox} but ${bounces.password_env} is not set: "
+            "the bounce mailbox cannot be read"
+        )
+    if bounces.webhook_secret_env and not os.environ.get(bounces.webhook_secret_env):
+        report.warnings.append(
+            f"bounces.webhook_secret_env names ${bounces.webhook_secret_env}, which is not "
+            "set: the generic bounce webhook is off"
         )
 
 
@@ -191,17 +206,6 @@ def _check_dkim(settings: Settings, report: CheckReport) -> None:
             f"dkim.domain {dkim.domain} does not align with the From domain {sender_domain}: "
             f"receivers' DMARC checks fail unless both belong to one organisational domain; "
             f"sign with {sender_domain} (or a domain it is part of)"
-        )
-    bounces = settings.bounces
-    if bounces.mailbox_is_imap and not os.environ.get(bounces.password_env):
-        report.warnings.append(
-            f"bounces.mailbox is {bounces.mailbox} but ${bounces.password_env} is not set: "
-            "the bounce mailbox cannot be read"
-        )
-    if bounces.webhook_secret_env and not os.environ.get(bounces.webhook_secret_env):
-        report.warnings.append(
-            f"bounces.webhook_secret_env names ${bounces.webhook_secret_env}, which is not "
-            "set: the generic bounce webhook is off"
         )
 
 

@@ -67,12 +67,14 @@ def test_a_sample_digest_has_no_serious_or_critical_violations(page: Any, dark: 
 
 
 def test_a_long_digest_with_excerpts_and_the_more_link_passes_too(page: Any, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from digest.sources.feed import read_feed
+    from digest.sources.feed import parse_feed
     from digest.taxonomy import load_taxonomy, tag
 
     taxonomy = load_taxonomy(None)
     items = [
-        tag(item, taxonomy) for path in write_long_feeds(tmp_path) for item in read_feed(str(path))
+        tag(item, taxonomy)
+        for path in write_long_feeds(tmp_path)
+        for item in parse_feed(path.read_bytes(), str(path)).items
     ]
     reader = Subscriber("reader@example.org", name="Reader")
     digest = first_digest(reader, tagged([t.item for t in items]))

@@ -95,7 +95,9 @@ def test_contrast_sizes_tap_targets_and_links_that_say_where_they_go() -> None:
     assert "font-size:14px" in footer
     for name in ("Manage preferences", "Unsubscribe"):
         link = re.search(rf'<a href="[^"]+" style="([^"]+)">{name}</a>', page)
-        assert link and "padding:10px 0" in link.group(1) and "display:inline-block" in link.group(1)
+        assert (
+            link and "padding:10px 0" in link.group(1) and "display:inline-block" in link.group(1)
+        )
     assert "Read more" not in page
     for anchor in re.findall(r"<a [^>]*>", page):  # every link's colour is on the link itself
         assert re.search(r'style="[^"]*color:#', anchor), anchor

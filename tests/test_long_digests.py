@@ -66,7 +66,7 @@ def test_feed_html_becomes_clean_paragraphs_without_images_scripts_or_boilerplat
 
 
 def test_a_feeds_own_summary_wins_over_its_whole_article() -> None:
-    items = parse_feed(rss_feed(3, 9, datetime(2026, 11, 20, tzinfo=UTC)).encode(), "t.rss")
+    items = parse_feed(rss_feed(3, 9, datetime(2026, 11, 20, tzinfo=UTC)).encode(), "t.rss").items
     with_description, article_only = items[0], items[1]
     assert word_count(with_description.summary) < 30  # the <description>
     assert with_description.summary.count(".") == 2

@@ -23,18 +23,11 @@ from feedparser.exceptions import CharacterEncodingOverride, NonXMLContentType
 from ..errors import SourceError
 from ..languages import SUPPORTED, normalise_language
 from ..models import Item
-from .html import html_to_text
+from .html import CONTROL_CHARACTERS, html_to_text
 from .ids import item_id
 from .results import Read
 
 SHOWN = 3  # entries named in one warning
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
-
-
-def _text(html: str) -> str:
-    """Plain text paragraphs from a feed's HTML (`html.html_to_text`), without the stray
-    control characters a tolerant read lets through."""
-    return html_to_text(_CONTROL.sub("", html))
 
 
 def _summary_html(entry: feedparser.FeedParserDict) -> str:
@@ -198,19 +191,19 @@ def _item(
     entry: feedparser.FeedParserDict, location: str, site: str | None, language: str | None
 ) -> Item | None:
     """One entry as an item, or None when it has no title or no date."""
-    title = _text(entry.get("title", ""))
+    title = html_to_text(entry.get("title", ""))
     when = _entry_date(entry)
     if not title or when is None:
         return None
     summary_html = _summary_html(entry)
     link = _absolute(entry.get("link"), site)
-    terms = (_CONTROL.sub("", t.get("term") or "").strip() for t in entry.get("tags", []))
+    terms = (CONTROL_CHARACTERS.sub("", t.get("term") or "").strip() for t in entry.get("tags", []))
     tags = tuple(term for term in terms if term)
     return Item(
         id=item_id(entry.get("id"), link, when, title),
         title=title,
         date=when,
-        summary=_text(summary_html),
+        summary=html_to_text(summary_html),
         link=link,
         source=location,
         categories=tags,
@@ -253,7 +246,7 @@ def _absolute(link: str | None, site: str | None) -> str | None:
 
 
 def _entry_label(entry: feedparser.FeedParserDict, number: int) -> str:
-    title = _text(entry.get("title", ""))
+    title = html_to_text(entry.get("title", ""))
     return repr(title) if title else f"entry {number}"
 
 

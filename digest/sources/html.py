@@ -9,6 +9,8 @@ links, and WordPress's "The post X appeared first on Y." line.
 
 from __future__ import annotations
 
+import re
+
 import html_text
 import lxml.etree
 import lxml.html
@@ -84,11 +86,16 @@ def _cleaned(tree: lxml.html.HtmlElement) -> lxml.html.HtmlElement:
     return tree
 
 
+# Control characters (which a tolerant read of a feed lets through) and non-characters.
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
+
+
 @memo(maxsize=4096)
 def html_to_text(markup: str) -> str:
     """Plain text paragraphs (separated by a blank line) from a feed's HTML: entities decoded,
-    tags, images, scripts and boilerplate links dropped."""
-    if not markup or not markup.strip():
+    tags, images, scripts, boilerplate links and stray control characters dropped."""
+    markup = CONTROL_CHARACTERS.sub("", markup or "")
+    if not markup.strip():
         return ""
     if "<" not in markup and "&" not in markup:
         return "\n\n".join(" ".join(p.split()) for p in markup.split("\n\n") if p.strip())
