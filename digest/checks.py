@@ -9,8 +9,9 @@ from datetime import date
 from pathlib import Path
 
 from .clock import utcnow
+from .compose import aligned, missing_key
 from .compose.render import Personal, Renderer
-from .errors import DigestError, ProblemList, StateError
+from .errors import DeliveryConfigError, DigestError, ProblemList, StateError
 from .models import Item, Subscriber, TaggedItem
 from .selection import build_digest
 from .send import SourceTagging, checked_sources
@@ -118,7 +119,12 @@ def _check_templates(
 ) -> None:
     """The templates render and compile for a sample digest of real items."""
     try:
-        renderer = Renderer(settings.templates, list_name=settings.list_name)
+        renderer = Renderer(
+            settings.templates,
+            list_name=settings.list_name,
+            excerpt_words=settings.excerpt_words,
+            web_pages=settings.serves_web,
+        )
         renderer.check()
         subscriber = subscribers[0] if subscribers else Subscriber(email="check@example.org")
         now = utcnow()
@@ -149,14 +155,23 @@ def _check_secrets(settings: Settings, report: CheckReport) -> None:
             f"${settings.token_secret_env} is not set: unsubscribe links are signed with a secret "
             f"generated once and kept in {settings.state}; set it to share links across machines"
         )
-    dkim = settings.dkim
-    if dkim and dkim.private_key_env and not os.environ.get(dkim.private_key_env):
+    _check_dkim(settings, report)
+    _check_bounce_secrets(settings, report)
+    if not settings.serves_web:
         report.warnings.append(
-            f"dkim.private_key_env names ${dkim.private_key_env}, which is not set: "
-            "messages would go out unsigned"
+            f"unsubscribe_url is still {settings.unsubscribe_url}: `digest serve` is taken "
+            'to be not set up, so digests have no "view in your browser" link, and past '
+            f"max_items ({settings.max_items}) the other stories wait for the next digest "
+            "instead of being listed on the web"
         )
-    if "example.org" in settings.unsubscribe_url:
-        report.warnings.append(f"unsubscribe_url is still {settings.unsubscribe_url}")
+    else:
+        report.notes.append(
+            f"web pages: digests link to {settings.page_url('view')}; past max_items "
+            f"({settings.max_items}) the other stories are listed at {settings.page_url('more')}"
+        )
+
+
+def _check_bounce_secrets(settings: Settings, report: CheckReport) -> None:
     bounces = settings.bounces
     if bounces.mailbox_is_imap and not os.environ.get(bounces.password_env):
         report.warnings.append(
@@ -167,6 +182,32 @@ def _check_secrets(settings: Settings, report: CheckReport) -> None:
         report.warnings.append(
             f"bounces.webhook_secret_env names ${bounces.webhook_secret_env}, which is not "
             "set: the generic bounce webhook is off"
+        )
+
+
+def _check_dkim(settings: Settings, report: CheckReport) -> None:
+    """A configured DKIM must be able to sign (over SMTP an error, exit 2), and its domain
+    must align with the From domain, or DMARC fails."""
+    dkim = settings.dkim
+    if dkim is None:
+        return
+    problem = missing_key(dkim)
+    if problem is not None and settings.delivery.method == "smtp":
+        report.problems.append(
+            DeliveryConfigError(
+                f"{settings.path}: {problem}: over SMTP, digest send refuses to send unsigned",
+                hint=f"set ${dkim.private_key_env} (or dkim.private_key_path) to the PEM "
+                "private key, or remove the dkim section",
+            )
+        )
+    elif problem is not None:
+        report.warnings.append(f"{problem}: messages would go out unsigned")
+    sender_domain = settings.sender_domain
+    if not aligned(dkim.domain, sender_domain):
+        report.warnings.append(
+            f"dkim.domain {dkim.domain} does not align with the From domain {sender_domain}: "
+            f"receivers' DMARC checks fail unless both belong to one organisational domain; "
+            f"sign with {sender_domain} (or a domain it is part of)"
         )
 
 

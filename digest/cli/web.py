@@ -81,6 +81,7 @@ def _as_json(entry: Any) -> dict[str, Any]:
         "regions": list(s.regions),
         "topics": list(s.topics),
         "group_by": s.group_by,
+        "order": s.order,
         "frequency": s.frequency,
         "timezone": s.timezone,
         "sources": entry.sources,
@@ -126,7 +127,8 @@ def subscribers(ctx: click.Context, config_path: Path, as_json: bool, include_al
         print_json([_as_json(e) for e in entries])
         return
     table = Table(title=f"{len(entries)} subscriber(s)", title_justify="left", show_lines=True)
-    for column in ("email", "from", "status", "name", "regions", "topics", "grouping", "frequency"):
+    columns = ("email", "from", "status", "name", "regions", "topics", "grouping", "order")
+    for column in (*columns, "frequency"):
         table.add_column(column)
     table.add_column("timezone")
     for e in entries:
@@ -139,6 +141,7 @@ def subscribers(ctx: click.Context, config_path: Path, as_json: bool, include_al
             _shown(list(s.regions), src["regions"], "all"),
             _shown(list(s.topics), src["topics"], "all"),
             _shown(s.group_by, src["group_by"], ""),
+            _shown(s.order, src["order"], ""),
             _shown(s.frequency, src["frequency"], ""),
             _shown(s.timezone, src["timezone"], "office's"),
         )

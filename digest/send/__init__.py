@@ -14,6 +14,7 @@ from .composer import ComposedMessage, Composer
 from .inputs import Inputs, load_inputs
 from .pickup import pick_up, tagged_items
 from .previews import PreviewResult, Previews, compose_preview, open_previews, write_preview
+from .replay import SentDigest, render_again, sent_digest
 from .report import Outcome, PickupReport, SendReport
 from .run import send
 from .source_tagging import SourceTagging, checked_sources
@@ -34,6 +35,9 @@ __all__ = [
     "load_inputs",
     "pick_up",
     "send",
+    "SentDigest",
+    "render_again",
+    "sent_digest",
     "tagged_items",
     "write_preview",
 ]

@@ -34,7 +34,13 @@ def load_inputs(
     if problems:
         raise problems[0] if len(problems) == 1 else ProblemList(list(problems))
     subscribers = load_effective_subscribers(settings, taxonomy) if with_subscribers else []
-    renderer = Renderer(settings.templates, list_name=settings.list_name, keep_sources=keep_sources)
+    renderer = Renderer(
+        settings.templates,
+        list_name=settings.list_name,
+        keep_sources=keep_sources,
+        excerpt_words=settings.excerpt_words,
+        web_pages=settings.serves_web,
+    )
     renderer.check()
     return Inputs(settings, taxonomy, subscribers, renderer)
 

@@ -23,14 +23,12 @@ from datetime import datetime
 from pathlib import Path
 
 from ..delivery import Job
-from ..state import AcceptanceWriter, Delivery, Finished, State
+from ..state import AcceptanceWriter, Delivery, Finished, Planned, State
 from .report import Outcome
 
 ACCEPTED_SUFFIX = ".accepted"
 
 WRITE_BATCH = 32  # deliveries per state transaction
-
-Planned = tuple[str, str, tuple[str, ...]]  # (subscriber, Message-ID, item ids)
 
 
 class Journal:

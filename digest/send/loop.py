@@ -69,7 +69,12 @@ class _Handover:
             self.hand_over()
 
     def hand_over(self) -> None:
-        keys = self.journal.plan([(s.email, m.message_id, m.item_ids) for s, m, _ in self.planned])
+        keys = self.journal.plan(
+            [
+                (s.email, m.message_id, m.item_ids, m.profile, m.more_json)
+                for s, m, _ in self.planned
+            ]
+        )
         for number, ((key, _), (subscriber, message, outcome)) in enumerate(
             zip(keys, self.planned, strict=True)
         ):
@@ -224,7 +229,7 @@ def deliver_share(
     """`deliver` with a composer over the items the state holds: what a single-process run
     does, and what each worker process does with its share. `options` are `deliver`'s."""
     items = tagged_items(state, inputs.taxonomy, inputs.settings)
-    composer = Composer(inputs, state, items, secret, now)
+    composer = Composer(inputs, state, items, secret, now, run_id=options.get("run_id"))
     for warning in composer.warnings:
         warn(warning)
     return deliver(inputs.settings, composer, state, subscribers, **options)

@@ -10,6 +10,7 @@ stay in the state, and the failure is in the report (and in the state's `sources
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -68,6 +69,16 @@ def tagged_items(
     sources = checked_sources(settings, taxonomy)[0] if settings is not None else ()
     tagging = SourceTagging(taxonomy, sources)
     found = (_tagged(stored, tagging) for stored in state.items())
+    return [t for t in found if t is not None]
+
+
+def tagged_items_by_id(
+    state: State, taxonomy: Taxonomy, ids: Iterable[str], settings: Settings | None = None
+) -> list[TaggedItem]:
+    """These stored items with their tags (for a digest shown again on the web)."""
+    sources = checked_sources(settings, taxonomy)[0] if settings is not None else ()
+    tagging = SourceTagging(taxonomy, sources)
+    found = (_tagged(stored, tagging) for stored in state.items_by_id(ids))
     return [t for t in found if t is not None]
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from ..clock import utcnow
+from ..compose import load_signer
 from ..settings import PostgresState, Settings
 from ..state import State, reading, send_lock
 from ..subscribers import SendList
@@ -49,6 +50,8 @@ def send(
     every digest goes to that address as a test and nothing is recorded.
     """
     progress = progress or NoProgress()
+    if not dry_run:  # over SMTP, a configured DKIM without its key sends nothing (exit 2)
+        load_signer(settings.dkim, required=settings.delivery.method == "smtp")
     inputs = load_inputs(settings, keep_sources=False, with_subscribers=False)
     now = now or clock()
     if isinstance(settings.state, PostgresState) and not dry_run and to is None:

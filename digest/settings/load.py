@@ -96,6 +96,8 @@ TOP: Keys = {
     "list_id": (v.string, "a List-Id such as digest.example.org"),
     "poll_every": (v.duration, "a duration like 1h"),
     "catch_up": (v.duration, "a duration like 1d"),
+    "excerpt_words": (v.whole_number(10, 1000), "a whole number of words 10-1000"),
+    "max_items": (v.whole_number(1, 1000), "a whole number of stories 1-1000"),
 }
 SECTIONS = ("delivery", "dkim", "schedule", "web", "bounces")
 READ_ELSEWHERE = (*SECTIONS, "sources")

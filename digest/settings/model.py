@@ -16,6 +16,7 @@ DEFAULT_PATH = Path("digest.yaml")
 SECURITY_MODES = ("none", "starttls", "ssl")
 METHODS = ("maildir", "smtp")
 LIST_NAME = "Regional Migration Digest"
+_EXAMPLE_HOSTS = {"example.org", "www.example.org", "example.com", "example.net"}
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,8 @@ class Settings:
     catch_up: timedelta = timedelta(days=1)
     web: WebSettings = field(default_factory=WebSettings)
     bounces: BounceSettings = field(default_factory=BounceSettings)
+    excerpt_words: int = 60  # an item's excerpt is cut at a sentence near this many words
+    max_items: int = 25  # stories in one digest; the rest are listed on the web (`digest serve`)
 
     @property
     def base(self) -> Path:
@@ -199,3 +202,16 @@ class Settings:
     @property
     def list_id_value(self) -> str:
         return self.list_id or f"digest.{self.sender_domain}"
+
+    def page_url(self, name: str) -> str:
+        """A page of `digest serve`, beside the unsubscribe page: .../preferences."""
+        parts = urlsplit(self.unsubscribe_url)
+        folder = (parts.path or "/").rsplit("/", 1)[0]
+        return f"{parts.scheme}://{parts.netloc}{folder}/{name}"
+
+    @property
+    def serves_web(self) -> bool:
+        """Whether `digest serve` answers at `unsubscribe_url`'s host: not while that is
+        still the example.org default. Without it, a digest's links to its web pages (view
+        in the browser, the stories past `max_items`) are left out."""
+        return urlsplit(self.unsubscribe_url).hostname not in _EXAMPLE_HOSTS

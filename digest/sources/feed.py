@@ -15,7 +15,6 @@ import calendar
 import re
 import xml.sax
 from datetime import UTC, date, datetime
-from html.parser import HTMLParser
 from urllib.parse import urljoin
 
 import feedparser
@@ -24,62 +23,22 @@ from feedparser.exceptions import CharacterEncodingOverride, NonXMLContentType
 from ..errors import SourceError
 from ..languages import SUPPORTED, normalise_language
 from ..models import Item
+from .html import CONTROL_CHARACTERS, html_to_text
 from .ids import item_id
 from .results import Read
 
 SHOWN = 3  # entries named in one warning
-_BLOCKS = {
-    "p",
-    "div",
-    "br",
-    "li",
-    "ul",
-    "ol",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "tr",
-    "blockquote",
-}
 
 
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "style"):
-            self.skip += 1
-        elif tag in _BLOCKS:
-            self.parts.append("\n\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style"):
-            self.skip = max(0, self.skip - 1)
-        elif tag in _BLOCKS:
-            self.parts.append("\n\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self.skip:
-            self.parts.append(data)
-
-
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
-
-
-def html_to_text(html: str) -> str:
-    """Plain text from a feed's HTML: tags dropped, entities decoded, paragraphs kept, stray
-    control characters (which a tolerant read lets through) gone."""
-    parser = _TextExtractor()
-    parser.feed(_CONTROL.sub("", html))
-    parser.close()
-    paragraphs = ("".join(parser.parts)).split("\n\n")
-    return "\n\n".join(" ".join(p.split()) for p in paragraphs if p.strip())
+def _summary_html(entry: feedparser.FeedParserDict) -> str:
+    """The entry's own summary where it has one, else its content (the whole article, which
+    the digest shows an excerpt of). feedparser copies the content into `summary` when an RSS
+    item has no description, so the two are compared."""
+    summary = entry.get("summary") or ""
+    contents = [c.get("value", "") for c in entry.get("content", []) if c.get("value")]
+    if summary and summary not in contents:
+        return str(summary)
+    return contents[0] if contents else str(summary)
 
 
 def _entry_date(entry: feedparser.FeedParserDict) -> date | None:
@@ -236,11 +195,9 @@ def _item(
     when = _entry_date(entry)
     if not title or when is None:
         return None
-    summary_html = entry.get("summary") or ""
-    if not summary_html and entry.get("content"):
-        summary_html = entry.content[0].get("value", "")
+    summary_html = _summary_html(entry)
     link = _absolute(entry.get("link"), site)
-    terms = (_CONTROL.sub("", t.get("term") or "").strip() for t in entry.get("tags", []))
+    terms = (CONTROL_CHARACTERS.sub("", t.get("term") or "").strip() for t in entry.get("tags", []))
     tags = tuple(term for term in terms if term)
     return Item(
         id=item_id(entry.get("id"), link, when, title),

@@ -19,7 +19,7 @@ from .records import (
     WebRecord,
 )
 from .shared_runs import AcceptanceWriter, SharedRuns, holder_id
-from .sqlite import State, exists, reading
+from .sqlite import Planned, State, exists, reading
 from .web_changes import WebChanges
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "BounceSummary",
     "Delivery",
     "Finished",
+    "Planned",
     "Run",
     "AcceptanceWriter",
     "SharedRuns",

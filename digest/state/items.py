@@ -94,6 +94,18 @@ class ItemsMixin:
         rows = self.db.execute(query + " ORDER BY date DESC, first_seen DESC, id", args)
         return [_stored_item(row) for row in rows]
 
+    def items_by_id(self, ids: Iterable[str]) -> list[StoredItem]:
+        """The stored items of these ids (those still kept), in no particular order."""
+        wanted = list(dict.fromkeys(ids))
+        found: list[StoredItem] = []
+        for start in range(0, len(wanted), 500):  # SQLite's limit on parameters
+            chunk = wanted[start : start + 500]
+            rows = self.db.execute(
+                f"SELECT * FROM items WHERE id IN ({','.join('?' * len(chunk))})", chunk
+            )
+            found.extend(_stored_item(row) for row in rows)
+        return found
+
     def save_tags(self, tags: Sequence[tuple[str, dict[str, Any]]], fingerprint: str) -> None:
         """Keep items' tags (id, tags), made with the taxonomy of this fingerprint."""
         with self.transaction():

@@ -29,6 +29,13 @@ class Delivery:
     attempts: int
     created_at: datetime
     updated_at: datetime
+    profile: dict[str, Any] | None = None  # what the digest was made for (see schema)
+    more_ids: tuple[str, ...] = ()  # stories listed on the web past `max_items`
+
+    @property
+    def all_ids(self) -> tuple[str, ...]:
+        """Every story the delivery counts as sent: in the email, then on its web page."""
+        return self.item_ids + self.more_ids
 
 
 @dataclass(frozen=True)

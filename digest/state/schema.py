@@ -20,6 +20,8 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
+from ..clock import stamp, utcnow
+
 Migration = str | Callable[[sqlite3.Connection], None]
 
 
@@ -160,7 +162,13 @@ CREATE TABLE IF NOT EXISTS deliveries (
     attempts INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
-    resent INTEGER NOT NULL DEFAULT 0  -- 1: an uncertain message being sent its one more time
+    resent INTEGER NOT NULL DEFAULT 0, -- 1: an uncertain message being sent its one more time
+    -- JSON: what the digest was made for (name, settings, period, language), so `digest serve`
+    -- can show it again in the browser
+    profile TEXT,
+    -- JSON list: the stories past `max_items`, listed on the web page the digest links to
+    -- (they count as sent); NULL when there were none
+    more_ids TEXT
 );
 -- A status change touches neither index: the pending one holds just the few unfinished rows.
 CREATE INDEX IF NOT EXISTS deliveries_of_subscriber ON deliveries(subscriber);
@@ -240,6 +248,12 @@ ALTER TABLE deliveries_v2 RENAME TO deliveries;
     ),
     # Version 6 (5 is issue 16's) records bounce mails, bounce events and suppressions.
     6: BOUNCE_TABLES,
+    # Version 8 keeps what each digest was made for (issue 20: "view in browser"), and when
+    # links began to be opaque: links sent before, in the readable format, keep working for a
+    # while after that (see `compose.links` and `legacy_links_until`).
+    8: lambda db: (add_columns("deliveries", ("profile", "TEXT"))(db), _note_legacy_links(db)),
+    # Version 9 keeps the stories a digest listed on the web past `max_items` (issue 21).
+    9: add_columns("deliveries", ("more_ids", "TEXT")),
 }
 LATEST = max(MIGRATIONS)
 
@@ -295,3 +309,21 @@ CREATE TABLE IF NOT EXISTS suppression_journal (
 
 def postgresql_tables() -> str:
     return POSTGRESQL_TABLES
+
+
+OPAQUE_LINKS_SINCE = "opaque_links_since"  # meta key: when this state's links became opaque
+
+
+def _note_legacy_links(db: sqlite3.Connection) -> None:
+    """Note when this state began to send opaque links, if it had sent readable ones before
+    (a digest, or a link from the web service)."""
+    sent = any(
+        db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone()
+        for table in ("deliveries", "web_subscribers")
+        if columns_of(db, table)
+    )
+    if sent and columns_of(db, "meta"):
+        db.execute(  # both engines take ON CONFLICT
+            "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+            (OPAQUE_LINKS_SINCE, stamp(utcnow())),
+        )

@@ -30,7 +30,11 @@ from .dialect import PostgreSQL, SQLite, migrate_postgresql, postgresql_version
 from .integrity import GuardedConnection, check_file, check_tables, translate
 from .items import ItemsMixin
 from .records import Delivery, Finished, Run
-from .schema import LATEST, MIGRATIONS, SCHEMA
+from .schema import LATEST, MIGRATIONS, OPAQUE_LINKS_SINCE, SCHEMA
+
+# (subscriber, Message-ID, item ids, profile JSON or None, ids listed on the web JSON or None)
+# (the last two may be left out)
+Planned = tuple[str, str, Sequence[str], str | None, str | None] | tuple[str, str, Sequence[str]]
 
 _migrated: set[str] = set()  # PostgreSQL states this process has brought up to date
 register_mapping("digest.state.sqlite._migrated", _migrated)
@@ -264,10 +268,10 @@ class State(ItemsMixin):
     def sent_item_ids(self, subscriber: str) -> set[str]:
         """Every item this subscriber was ever sent."""
         rows = self.db.execute(
-            "SELECT item_ids FROM deliveries WHERE subscriber = ? AND status = 'sent'",
+            "SELECT item_ids, more_ids FROM deliveries WHERE subscriber = ? AND status = 'sent'",
             (subscriber,),
         )
-        return {item for (item_ids,) in rows for item in json.loads(item_ids)}
+        return {item for row in rows for item in _sent_ids(*row)}
 
     def sent_histories(
         self, subscribers: Sequence[str], horizon: timedelta
@@ -279,13 +283,13 @@ class State(ItemsMixin):
             s: (set(), None) for s in subscribers
         }
         rows = self.db.execute(
-            "SELECT subscriber, updated_at, item_ids FROM deliveries "
+            "SELECT subscriber, updated_at, item_ids, more_ids FROM deliveries "
             f"WHERE subscriber IN ({','.join('?' * len(histories))}) AND status = 'sent' "
             "ORDER BY subscriber, id DESC",
             list(histories),
         )
         oldest = ""
-        for subscriber, updated_at, item_ids in rows:
+        for subscriber, updated_at, item_ids, more_ids in rows:
             sent, last = histories[subscriber]
             if last is None:  # their latest message
                 last = parse_stamp(updated_at)
@@ -293,7 +297,7 @@ class State(ItemsMixin):
                 oldest = stamp(last - horizon)
             elif updated_at < oldest:
                 continue
-            sent.update(json.loads(item_ids))
+            sent.update(_sent_ids(item_ids, more_ids))
         return histories
 
     def pending_delivery(self, subscriber: str) -> Delivery | None:
@@ -314,12 +318,13 @@ class State(ItemsMixin):
     def begin_deliveries(
         self,
         run_id: int,
-        planned: Sequence[tuple[str, str, Sequence[str]]],
+        planned: Sequence[Planned],
         now: datetime,
         pending: dict[str, Delivery],
         finished: Sequence[Finished] = (),
     ) -> list[tuple[int, bool]]:
-        """Record attempts (subscriber, Message-ID, item ids) as pending before they leave, in
+        """Record attempts (subscriber, Message-ID, item ids, and the digest's profile and
+        stories listed on the web, as JSON or None) as pending before they leave, in
         one transaction, so a crash can be recovered; outcomes of earlier ones (`finished`) are
         recorded in the same transaction. An unfinished row (from `pending`: what a killed run
         left, or an uncertain message) of the same message is reused, an uncertain one marked
@@ -330,7 +335,8 @@ class State(ItemsMixin):
         at = stamp(now)
         with self.transaction(lock=None):  # each host records only its own subscribers
             self._finish(finished, at)
-            for subscriber, message_id, item_ids in planned:
+            for subscriber, message_id, item_ids, *extra in planned:
+                profile, more_ids = (*extra, None, None)[:2]
                 existing = pending.pop(subscriber, None)
                 if existing is not None and existing.message_id == message_id:
                     self.db.execute(
@@ -348,21 +354,26 @@ class State(ItemsMixin):
                         ("superseded by a newer digest", at, existing.id),
                     )
                 ids.append(None)
-                fresh.append((run_id, subscriber, message_id, json.dumps(list(item_ids)), at, at))
+                fresh.append(
+                    (run_id, subscriber, message_id, json.dumps(list(item_ids)), at, at)
+                    + (profile, more_ids)
+                )
             new_ids = self._insert_pending(fresh)
         return [key if key is not None else (new_ids.pop(0), True) for key in ids]
 
-    def _insert_pending(self, rows: Sequence[tuple[int, str, str, str, str, str]]) -> list[int]:
-        """New pending rows in one statement; their ids in the order given."""
-        if not rows:
-            return []
-        values = ", ".join(["(?, ?, ?, 'pending', ?, ?, ?)"] * len(rows))
-        returned = self.db.execute(
-            "INSERT INTO deliveries(run_id, subscriber, message_id, status, item_ids, "
-            f"created_at, updated_at) VALUES {values} RETURNING id, subscriber",
-            [value for row in rows for value in row],
-        ).fetchall()
-        by_subscriber = {subscriber: int(key) for key, subscriber in returned}
+    def _insert_pending(self, rows: Sequence[tuple[Any, ...]]) -> list[int]:
+        """New pending rows in one statement per 500; their ids in the order given."""
+        by_subscriber: dict[str, int] = {}
+        for start in range(0, len(rows), 500):
+            chunk = rows[start : start + 500]
+            values = ", ".join(["(?, ?, ?, 'pending', ?, ?, ?, ?, ?)"] * len(chunk))
+            returned = self.db.execute(
+                "INSERT INTO deliveries(run_id, subscriber, message_id, status, item_ids, "
+                f"created_at, updated_at, profile, more_ids) VALUES {values} "
+                "RETURNING id, subscriber",
+                [value for row in chunk for value in row],
+            ).fetchall()
+            by_subscriber.update({subscriber: int(key) for key, subscriber in returned})
         return [by_subscriber[row[1]] for row in rows]
 
     def mark_accepted(self, accepted: Sequence[tuple[int, int]]) -> int:
@@ -412,6 +423,21 @@ class State(ItemsMixin):
             ],
         )
 
+    def delivery_of_message(self, subscriber: str, key: str) -> Delivery | None:
+        """The latest delivery to this subscriber of the digest whose Message-ID is
+        `<digest.KEY@...>` (for `digest serve`'s view of it), whatever became of it."""
+        row = self.db.execute(
+            "SELECT * FROM deliveries WHERE subscriber = ? AND message_id LIKE ? "
+            "AND status != 'failed' ORDER BY id DESC LIMIT 1",
+            (subscriber, f"<digest.{key}@%"),
+        ).fetchone()
+        return _delivery(row) if row else None
+
+    def opaque_links_since(self) -> datetime | None:
+        """When this state began to send opaque links, if it sent readable ones before."""
+        value = self.get_meta(OPAQUE_LINKS_SINCE)
+        return parse_stamp(value) if value else None
+
     def deliveries(
         self, run_id: int | None = None, subscriber: str | None = None
     ) -> list[Delivery]:
@@ -425,7 +451,14 @@ class State(ItemsMixin):
         return [_delivery(r) for r in self.db.execute(query + " ORDER BY id", args)]
 
 
+def _sent_ids(item_ids: str, more_ids: str | None) -> list[str]:
+    return json.loads(item_ids) + (json.loads(more_ids) if more_ids else [])
+
+
 def _delivery(row: Any) -> Delivery:
+    keys = row.keys()
+    profile = row["profile"] if "profile" in keys else None
+    more_ids = row["more_ids"] if "more_ids" in keys else None
     return Delivery(
         id=row["id"],
         run_id=row["run_id"],
@@ -437,6 +470,8 @@ def _delivery(row: Any) -> Delivery:
         attempts=row["attempts"],
         created_at=parse_stamp(row["created_at"]),
         updated_at=parse_stamp(row["updated_at"]),
+        profile=json.loads(profile) if profile else None,
+        more_ids=tuple(json.loads(more_ids)) if more_ids else (),
     )
 
 

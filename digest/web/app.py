@@ -9,6 +9,9 @@ Routes, where P is the folder of `unsubscribe_url`'s path ("" for https://exampl
     GET, POST P/subscribe            sign-up: stores it and emails a confirmation link
     GET, POST P/confirm?token=T&signup=S  the confirmation link's page and its Confirm button;
                                      T is signed for the sign-up S, and no other
+    GET  P/view?token=D              the digest the link came in, in the browser (D: a digest
+                                     token bound to that message)
+    GET  P/more?token=D              every story of that digest's period, past `max_items`
     GET  P/healthz                   "ok", for the proxy's health checks
     POST P/webhooks/ses              Amazon SES bounces and complaints over SNS (`webhooks`)
     POST P/webhooks/bounce           a generic signed JSON bounce or complaint (`webhooks`)
@@ -18,7 +21,7 @@ hand-over), which a thread pool serves plainly, with no async layer around block
 Waitress is pure Python, made for production, and believes the HTTPS proxy's X-Forwarded-*
 headers only when `web.trusted_proxy` names it (so the per-client limits see real clients).
 
-Protection, in brief: tokens are HMAC-signed per purpose (`compose/links.py`); every form this
+Protection, in brief: tokens are opaque and signed per purpose (`compose/links.py`); every form this
 service renders carries a CSRF token signed over a random cookie and the form's purpose and
 address (double submit), and Origin/Referer must be this site when the browser sends them;
 the RFC 8058 POST alone needs no CSRF token, since mail providers send only the URL's token.
@@ -42,6 +45,7 @@ from ..errors import DigestError
 from ..settings import Settings
 from ..state import State, suppressions
 from ..taxonomy import load_taxonomy
+from .digests import more_view, view_view
 from .guards import client, is_one_click, limit
 from .pages import (
     confirm_view,
@@ -55,6 +59,7 @@ from .ratelimit import SlidingWindow
 from .site import (
     COOKIE_SHAPE,
     CSRF_COOKIE,
+    LEGACY_LINKS_AT_LEAST,
     MAX_BODY,
     RETRY_LATER,
     Problem,
@@ -83,7 +88,7 @@ def _before() -> None:
 
 def _after(response: Response) -> Response:
     nonce = getattr(g, "csp_nonce", "")
-    response.headers["Content-Security-Policy"] = (
+    response.headers["Content-Security-Policy"] = getattr(g, "csp", None) or (
         f"default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self' data:; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     )
@@ -159,6 +164,12 @@ def create_app(settings: Settings, *, sns_trust: SnsTrust | None = None) -> Flas
         secret, _ = state.token_secret(settings.token_secret_env)
         with state.transaction():  # PostgreSQL: this host's journal lines a restore lost
             suppressions.restore_lines(suppressions.journal_of(state))
+        opaque_since = state.opaque_links_since()
+    legacy_until = (
+        (opaque_since + max(settings.lookback, LEGACY_LINKS_AT_LEAST)).timestamp()
+        if opaque_since is not None
+        else None
+    )
     signer, warning = load_signer(settings.dkim)
     if warning:
         log.warning("%s", warning)
@@ -181,6 +192,7 @@ def create_app(settings: Settings, *, sns_trust: SnsTrust | None = None) -> Flas
             "confirmations": SlidingWindow(web.confirmations_per_hour, 3600),  # one key: "all"
         },
         signer=signer,
+        legacy_until=legacy_until,
     )
     app = Flask(
         __name__, template_folder=str(Path(__file__).with_name("templates")), static_folder=None
@@ -194,6 +206,8 @@ def create_app(settings: Settings, *, sns_trust: SnsTrust | None = None) -> Flas
         (site.path("preferences"), "preferences", preferences_view, ["GET", "POST"]),
         (site.path("subscribe"), "subscribe", subscribe_view, ["GET", "POST"]),
         (site.path("confirm"), "confirm", confirm_view, ["GET", "POST"]),
+        (site.path("view"), "view", view_view, ["GET"]),
+        (site.path("more"), "more", more_view, ["GET"]),
         (site.path("healthz"), "healthz", health_view, ["GET"]),
         (site.path("webhooks/ses"), "webhook_ses", ses_view, ["POST"]),
         (site.path("webhooks/bounce"), "webhook_bounce", generic_view, ["POST"]),

@@ -52,6 +52,7 @@ def form_values(subscriber: Subscriber) -> dict[str, Any]:
 # What a subscriber reads when a choice is refused (staff read `fields`' own words).
 _REFUSED = {
     "group_by": "Choose region or topic.",
+    "order": "Choose newest or oldest first.",
     "frequency": "Choose daily, weekly or monthly.",
     "timezone": "Choose a timezone from the list.",
 }
