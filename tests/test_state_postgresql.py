@@ -425,3 +425,33 @@ def test_a_database_is_made_at_the_latest_version_and_a_newer_one_is_refused(
     postgres.close_idle()
     with pytest.raises(StateError, match="written by a newer digest"):
         State(location)
+
+
+def test_a_database_of_version_6_gets_migrations_8_and_9(postgres_url: str, tmp_path: Path) -> None:
+    """The first PostgreSQL states were made at version 6: issue 20's and 21's columns are
+    added there too, and links sent before are noted as readable ones."""
+    from digest import caches
+    from digest.state import State, postgres
+    from digest.state.schema import LATEST, OPAQUE_LINKS_SINCE
+
+    from .conftest import postgres_state
+
+    location = postgres_state(postgres_url, tmp_path / "state")
+    with State(location) as state:
+        state.db.execute("ALTER TABLE deliveries DROP COLUMN profile, DROP COLUMN more_ids")
+        state.db.execute("UPDATE schema_version SET version = 6")
+        state.db.execute("INSERT INTO runs(kind, started_at) VALUES ('send', '2026-11-01')")
+        state.db.execute(
+            "INSERT INTO deliveries(run_id, subscriber, message_id, status, item_ids, "
+            "created_at, updated_at) SELECT id, 'a@example.org', '<m@x>', 'sent', '[]', "
+            "'2026-11-01', '2026-11-01' FROM runs"
+        )
+    caches.clear()  # a new process: nothing known of this database
+    postgres.close_idle()
+    with State(location) as state:
+        assert tuple(state.db.execute("SELECT version FROM schema_version").fetchone()) == (LATEST,)
+        assert state.db.execute("SELECT profile, more_ids FROM deliveries").fetchall() == [
+            (None, None)
+        ]
+        assert state.get_meta(OPAQUE_LINKS_SINCE) is not None
+        assert state.opaque_links_since() is not None
