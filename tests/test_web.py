@@ -536,8 +536,7 @@ def test_sign_up_confirms_by_email_then_the_next_send_includes_the_address(
             ["Caribbean"],
         )
         assert {k: v for k, v in entry["sources"].items() if v != "web"} == {
-            "language": "default",  # the form's language was the default one (en)
-            "item_languages": "default",
+            "language": "default",  # this form post names no language
         }
         assert entry["confirmed_at"] is not None
 

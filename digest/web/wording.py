@@ -96,6 +96,7 @@ def install(app: Flask) -> None:
     env.add_extension("jinja2.ext.i18n")
     env.policies["ext.i18n.trimmed"] = True
     env.install_gettext_callables(_, ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.filters["name_of"] = name_of
     env.globals.update(
         page_language=current_language,
         name_of=name_of,
