@@ -150,10 +150,11 @@ class Composer:
         message_id = stable_message_id(subscriber.email, shared.shown_ids, self.sender.domain)
         unsubscribe = self.links.unsubscribe(subscriber.email)
         more_ids = listed_on_the_web(digest, shared) if self.links.web_pages else ()
+        words = renderer.localiser_of(subscriber)
         personal = Personal.of(
             subscriber,
             unsubscribe,
-            renderer.localiser_of(subscriber),
+            words,
             **self.links.personal(subscriber.email, message_id, more_ids),
         )
         message = build_message(
@@ -171,6 +172,7 @@ class Composer:
             now=self.now,
             test=test,
             feedback_id=self.feedback_id,
+            language=words.code,
         )
         if self.signer is not None:
             message = self.signer.sign(message)
