@@ -265,8 +265,8 @@ def build_message(
     feedback_id: str | None = None,
     language: str | None = None,
 ) -> bytes:
-    """One message's bytes (`language`: its Content-Language, RFC 3282), in which no line starts with "." (see `NoDotLines`). Raises
-    ValueError on a line break in any header value."""
+    """One message's bytes, in which no line starts with "." (see `NoDotLines`). Raises
+    ValueError on a line break in any header value. `language`: its Content-Language."""
     if test:
         message_id = make_msgid(domain=sender.domain)
     boundary = boundary_for(message_id)
