@@ -212,6 +212,7 @@ def preferences_view() -> Any:
         action = request.form.get("action", "")
         now = utcnow()
         with open_state() as state:
+            speak_to(merged_one(state, email, file_subscriber))  # a refusal in their language
             changes = WebChanges(state)
             if action == "save":
                 wanted, errors = read_preferences(request.form)
