@@ -6,10 +6,17 @@ from __future__ import annotations
 
 import re
 import shutil
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
-from .conftest import DATA, Project, SmtpServer
+from digest.compose.render import Renderer
+from digest.models import Subscriber
+from digest.selection import build_digest, preference_key
+from digest.sources.listing import read_listing
+from digest.taxonomy import load_taxonomy, tag
+
+from .conftest import DATA, ROOT, Project, SmtpServer
 
 SECRET = "i18n-tests-secret"
 ENGLISH_SEED_TITLE = "IOM and the Organization of Eastern Caribbean States partner"
@@ -162,3 +169,30 @@ def test_a_staff_string_without_translation_shows_in_english_and_check_warns(
     assert "¡Buenas!" in text  # the staff's catalog comes first
     assert "Sent from the regional office." in text  # no translation: English
     assert "Darse de baja" in text  # the project's catalog still below the staff's
+
+
+def test_readers_of_one_language_share_a_rendering_and_languages_never_do() -> None:
+    taxonomy = load_taxonomy()
+    listing = read_listing(str(DATA / "listings" / "noticias-es.txt"))
+    items = [tag(i, taxonomy) for i in listing]
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    renderer = Renderer(ROOT / "templates", names=taxonomy.names)
+
+    def shared(email: str, language: str | None) -> object:
+        subscriber = Subscriber(email, name="X", language=language)
+        digest = build_digest(
+            subscriber, items, set(), now, now.date(), taxonomy.regions, taxonomy.topics,
+            only_ids=[t.id for t in items],
+        )  # fmt: skip
+        assert digest is not None
+        return renderer.render_shared(digest)
+
+    first, second = shared("a@example.org", "es"), shared("b@example.org", "es")
+    assert first is second  # one rendering for both
+    french = shared("c@example.org", "fr")
+    assert french is not first and 'lang="fr"' in french.html  # type: ignore[attr-defined]
+    assert shared("d@example.org", None) is not first  # the default language: English
+    keys = {
+        preference_key(Subscriber("e@example.org", language=code)) for code in ("es", "fr", None)
+    }
+    assert len(keys) == 3
