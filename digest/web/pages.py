@@ -217,6 +217,7 @@ def preferences_view() -> Any:
             if action == "save":
                 wanted, errors = read_preferences(request.form)
                 if not errors:
+                    _keep_default_language(wanted, file_subscriber)
                     record = changes.record(email)
                     current = record.prefs if record else {}
                     changes.set_preferences(
@@ -254,6 +255,15 @@ def preferences_view() -> Any:
         binding=binding,
         action=action_url,
     )
+
+
+def _keep_default_language(wanted: dict[str, Any], file_subscriber: Subscriber | None) -> None:
+    """The form shows the language in effect; saving it unchanged keeps a file subscriber on
+    the default, so a later change of `default_language` still reaches them."""
+    default = current_site().settings.default_language
+    unset = file_subscriber is not None and file_subscriber.language is None
+    if unset and wanted.get("language") == default:
+        wanted["language"] = None
 
 
 def _back(path: str) -> Any:
