@@ -150,3 +150,18 @@ def test_the_view_and_more_pages_of_a_spanish_digest(project: Project) -> None:
         assert "24 de noviembre de 2026" in every.text and "Centroamérica" in every.text
     finally:
         server.stop()
+
+
+def test_saving_the_default_language_unchanged_keeps_it_the_default(
+    project: Project, served: WebServer
+) -> None:
+    project.subscribers([{"email": "bob@example.org"}])
+    client = Client(served)
+    page = client.get(f"/preferences?token={token('preferences', 'bob@example.org')}")
+    assert '<option value="en" lang="en" selected>English</option>' in page.text
+    saved = client.submit(
+        page, 1, action="save", group_by="topic", frequency="weekly", timezone="", language="en"
+    )
+    assert saved.status == 303
+    listed = subscribers(project)["bob@example.org"]
+    assert listed["sources"]["language"] == "default" and listed["sources"]["group_by"] == "web"
