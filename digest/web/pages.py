@@ -385,6 +385,24 @@ def replaced_page(email: str) -> Any:
     )
 
 
+def _nothing_pending(site: Any, email: str, effective: MergedSubscriber | None) -> Any:
+    """A confirmation link with no sign-up waiting: already confirmed, or nothing to do."""
+    if effective is not None and effective.active:
+        preferences = site.path("preferences", token=site.preferences_token(email))
+        return message_page(
+            200,
+            _("Already confirmed"),
+            _("%(email)s already receives the digest.") % {"email": email},
+            {_("Your preferences"): preferences},
+        )
+    return message_page(
+        404,
+        _("Nothing to confirm"),
+        _("There is no sign-up waiting for this address. Sign up again to get a new link."),
+        {_("Sign up"): site.path("subscribe")},
+    )
+
+
 def confirm_view() -> Any:
     site = current_site()
     email, token, sign_up = confirmation_link()
@@ -421,20 +439,7 @@ def confirm_view() -> Any:
     if status == "replaced":
         return replaced_page(email)
     if record is None or pending is None:
-        if effective is not None and effective.active:
-            preferences = site.path("preferences", token=site.preferences_token(email))
-            return message_page(
-                200,
-                _("Already confirmed"),
-                _("%(email)s already receives the digest.") % {"email": email},
-                {_("Your preferences"): preferences},
-            )
-        return message_page(
-            404,
-            _("Nothing to confirm"),
-            _("There is no sign-up waiting for this address. Sign up again to get a new link."),
-            {_("Sign up"): site.path("subscribe")},
-        )
+        return _nothing_pending(site, email, effective)
     query = {"signup": sign_up} if sign_up else {}
     return page(
         "confirm.html",
