@@ -27,8 +27,17 @@ def choose_language() -> None:
     """Before each request: `?lang=`, else the browser's language, else the default."""
     asked = reader_language(request.args.get(LANG_PARAM))
     g.language_asked = asked
-    browser = request.accept_languages.best_match(reader_languages())
-    g.language = asked or browser or current_site().settings.default_language
+    g.language = asked or browser_language() or current_site().settings.default_language
+
+
+def browser_language() -> str | None:
+    """The first of the browser's languages, by preference, that the project has: "fr-CA,
+    en;q=0.5" is French (werkzeug's `best_match` would take the exact "en" first)."""
+    for tag, quality in request.accept_languages:  # highest quality first
+        found = reader_language(tag) if quality > 0 else None
+        if found:
+            return found
+    return None
 
 
 def use_reader_language(language: str | None) -> None:
