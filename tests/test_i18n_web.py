@@ -90,6 +90,8 @@ def test_the_preference_centre_changes_the_language_and_the_news_languages(
     listed = subscribers(project)["jean@example.org"]
     assert (listed["language"], listed["item_languages"]) == ("es", ["es", "fr"])
     assert listed["sources"]["language"] == "web"
+    exported = project.run("subscribers", "export", "--out", "-", check=True).stdout
+    assert "- email: jean@example.org\n  language: es\n  item_languages: [es, fr]\n" in exported
 
     refused = client.submit(
         client.get(f"/preferences?token={token('preferences', 'jean@example.org')}"),
