@@ -810,6 +810,9 @@ def start_cli(project: Project, *args: str, env: dict[str, str] | None = None): 
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell's background job ignores SIGINT, and a child inherits that: give it back the
+        # default, so Ctrl-C (the test's SIGINT) reaches the command wherever pytest runs.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
