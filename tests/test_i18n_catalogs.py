@@ -19,8 +19,9 @@ from digest.compose.i18n import (
     missing_translations,
     read_catalog,
 )
-from digest.errors import TemplateError
+from digest.errors import TaxonomyError, TemplateError
 from digest.languages import reader_languages
+from digest.taxonomy import load_taxonomy, parse_taxonomy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,3 +105,15 @@ def test_dates_and_numbers_follow_the_language(
     assert format_period(date(2026, 11, 16), date(2026, 11, 22), language) == period
     assert long_date(date(2026, 11, 24), language) == long
     assert format_number(12345, language) == number
+
+
+def test_the_taxonomys_names_in_other_languages_are_read_and_checked() -> None:
+    taxonomy = load_taxonomy()
+    assert taxonomy.names["es"]["Central America"] == "Centroamérica"
+    assert taxonomy.names["fr"]["Health"] == "Santé"
+    every = (*taxonomy.regions, *taxonomy.topics)
+    assert all(name in taxonomy.names[code] for code in ("es", "fr") for name in every)
+    with pytest.raises(TaxonomyError, match=r"t\.yaml:2: A\.names: expected a language code"):
+        parse_taxonomy("regions:\n  A: {terms: [x], names: {Spanish: Ah}}\n", "t.yaml")
+    with pytest.raises(TaxonomyError, match=r"t\.yaml:2: A\.names\.es: expected the name"):
+        parse_taxonomy("regions:\n  A: {terms: [x], names: {es: ''}}\n", "t.yaml")
