@@ -714,6 +714,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=1, help="random seed for the generated data")
     parser.add_argument(
+        "--mixed-languages",
+        action="store_true",
+        help="readers in English, Spanish and French (5:4:1), each also taking English news",
+    )
+    parser.add_argument(
         "--wire-seconds",
         type=float,
         default=5.0,
@@ -774,6 +779,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         project = build_project(
             workdir / "project", args.subscribers, port, args.connections,
             items_per_digest=args.items_per_digest, seed=args.seed,
+            mixed_languages=args.mixed_languages,
         )  # fmt: skip
         log(
             f"generated in {time.perf_counter() - generating:.1f} s: {project.items_total} items "

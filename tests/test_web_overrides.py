@@ -259,6 +259,8 @@ def test_subscribers_lists_the_effective_ones_and_where_each_setting_came_from(
         "order": "default",
         "frequency": "web",
         "timezone": "default",
+        "language": "default",
+        "item_languages": "default",
     }
     everyone = json.loads(project.run("subscribers", "--all", "--json", check=True).stdout)
     statuses = {e["email"]: e["status"] for e in everyone}

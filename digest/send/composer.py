@@ -71,8 +71,9 @@ class Composer:
     ) -> None:
         self.inputs, self.state, self.secret, self.now = inputs, state, secret, now
         self.items = items
-        self.index = ItemIndex(items)
         settings = inputs.settings
+        self.default_language = settings.default_language
+        self.index = ItemIndex(items, self.default_language)
         self.sender = settings.sender_address
         self.list_name = settings.list_name
         self.list_id = settings.list_id_value
@@ -150,12 +151,17 @@ class Composer:
 
     def compose(self, digest: Digest, test: bool = False) -> ComposedMessage:
         subscriber = digest.subscriber
-        shared = self.inputs.renderer.render_shared(digest)
+        renderer = self.inputs.renderer
+        shared = renderer.render_shared(digest)
         message_id = stable_message_id(subscriber.email, shared.shown_ids, self.sender.domain)
         unsubscribe = self.links.unsubscribe(subscriber.email)
         more_ids = listed_on_the_web(digest, shared) if self.links.web_pages else ()
+        words = renderer.localiser_of(subscriber)
         personal = Personal.of(
-            subscriber, unsubscribe, **self.links.personal(subscriber.email, message_id, more_ids)
+            subscriber,
+            unsubscribe,
+            words,
+            **self.links.personal(subscriber.email, message_id, more_ids),
         )
         message = build_message(
             subject=shared.subject,
@@ -172,10 +178,11 @@ class Composer:
             now=self.now,
             test=test,
             feedback_id=self.feedback_id,
+            language=words.code,
         )
         if self.signer is not None:
             message = self.signer.sign(message)
-        profile = digest_profile(digest) if self.links.web_pages else None
+        profile = digest_profile(digest, self.default_language) if self.links.web_pages else None
         return ComposedMessage(
             subscriber, digest, shared, personal, message_id, message, profile, more_ids
         )

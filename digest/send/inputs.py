@@ -40,6 +40,8 @@ def load_inputs(
         keep_sources=keep_sources,
         excerpt_words=settings.excerpt_words,
         web_pages=settings.serves_web,
+        names=taxonomy.names,
+        default_language=settings.default_language,
     )
     renderer.check()
     return Inputs(settings, taxonomy, subscribers, renderer)

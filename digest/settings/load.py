@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ProblemList, SettingsError
+from ..languages import reader_languages
 from ..yamlfile import LineDict, YamlSyntaxError, read_yaml, where
 from . import values as v
 from .model import (
@@ -98,6 +99,7 @@ TOP: Keys = {
     "catch_up": (v.duration, "a duration like 1d"),
     "excerpt_words": (v.whole_number(10, 1000), "a whole number of words 10-1000"),
     "max_items": (v.whole_number(1, 1000), "a whole number of stories 1-1000"),
+    "default_language": (v.language, f"one of {', '.join(reader_languages())}"),
 }
 SECTIONS = ("delivery", "dkim", "schedule", "web", "bounces")
 READ_ELSEWHERE = (*SECTIONS, "sources")

@@ -179,6 +179,8 @@ class Settings:
     bounces: BounceSettings = field(default_factory=BounceSettings)
     excerpt_words: int = 60  # an item's excerpt is cut at a sentence near this many words
     max_items: int = 25  # stories in one digest; the rest are listed on the web (`digest serve`)
+    # A subscriber's language when they set none, and an item's when it cannot be told.
+    default_language: str = "en"
 
     @property
     def base(self) -> Path:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..crontab import crontab_trigger
 from ..durations import parse_duration
+from ..languages import reader_language
 
 Check = Callable[[Any], Any]
 
@@ -161,3 +162,11 @@ def mailbox(value: Any) -> str:
     if "://" in text and not text.startswith("imaps://"):
         raise ValueError("a Maildir folder, or imaps://user@host/FOLDER (IMAP over TLS)")
     return text
+
+
+def language(value: Any) -> str:
+    """A language the project has a translation for (en, es, fr; es-MX counts as es)."""
+    found = reader_language(string(value))
+    if found is None:
+        raise TypeError
+    return found

@@ -23,7 +23,7 @@ from ..models import Subscriber, address_key
 from ..settings import Settings, StateLocation
 from ..state import BounceRecords, State, Suppression, WebChanges, WebRecord, reading, suppressions
 from ..taxonomy import Taxonomy
-from .fields import DEFAULT, SETTINGS, stored_setting, subscriber_settings
+from .fields import DEFAULT, LISTS, SETTINGS, stored_setting, subscriber_settings
 from .file import load_subscribers
 
 
@@ -41,7 +41,7 @@ def web_changes(
 
 
 def _comparable(key: str, value: Any) -> Any:
-    return list(value) if key in ("regions", "topics") and value is not None else value
+    return list(value) if key in LISTS and value is not None else value
 
 
 # -- the merge ----------------------------------------------------------------------------------
