@@ -139,8 +139,9 @@ class SmtpServer:
     controller: Controller
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
+@contextlib.contextmanager
+def running_smtp_server() -> Iterator[SmtpServer]:
+    """A real aiosmtpd server on loopback, recording what it receives, for as long as held."""
     handler = RecordingHandler()
     port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
@@ -149,6 +150,12 @@ def smtp_server() -> Iterator[SmtpServer]:
         yield SmtpServer("127.0.0.1", port, handler, controller)
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    with running_smtp_server() as server:
+        yield server
 
 
 @dataclass

@@ -4,7 +4,6 @@ share (claims, leases, take-over)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
 import signal
@@ -12,14 +11,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
-from .conftest import Project, RecordingHandler, SmtpServer, free_port
+from .conftest import Project, SmtpServer, free_port, running_smtp_server
 
 pytestmark = pytest.mark.postgresql
 
@@ -67,18 +64,6 @@ def test_a_large_run_on_postgresql_is_shared_between_worker_processes(
     assert json.loads(again.stdout)["sent"] == 0
 
 
-@contextlib.contextmanager
-def _another_smtp_server() -> Iterator[SmtpServer]:
-    handler = RecordingHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield SmtpServer("127.0.0.1", port, handler, controller)
-    finally:
-        controller.stop()
-
-
 def _second_host(project: Project, postgres_url: str, server: SmtpServer) -> Project:
     """Another host: its own folder and its own relay, the same settings and database."""
     other = Project(project.root.parent / "host2")
@@ -105,7 +90,7 @@ def test_two_hosts_share_one_run_and_each_reader_gets_one_message(
     addresses = _readers(project, 400)
     project.use_smtp(smtp_server)
     smtp_server.handler.data_delay = 0.01  # a run long enough for the second host to join
-    with _another_smtp_server() as relay2:
+    with running_smtp_server() as relay2:
         relay2.handler.data_delay = 0.01
         other = _second_host(project, postgres_url, relay2)
         first = _start(project)
@@ -159,7 +144,7 @@ def test_a_host_killed_mid_run_leaves_its_batches_to_another_with_one_duplicate_
     recorded = project.query("SELECT COUNT(*) FROM deliveries WHERE status = 'sent'")[0][0]
     assert at_kill - 2 <= recorded <= at_kill
 
-    with _another_smtp_server() as relay2:
+    with running_smtp_server() as relay2:
         other = _second_host(project, postgres_url, relay2)
         result = other.run("send", "--json", timeout=120)  # joins the open run, takes it over
         assert result.returncode == 0, result.stderr
@@ -237,7 +222,7 @@ def test_two_schedulers_fire_a_due_send_once_and_both_work_on_it(
     project.use_smtp(smtp_server, timeout=60)
     smtp_server.handler.data_delay = 0.01
     clock = FakeClock(local(GUATEMALA, 2026, 3, 2, 8, 1))
-    with _another_smtp_server() as relay2:
+    with running_smtp_server() as relay2:
         relay2.handler.data_delay = 0.01
         other = _second_host(project, postgres_url, relay2)
         runners = [Runner(load_settings(p.config), clock=clock) for p in (project, other)]
@@ -380,7 +365,7 @@ def test_an_unsubscribe_through_one_web_host_is_seen_by_a_send_from_another(
     from .test_web import SECRET, Client, start_server, token
 
     project.use_postgresql(postgres_url)
-    with _another_smtp_server() as relay2:
+    with running_smtp_server() as relay2:
         other = _second_host(project, postgres_url, relay2)
         server = start_server(project)  # host 1 serves the web
         try:

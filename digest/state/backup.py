@@ -35,13 +35,7 @@ def _dump(state: PostgresState, target: Path, now: datetime) -> Path:
             f"pg_dump -Fc -h {state.host.rpartition(':')[0]} -p {state.host.rpartition(':')[2]} "
             f"{state.database} > state.dump where it is",
         )
-    if target.is_dir():
-        target = target / f"state-{now:%Y%m%d-%H%M%S}.dump"
-    target = target.absolute()
-    if not target.parent.is_dir():
-        raise StateError(f"{target.parent}: no such folder for the backup")
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    os.close(handle)
+    target, temporary = _place(target, now, "dump")
     env = dict(os.environ)
     if os.environ.get(state.password_env):
         env["PGPASSWORD"] = os.environ[state.password_env]
@@ -66,13 +60,7 @@ def _backup(state_path: Path, target: Path, now: datetime) -> Path:
     if not state_path.exists():
         raise StateError(f"{state_path}: there is no state to back up yet", hint="run a send first")
     check_file(state_path)
-    if target.is_dir():
-        target = target / f"state-{now:%Y%m%d-%H%M%S}.db"
-    target = target.absolute()
-    if not target.parent.is_dir():
-        raise StateError(f"{target.parent}: no such folder for the backup")
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    os.close(handle)
+    target, temporary = _place(target, now, "db")
     try:
         source = sqlite3.connect(f"{state_path.absolute().as_uri()}?mode=ro", uri=True)
         copy = sqlite3.connect(temporary)
@@ -94,3 +82,16 @@ def _backup(state_path: Path, target: Path, now: datetime) -> Path:
         if os.path.exists(temporary):
             os.unlink(temporary)
     return target
+
+
+def _place(target: Path, now: datetime, suffix: str) -> tuple[Path, str]:
+    """Where a backup goes (a folder gets a dated file name) and the temporary file beside it
+    that is renamed over it once complete, so a failed backup leaves no half-written file."""
+    if target.is_dir():
+        target = target / f"state-{now:%Y%m%d-%H%M%S}.{suffix}"
+    target = target.absolute()
+    if not target.parent.is_dir():
+        raise StateError(f"{target.parent}: no such folder for the backup")
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    os.close(handle)
+    return target, temporary
