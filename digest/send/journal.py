@@ -9,16 +9,17 @@ Each acceptance is also written, the moment the server's 250 arrives, to an appe
 acceptance log beside the state (`AcceptanceLog`): one short line, one write, which a kill
 cannot lose. The next run folds the log into the state before anything else, so a run killed
 with acceptances not yet in SQLite resends only the message in flight on each connection.
-With a PostgreSQL state the acceptance is recorded in the database itself, at once
-(`AcceptanceWriter`: the delivery turns `sent` in one UPDATE), so a host that takes a dead
-host's batch over finds it recorded; the batch's write then leaves those rows alone.
+With a PostgreSQL state the acceptance goes to the database itself, at once, without waiting
+for its answer (`AcceptanceWriter`: the delivery turns `sent` in one pipelined UPDATE), so a
+host that takes a dead host's batch over finds it recorded. Before results are written and
+reported, the journal asks which the server answered; the batch's write leaves those alone.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -45,7 +46,6 @@ class Journal:
         self.state, self.run_id, self.pending = state, run_id, pending
         self.clock, self.emit = clock, emit
         self.returned: list[tuple[Finished, Outcome]] = []  # results not recorded yet
-        self.recorded: set[int] = set()  # accepted and recorded at once, by the sending threads
         # With PostgreSQL the database itself keeps the acceptances (several hosts, one run).
         self.log: AcceptanceLog | AcceptanceWriter = (
             AcceptanceWriter(state.target, run_id)  # type: ignore[arg-type]
@@ -55,8 +55,7 @@ class Journal:
 
     def accepted(self, job: Job, attempts: int) -> None:
         """Called in the sending thread the moment the server accepts a message."""
-        if self.log.write(job.key, attempts):
-            self.recorded.add(job.key)  # recorded sent already (PostgreSQL)
+        self.log.write(job.key, attempts)
 
     def plan(self, planned: Sequence[Planned]) -> list[tuple[int, bool]]:
         """Record these as pending (with the results that came back meanwhile). Returns each
@@ -87,13 +86,11 @@ class Journal:
 
     def _unrecorded(self) -> list[Finished]:
         """The results that came back, less the acceptances recorded as they came."""
-        finished = []
-        for result, _ in self.returned:
-            if result.status == "sent" and result.delivery_id in self.recorded:
-                self.recorded.discard(result.delivery_id)
-            else:
-                finished.append(result)
-        return finished
+        accepted = [r.delivery_id for r, _ in self.returned if r.status == "sent"]
+        recorded = self.log.recorded(accepted) if accepted else set()
+        return [
+            r for r, _ in self.returned if not (r.status == "sent" and r.delivery_id in recorded)
+        ]
 
     def close(self) -> None:
         self.log.close()
@@ -146,6 +143,10 @@ class AcceptanceLog:
         """False: written to the log, not recorded in the state yet."""
         os.write(self.fd, f"{delivery_id}\t{attempts}\n".encode())
         return False
+
+    def recorded(self, delivery_ids: Iterable[int]) -> set[int]:
+        """None: the batch's write records them (the log is folded only after a kill)."""
+        return set()
 
     def close(self) -> None:
         os.close(self.fd)

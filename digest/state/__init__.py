@@ -5,6 +5,7 @@ or a PostgreSQL database that several hosts share (`SharedRuns`: one run over ma
 `send_lock(path)` keeps two sends apart. The tables are in `schema.py`.
 """
 
+from .acceptances import AcceptanceWriter
 from .bounce_records import BounceRecords
 from .lock import send_lock
 from .records import (
@@ -18,7 +19,7 @@ from .records import (
     WebEvent,
     WebRecord,
 )
-from .shared_runs import AcceptanceWriter, SharedRuns, holder_id
+from .shared_runs import SharedRuns, holder_id
 from .sqlite import Planned, State, exists, reading
 from .web_changes import WebChanges
 

@@ -6,10 +6,9 @@ holds it under a lease it renews, and marks it done once each of its subscribers
 outcome recorded. A batch whose holder stopped renewing is taken over when the lease lapses.
 The run ends when no batch is left; whoever finds that closes it with the totals of all.
 
-Each acceptance (the server's 250) is recorded the moment it arrives (`AcceptanceWriter`, its
-own connection: the delivery turns `sent` in one short UPDATE), so a host that dies leaves the
-database knowing what its servers took, and whoever takes its batch over resends only what
-is still pending.
+Each acceptance (the server's 250) is written to the database the moment it arrives
+(`acceptances.AcceptanceWriter`), so a host that dies leaves the database knowing what its
+servers took, and whoever takes its batch over resends only what is still pending.
 """
 
 from __future__ import annotations
@@ -18,16 +17,12 @@ import json
 import os
 import secrets
 import socket
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..clock import stamp
-from ..errors import StateError
-from ..settings import PostgresState
-from . import postgres
 from .sqlite import State
 
 ABANDONED_AFTER = 10  # leases without any host claiming or renewing: the run is left for good
@@ -257,35 +252,3 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-class AcceptanceWriter:
-    """Records each acceptance the moment it arrives, from the sending threads, on a
-    connection of its own (outside the run's transactions): the delivery turns `sent`. The
-    server's commit is not waited to reach its disk (`synchronous_commit = off`): a host
-    killed after the UPDATE left loses nothing; only a crash of the server itself could."""
-
-    def __init__(self, target: PostgresState, run_id: int) -> None:
-        self.run_id = run_id
-        self.db = postgres.connect(target)
-        self.db.execute("SET synchronous_commit = off")
-        self.db.relaxed = True
-        self.lock = threading.Lock()
-
-    def write(self, delivery_id: int, attempts: int) -> bool:
-        """True once recorded; False when the database failed (the batch's own write records
-        it then; if that fails too, the run stops)."""
-        with self.lock:
-            try:
-                self.db.execute(
-                    "UPDATE deliveries SET status = 'sent', error = NULL, "
-                    "attempts = attempts + ?, updated_at = ? "
-                    "WHERE id = ? AND status IN ('pending', 'uncertain')",
-                    (attempts, stamp(datetime.now(UTC)), delivery_id),
-                )
-            except StateError:
-                return False
-        return True
-
-    def close(self) -> None:
-        self.db.close()

@@ -29,12 +29,19 @@ from . import postgres
 from .dialect import PostgreSQL, SQLite, migrate_postgresql, postgresql_version
 from .integrity import GuardedConnection, check_file, check_tables, translate
 from .items import ItemsMixin
+from .pending_rows import insert_pending
 from .records import Delivery, Finished, Run
 from .schema import LATEST, MIGRATIONS, OPAQUE_LINKS_SINCE, SCHEMA
 
 # (subscriber, Message-ID, item ids, profile JSON or None, ids listed on the web JSON or None)
 # (the last two may be left out)
 Planned = tuple[str, str, Sequence[str], str | None, str | None] | tuple[str, str, Sequence[str]]
+
+_REUSE = (
+    "UPDATE deliveries SET run_id = ?, updated_at = ?, status = 'pending', "
+    "resent = CASE WHEN status = 'uncertain' THEN 1 ELSE resent END WHERE id = ?"
+)
+_SUPERSEDE = "UPDATE deliveries SET status = 'failed', error = ?, updated_at = ? WHERE id = ?"
 
 _migrated: set[str] = set()  # PostgreSQL states this process has brought up to date
 register_mapping("digest.state.sqlite._migrated", _migrated)
@@ -332,49 +339,31 @@ class State(ItemsMixin):
         Returns (delivery id, whether the row is new) for each."""
         ids: list[tuple[int, bool] | None] = []
         fresh: list[tuple[int, str, str, str, str, str]] = []
+        changes: list[tuple[str, tuple[Any, ...]]] = []  # unfinished rows reused or superseded
         at = stamp(now)
-        with self.transaction(lock=None):  # each host records only its own subscribers
+        for subscriber, message_id, item_ids, *extra in planned:
+            profile, more_ids = (*extra, None, None)[:2]
+            existing = pending.pop(subscriber, None)
+            if existing is not None and existing.message_id == message_id:
+                changes.append((_REUSE, (run_id, at, existing.id)))
+                ids.append((existing.id, False))
+                continue
+            if existing is not None:
+                changes.append((_SUPERSEDE, ("superseded by a newer digest", at, existing.id)))
+            ids.append(None)
+            fresh.append(
+                (run_id, subscriber, message_id, json.dumps(list(item_ids)), at, at)
+                + (profile, more_ids)
+            )
+        # Each host records only its own subscribers: no lock. On PostgreSQL one INSERT alone
+        # commits on its own, without a BEGIN and a COMMIT (two round trips) around it.
+        alone = self.shared and not finished and not changes
+        with contextlib.nullcontext() if alone else self.transaction(lock=None):
             self._finish(finished, at)
-            for subscriber, message_id, item_ids, *extra in planned:
-                profile, more_ids = (*extra, None, None)[:2]
-                existing = pending.pop(subscriber, None)
-                if existing is not None and existing.message_id == message_id:
-                    self.db.execute(
-                        "UPDATE deliveries SET run_id = ?, updated_at = ?, status = 'pending', "
-                        "resent = CASE WHEN status = 'uncertain' THEN 1 ELSE resent END "
-                        "WHERE id = ?",
-                        (run_id, at, existing.id),
-                    )
-                    ids.append((existing.id, False))
-                    continue
-                if existing is not None:
-                    self.db.execute(
-                        "UPDATE deliveries SET status = 'failed', error = ?, updated_at = ? "
-                        "WHERE id = ?",
-                        ("superseded by a newer digest", at, existing.id),
-                    )
-                ids.append(None)
-                fresh.append(
-                    (run_id, subscriber, message_id, json.dumps(list(item_ids)), at, at)
-                    + (profile, more_ids)
-                )
-            new_ids = self._insert_pending(fresh)
+            for change in changes:
+                self.db.execute(*change)
+            new_ids = insert_pending(self.db, fresh, postgresql=self.shared)
         return [key if key is not None else (new_ids.pop(0), True) for key in ids]
-
-    def _insert_pending(self, rows: Sequence[tuple[Any, ...]]) -> list[int]:
-        """New pending rows in one statement per 500; their ids in the order given."""
-        by_subscriber: dict[str, int] = {}
-        for start in range(0, len(rows), 500):
-            chunk = rows[start : start + 500]
-            values = ", ".join(["(?, ?, ?, 'pending', ?, ?, ?, ?, ?)"] * len(chunk))
-            returned = self.db.execute(
-                "INSERT INTO deliveries(run_id, subscriber, message_id, status, item_ids, "
-                f"created_at, updated_at, profile, more_ids) VALUES {values} "
-                "RETURNING id, subscriber",
-                [value for row in chunk for value in row],
-            ).fetchall()
-            by_subscriber.update({subscriber: int(key) for key, subscriber in returned})
-        return [by_subscriber[row[1]] for row in rows]
 
     def mark_accepted(self, accepted: Sequence[tuple[int, int]]) -> int:
         """Deliveries a server accepted that a killed run had not recorded: sent now.
