@@ -1,22 +1,24 @@
 """Each acceptance (a server's 250) written to a PostgreSQL state the moment it arrives, without
 the sending thread waiting for the database's answer.
 
-The writer holds a connection of its own in libpq's pipeline mode. An acceptance is one
-prepared UPDATE (the delivery turns `sent`) followed by a Sync, which commits it on its own
-(`synchronous_commit = off`: not waiting for the server's disk). `write` hands both to the
-kernel (the socket's buffer) and returns: the sending thread goes on to its next message
-while the server commits. Bytes the kernel holds reach the server even if this process is
-killed (SIGKILL) the next instant, and the server commits what it read, so a kill loses no
-acceptance written; each costs the sending thread a write(2), as SQLite's log line does,
-instead of a round trip.
+Each sending thread has a connection of its own in libpq's pipeline mode (`_Pipe`). An
+acceptance is one prepared UPDATE (the delivery turns `sent`) and a Sync, which commits it on
+its own (`synchronous_commit = off`: not waiting for the server's disk). `write` hands both
+to the kernel and returns: the sending thread goes on to its next message while the server
+commits. On loopback the bytes are in the server's socket by then, and on a network the
+kernel sends them at once, so killing this process the next instant (SIGKILL) loses nothing:
+the server reads what reached it and commits it. An acceptance costs the sending thread a
+write(2), as SQLite's log line does, instead of a round trip.
 
 Two rules keep what was promised:
-- Before a sending thread writes an acceptance, the server must have answered its previous
-  one (in the steady state it has, long since: the answer is read without waiting). So even
-  a host cut off from the database keeps at most one unanswered acceptance per connection.
+- A connection has at most one acceptance the server has not answered: before writing the
+  next, the thread reads the answer to its previous one (in the steady state it came long
+  since, and reading it does not wait). A server whose client died processes what it had
+  read until its first answer fails to go out; one unit is always within that. And a host
+  cut off from the database stops at its connection's next acceptance, one behind at most.
 - An acceptance counts (`recorded`: the journal leaves its row alone, the outcome is
   reported and counts towards its batch) only once the server answered it. One that failed,
-  or a writer whose connection broke, leaves its rows to the batch's own write, as before.
+  or a connection that broke, leaves its rows to the batch's own write, as before.
 """
 
 from __future__ import annotations
@@ -33,10 +35,11 @@ import psycopg
 from psycopg import pq
 
 from ..clock import stamp
+from ..errors import StateError
 from ..settings import PostgresState
 from . import postgres
 
-ANSWER_TIMEOUT = 30.0  # seconds without a word from the server: the writer gives up
+ANSWER_TIMEOUT = 30.0  # seconds without a word from the server: the connection is given up
 
 _ACCEPT = (
     b"UPDATE deliveries SET status = 'sent', error = NULL, attempts = attempts + $1::integer, "
@@ -44,6 +47,7 @@ _ACCEPT = (
 )
 _SYNC = pq.ExecStatus.PIPELINE_SYNC
 _FINE = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
+_FAILURES = (psycopg.Error, OSError)
 
 
 class WriterBroken(Exception):
@@ -51,72 +55,101 @@ class WriterBroken(Exception):
 
 
 class AcceptanceWriter:
-    """Records acceptances as they arrive, from the sending threads (see the module)."""
+    """Records acceptances as they arrive, each sending thread on its own connection."""
 
     def __init__(self, target: PostgresState, run_id: int) -> None:
-        self.run_id = run_id
+        self.target, self.run_id = target, run_id
+        self.pipes: dict[int, _Pipe] = {}  # sending thread -> its connection
         self.lock = threading.Lock()
-        self.unanswered: deque[int | None] = deque()  # written, in order (None: the PREPARE)
-        self.written = 0  # units (PREPARE or UPDATE, each with its Sync) handed to the kernel
-        self.answered = 0  # of those, answered by the server
-        self.latest: dict[int, int] = {}  # sending thread -> the number of its latest write
-        self.answered_ok: set[int] = set()  # delivery ids the server recorded sent
-        self.failed = False  # the unit being read failed
-        self.broken: str | None = None
-        self.name = f"digest_accept_{secrets.token_hex(4)}".encode()
-        self.db = postgres.connect(target)
-        self.pg = self.db.raw.pgconn
-        try:
-            self.db.execute("SET synchronous_commit = off")
-            self.db.relaxed = True
-            self.pg.enter_pipeline_mode()
-            self.pg.send_prepare(self.name, _ACCEPT)
-            self._hand_over(None)
-        except (psycopg.Error, OSError, WriterBroken) as exc:
-            self._break(exc)
 
     def write(self, delivery_id: int, attempts: int) -> bool:
         """Called in a sending thread as a 250 arrives. Returns False: the server has not
         answered yet (`recorded` says when it has)."""
         me = threading.get_ident()
-        with self.lock:
-            if self.broken:
-                return False
-            try:
-                previous = self.latest.get(me)
-                if previous is not None:
-                    self._read_until(previous)
-                at = stamp(datetime.now(UTC)).encode()
-                self.pg.send_query_prepared(
-                    self.name, [b"%d" % attempts, at, b"%d" % delivery_id]
-                )
-                self._hand_over(delivery_id)
-                self.latest[me] = self.written
-            except (psycopg.Error, OSError, WriterBroken) as exc:
-                self._break(exc)
+        pipe = self.pipes.get(me)
+        if pipe is None:  # this thread's first acceptance: its connection
+            pipe = _Pipe(self.target)
+            with self.lock:
+                self.pipes[me] = pipe
+        pipe.write(delivery_id, attempts)
         return False
 
     def recorded(self, delivery_ids: Iterable[int]) -> set[int]:
         """Which of these the server recorded sent (waiting for the answers still due); they
         are forgotten here, so each is reported once."""
+        wanted = set(delivery_ids)
+        with self.lock:
+            pipes = list(self.pipes.values())
+        found: set[int] = set()
+        for pipe in pipes:
+            found |= pipe.recorded(wanted)
+        return found
+
+    def close(self) -> None:
+        with self.lock:
+            pipes = list(self.pipes.values())
+            self.pipes.clear()
+        for pipe in pipes:
+            pipe.close()
+
+
+class _Pipe:
+    """One sending thread's connection, in pipeline mode (see the module)."""
+
+    def __init__(self, target: PostgresState) -> None:
+        self.lock = threading.Lock()
+        self.unanswered: deque[int | None] = deque()  # written, in order (None: the PREPARE)
+        self.written = 0  # units (PREPARE or UPDATE, each with its Sync) handed to the kernel
+        self.answered = 0  # of those, answered by the server
+        self.answered_ok: set[int] = set()  # delivery ids the server recorded sent
+        self.failed = False  # the unit being read failed
+        self.broken: str | None = None
+        self.name = f"digest_accept_{secrets.token_hex(4)}".encode()
+        self.db: postgres.PgConnection | None = None
+        try:
+            self.db = postgres.connect(target)
+            self.pg = self.db.raw.pgconn
+            self.db.execute("SET synchronous_commit = off")
+            self.db.relaxed = True
+            self.pg.enter_pipeline_mode()
+            self.pg.send_prepare(self.name, _ACCEPT)
+            self._hand_over(None)
+        except (*_FAILURES, StateError, WriterBroken) as exc:
+            self._break(exc)
+
+    def write(self, delivery_id: int, attempts: int) -> None:
+        with self.lock:
+            if self.broken:
+                return
+            try:
+                self._read_until(self.written)  # the previous one answered: one unanswered
+                at = stamp(datetime.now(UTC)).encode()
+                self.pg.send_query_prepared(self.name, [b"%d" % attempts, at, b"%d" % delivery_id])
+                self._hand_over(delivery_id)
+            except (*_FAILURES, WriterBroken) as exc:
+                self._break(exc)
+
+    def recorded(self, delivery_ids: set[int]) -> set[int]:
         with self.lock:
             if not self.broken:
                 try:
                     self._read_until(self.written)
-                except (psycopg.Error, OSError, WriterBroken) as exc:
+                except (*_FAILURES, WriterBroken) as exc:
                     self._break(exc)
-            found = {key for key in delivery_ids if key in self.answered_ok}
+            found = delivery_ids & self.answered_ok
             self.answered_ok -= found
         return found
 
     def close(self) -> None:
         with self.lock:
+            if self.db is None:
+                return
             if not self.broken:
                 try:
                     self._read_until(self.written)
                     self.pg.exit_pipeline_mode()
                     self.db.execute(f"DEALLOCATE {self.name.decode()}")
-                except (psycopg.Error, OSError, WriterBroken, Exception) as exc:
+                except Exception as exc:  # anything: the connection is not pooled then
                     self._break(exc)
             if self.broken:
                 self.db.raw.close()  # not back to the pool in pipeline mode
