@@ -18,10 +18,11 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 from ..errors import LockedError
+from ..models import Subscriber
 from ..settings import PostgresState
 from ..state import SharedRuns, State, holder_id, suppressions
 from ..state.shared_runs import ABANDONED_AFTER, OpenRun
@@ -165,9 +166,14 @@ def _open(
     return Joined(run_id, True, holder_id(), count, pickup)
 
 
+_FIELDS = tuple(f.name for f in fields(Subscriber))
+
+
 def _rows(listed: SendList) -> Iterator[str]:
+    """Each subscriber as JSON (a shallow dict: `asdict` copies every value deeply, about
+    ten times the cost)."""
     for subscriber in listed.read():
-        yield json.dumps(asdict(subscriber), ensure_ascii=False)
+        yield json.dumps({n: getattr(subscriber, n) for n in _FIELDS}, ensure_ascii=False)
 
 
 def _deliver(
