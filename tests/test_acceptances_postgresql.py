@@ -66,7 +66,15 @@ from digest.state import AcceptanceWriter
 
 url, run_id, ids = sys.argv[1], int(sys.argv[2]), [int(i) for i in sys.argv[3:]]
 writer = AcceptanceWriter(PostgresState(url=url, local=Path(".")), run_id)
-threads = [threading.Thread(target=writer.write, args=(key, 1)) for key in ids]
+all_written = threading.Barrier(len(ids))
+
+
+def sending_thread(key):  # alive until all have written, as a run's sending threads are
+    writer.write(key, 1)
+    all_written.wait()
+
+
+threads = [threading.Thread(target=sending_thread, args=(key,)) for key in ids]
 for thread in threads:
     thread.start()
 for thread in threads:
@@ -136,17 +144,13 @@ def test_a_broken_connection_leaves_its_acceptances_to_the_batchs_write(
 ) -> None:
     run_id, ids = _pending(state, 2)
     writer = AcceptanceWriter(state.target, run_id)  # type: ignore[arg-type]
-    first = threading.Thread(target=writer.write, args=(ids[0], 1))
-    first.start()
-    first.join()
+    writer.write(ids[0], 1)  # this thread, as one sending thread
     assert writer.recorded([ids[0]]) == {ids[0]}
     (pipe,) = writer.pipes.values()
     with psycopg.connect(postgres_url, password=PASSWORD, autocommit=True) as db:
         db.execute("SELECT pg_terminate_backend(%s)", (pipe.pg.backend_pid,))
     time.sleep(0.2)
-    second = threading.Thread(target=writer.write, args=(ids[1], 1))  # no exception
-    second.start()
-    second.join()
+    writer.write(ids[1], 1)  # no exception: the sending thread goes on
     assert writer.recorded([ids[1]]) == set()
     writer.close()
     assert _statuses(postgres_url, ids) == ["sent", "pending"]
