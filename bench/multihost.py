@@ -159,7 +159,7 @@ def measure(tools: tp.Tools, project_config: Path, hosts: int, workdir: Path) ->
     load = os.getloadavg()
     with start_cluster() as cluster:
         for label, count in (("postgresql_1_host", 1), (f"postgresql_{hosts}_hosts", hosts)):
-            name = f"bench{count}"
+            name = label  # one database per measured run (--hosts 1 measures one host twice)
             url = cluster.create_database(name)
             tp.log(f"digest send on PostgreSQL, {count} host(s)")
             server_before = server_cpu_seconds(cluster)
