@@ -2,10 +2,11 @@
 ids are the deliveries' keys, so the write waits for its answer.
 
 SQLite takes them as a multi-row INSERT. PostgreSQL takes them as one INSERT over a JSON array
-of the rows (`json_array_elements`): one parameter whatever the batch's size, so the statement
-is the same every time (psycopg prepares it once), and `json.dumps` makes it in C, where
-hundreds of placeholders, or one array per column, cost psycopg several times the CPU (0.23
-ms a batch of 32 here, against 0.52 and 1.3). It commits on its own when nothing else is
+of the rows (`jsonb_array_elements`): one parameter whatever the batch's size, so the statement
+is the same every time (psycopg prepares it once), and `json.dumps` makes it in C. Measured
+per row: psycopg spends 0.008 ms of CPU on it against 0.016 for the multi-row INSERT's
+placeholders (and 0.04 for one array per column), and the server 0.016 for either (0.03 as
+`json`, which it parses again for each field). It commits on its own when nothing else is
 written with it.
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 _FROM_JSON = (
     "INSERT INTO deliveries(run_id, subscriber, message_id, status, item_ids, created_at, "
     "updated_at, profile, more_ids) SELECT (e->>0)::bigint, e->>1, e->>2, 'pending', e->>3, "
-    "e->>4, e->>5, e->>6, e->>7 FROM json_array_elements(?::json) AS e RETURNING id, subscriber"
+    "e->>4, e->>5, e->>6, e->>7 FROM jsonb_array_elements(?::jsonb) AS e RETURNING id, subscriber"
 )
 
 
