@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import functools
 import html
-import re
 import sys
 import textwrap
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import jinja2
@@ -34,7 +32,6 @@ from ..languages import SOURCE_LANGUAGE
 from ..models import Digest, Section, Subscriber
 from ..selection import flatten, truncate
 from ..settings import LIST_NAME
-from .excerpts import excerpt
 from .i18n import (
     ALL_REGIONS,
     ALL_TOPICS,
@@ -46,10 +43,14 @@ from .i18n import format_period as format_period  # re-exported: the web's pages
 from .i18n import long_date as long_date
 from .mime import BodyTemplate, body_template
 from .mjml_fragments import FragmentCompiler
+from .template_caches import block_cache, remembered_gettext
+from .views import SectionView
+from .views import safe_link as safe_link  # re-exported: the web's digest pages use it
 from .wording import intro, more_period
 
 TEMPLATE_FILES = {"mjml": "digest.mjml.j2", "text": "digest.txt.j2", "subject": "subject.txt.j2"}
 CACHE_SIZE = 256  # renderings remembered (about 55 KB each when sending)
+PIECE_SIZES_KEPT = 8192  # UTF-8 sizes of the HTML's non-ASCII pieces
 GMAIL_CLIP = 102 * 1024  # Gmail clips a message whose HTML passes about 102 KB
 HTML_LIMIT = GMAIL_CLIP - 4 * 1024  # what a digest's HTML is kept under, a margin below the clip
 _PERSONAL_MARGIN = 1_500  # room left for the name, address and link filled in later
@@ -196,13 +197,6 @@ def wordwrap(
     return joiner.join(joiner.join(wrapper.wrap(line)) for line in text.splitlines())
 
 
-def safe_link(link: str | None) -> str | None:
-    """Only http(s) links reach the email: a feed cannot slip in javascript: or data: URLs."""
-    if link and re.match(r"^https?://[^\s<>\"']+$", link):
-        return link
-    return None
-
-
 class Renderer:
     """Loads the templates once; renders digests, caching one rendering per profile."""
 
@@ -237,6 +231,8 @@ class Renderer:
         self.localisers = localisers(names, self.templates)
         self.default_language = default_language
         self._envs: dict[str, jinja2.Environment] = {}
+        self._templates: dict[tuple[str, str], jinja2.Template] = {}
+        self._piece_bytes: dict[str, int] = {}
         self.compiler = FragmentCompiler()
         # Recent renderings, newest last. Subscribers are sent in preference order, so those
         # who share a digest come together and a short memory is enough.
@@ -271,16 +267,22 @@ class Renderer:
         )
         env.policies["ext.i18n.trimmed"] = True  # {% trans %} blocks read as one line
         env.install_gettext_translations(words.strings, newstyle=True)  # type: ignore[attr-defined]
+        env.globals.update(remembered_gettext(words.strings))
         env.filters["longdate"] = words.long_date
         env.filters["number"] = words.number
         env.filters["wordwrap"] = wordwrap
+        env.globals["cached"] = block_cache()
         self._envs[language] = env
         return env
 
     def _template(self, key: str, language: str = SOURCE_LANGUAGE) -> jinja2.Template:
+        found = self._templates.get((key, language))
+        if found is not None:
+            return found
         name = TEMPLATE_FILES[key]
         try:
-            return self.env(language).get_template(name)
+            found = self._templates[key, language] = self.env(language).get_template(name)
+            return found
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(
                 f"{self.templates / name}:{exc.lineno}: template syntax error: {exc.message}",
@@ -336,15 +338,13 @@ class Renderer:
             "subscription": {"regions": _REGIONS, "topics": _TOPICS},
         }
 
-    def _section_view(self, section: Section, words: Localiser) -> SimpleNamespace:
-        return SimpleNamespace(
-            title=words.name(section.title),
-            items=[_entry(t, self.excerpt_words) for t in section.items],
-            sections=[self._section_view(s, words) for s in section.sections],
-        )
+    def _section_view(self, section: Section, words: Localiser) -> SectionView:
+        return SectionView(section, words, self.excerpt_words)
 
     def _render_profile(self, digest: Digest, shown: int) -> SharedRendering:
-        sections = truncate(digest.sections, shown)
+        sections = (
+            digest.sections if _fits(digest.sections, shown) else truncate(digest.sections, shown)
+        )
         context = self._context(digest, sections, shown)
         mjml_source = self._call("mjml", context)
         try:
@@ -359,11 +359,28 @@ class Renderer:
         return SharedRendering(
             subject=context["subject"],
             mjml=mjml_source,
-            html="".join(pieces),
+            html="".join(pieces) if self.keep_sources else "",  # sending needs the pieces
             text=_at_most_one_blank_line(text),
             shown_ids=tuple(e.id for e in flatten(sections)),
             html_pieces=pieces,
         )
+
+    def _html_bytes(self, rendered: SharedRendering) -> int:
+        """The HTML's size in UTF-8, from its pieces: most recur (a story's section, the
+        frame), and encoding 40 KB that hold one non-ASCII character took 16-28 µs."""
+        total = 0
+        for piece in rendered.html_pieces or (rendered.html,):
+            if piece.isascii():  # O(1) in CPython
+                total += len(piece)
+                continue
+            size = self._piece_bytes.get(piece)
+            if size is None:
+                size = len(piece.encode())
+                if len(self._piece_bytes) >= PIECE_SIZES_KEPT:
+                    self._piece_bytes.clear()
+                self._piece_bytes[piece] = size
+            total += size
+        return total
 
     def render_shared(self, digest: Digest) -> SharedRendering:
         """The rendering for this digest's profile, fitted under the HTML size limit."""
@@ -388,13 +405,13 @@ class Renderer:
             return cached
         budget = HTML_LIMIT - _PERSONAL_MARGIN
         rendered = self._render_profile(digest, len(digest.items))
-        if len(rendered.html.encode()) > budget:
+        if self._html_bytes(rendered) > budget:
             low, high = 1, len(digest.items) - 1  # binary search: the most items that fit
             best = self._render_profile(digest, 1)
             while low <= high:
                 middle = (low + high) // 2
                 attempt = self._render_profile(digest, middle)
-                if len(attempt.html.encode()) <= budget:
+                if self._html_bytes(attempt) <= budget:
                     best, low = attempt, middle + 1
                 else:
                     high = middle - 1
@@ -417,6 +434,15 @@ def _at_most_one_blank_line(text: str) -> str:
     return text
 
 
+def _fits(sections: tuple[Section, ...], keep: int) -> bool:
+    """Whether `truncate(sections, keep)` would give sections equal to these: at most `keep`
+    items, and no section empty (truncate drops those)."""
+    for section in sections:
+        if not (section.items or section.sections) or not _fits(section.sections, keep):
+            return False
+    return sum(s.count for s in sections) <= keep
+
+
 def _shape(sections: tuple[Section, ...]) -> tuple[object, ...]:
     return tuple((s.title, tuple(t.id for t in s.items), _shape(s.sections)) for s in sections)
 
@@ -432,21 +458,6 @@ def preheader(titles: Iterable[str], limit: int = PREHEADER_CHARS) -> str:
         return text
     cut = text[: limit + 1].rsplit(" ", 1)[0] if " " in text[:limit] else text[:limit]
     return cut.rstrip(" ;,:-") + "…"
-
-
-@memo(maxsize=4096)
-def _entry(tagged: Any, excerpt_words: int) -> SimpleNamespace:
-    """What a template sees of one story (the same in every digest that carries it)."""
-    link = safe_link(tagged.item.link)
-    shown = excerpt(tagged.item.summary, excerpt_words, has_link=link is not None)
-    return SimpleNamespace(
-        item=tagged.item,
-        link=link,
-        paragraphs=list(shown.paragraphs),
-        cut=shown.cut,
-        regions=tagged.regions,
-        topics=tagged.topics,
-    )
 
 
 def _template_line(exc: BaseException, filename: str) -> int | str:
