@@ -30,7 +30,7 @@ from markupsafe import Markup
 from ..caches import memo
 from ..errors import TemplateError
 from ..languages import SOURCE_LANGUAGE
-from ..models import Digest, Section, Subscriber
+from ..models import Digest, Section, Subscriber, TaggedItem
 from ..selection import flatten, truncate
 from ..settings import LIST_NAME
 from .i18n import (
@@ -241,6 +241,7 @@ class Renderer:
         self.compiled = 0  # MJML compilations done, for progress and benchmarks
         self._last_sections: tuple[Section, ...] | None = None
         self._last_shape: tuple[object, ...] = ()
+        self._last_stories: tuple[object, list[TaggedItem], str] = (None, [], "")
 
     def localiser(self, language: str | None) -> Localiser:
         """The wording of `language` (None: the default language)."""
@@ -309,7 +310,7 @@ class Renderer:
     def _context(self, digest: Digest, sections: tuple[Section, ...], shown: int) -> dict[str, Any]:
         subscriber = digest.subscriber
         words = self.localiser_of(subscriber)
-        entries = flatten(sections)
+        entries, first_titles = self._stories(sections)
         count, more = len(entries), len(digest.items) - shown + len(digest.more)
         period = words.period(digest.period_start, digest.period_end)
         subject_context = {
@@ -322,7 +323,7 @@ class Renderer:
         return {
             **subject_context,
             "subject": subject,
-            "preheader": preheader(e.item.title for e in entries),
+            "preheader": first_titles,
             "preheader_padding": PREHEADER_PADDING,
             "intro": intro(count, more, subscriber.group_by, words),
             "sections": [self._section_view(s, words) for s in sections],
@@ -338,6 +339,14 @@ class Renderer:
             "view_url": _VIEW if self.web_pages else "",
             "subscription": {"regions": _REGIONS, "topics": _TOPICS},
         }
+
+    def _stories(self, sections: tuple[Section, ...]) -> tuple[list[TaggedItem], str]:
+        """The stories in the order shown and the preheader, the same in every language:
+        made once for the readers of all languages, who come one after another."""
+        if sections is not self._last_stories[0]:
+            entries = flatten(sections)
+            self._last_stories = (sections, entries, preheader(e.item.title for e in entries))
+        return self._last_stories[1], self._last_stories[2]
 
     def _section_view(self, section: Section, words: Localiser) -> SectionView:
         return SectionView(section, words, self.excerpt_words)
@@ -362,7 +371,7 @@ class Renderer:
             mjml=mjml_source,
             html="".join(pieces) if self.keep_sources else "",  # sending needs the pieces
             text=_at_most_one_blank_line(text),
-            shown_ids=tuple(e.id for e in flatten(sections)),
+            shown_ids=tuple(e.id for e in self._stories(sections)[0]),
             html_pieces=pieces,
         )
 

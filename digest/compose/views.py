@@ -6,7 +6,6 @@ the block rendered for it before; its stories are looked at only when the block 
 
 from __future__ import annotations
 
-import functools
 import re
 from types import SimpleNamespace
 from typing import Any
@@ -26,31 +25,37 @@ def safe_link(link: str | None) -> str | None:
 
 class SectionView:
     """What a template sees of a section. Its stories are looked at only when a block that
-    shows them is rendered: `{% call cached(sub) %}` blocks mostly come from the cache."""
+    shows them is rendered: `{% call cached(sub) %}` blocks mostly come from the cache.
+    (Properties remembered by hand: Python 3.11's cached_property takes a lock each time.)"""
 
     def __init__(self, section: Section, words: Localiser, excerpt_words: int) -> None:
         self.title = words.name(section.title)
         self.section = section
         self._words, self._excerpt_words = words, excerpt_words
+        self._items: list[SimpleNamespace] | None = None
+        self._sections: list[SectionView] | None = None
 
-    @functools.cached_property
+    @property
     def block_key(self) -> tuple[object, ...]:
         """What the section shows, apart from the language: its title and its stories, by
         identity (a run's stories are the same objects in every digest; `cached` keeps them
         alive while their key is kept, so an id cannot be taken by another story)."""
-        return (
-            self.section.title,
-            tuple(map(id, self.section.items)),
-            tuple(v.block_key for v in self.sections),
-        )
+        section = self.section
+        nested = tuple(v.block_key for v in self.sections) if section.sections else ()
+        return (section.title, tuple(map(id, section.items)), nested)
 
-    @functools.cached_property
+    @property
     def items(self) -> list[SimpleNamespace]:
-        return [entry(t, self._excerpt_words) for t in self.section.items]
+        if self._items is None:
+            self._items = [entry(t, self._excerpt_words) for t in self.section.items]
+        return self._items
 
-    @functools.cached_property
+    @property
     def sections(self) -> list[SectionView]:
-        return [SectionView(s, self._words, self._excerpt_words) for s in self.section.sections]
+        if self._sections is None:
+            words, excerpt_words = self._words, self._excerpt_words
+            self._sections = [SectionView(s, words, excerpt_words) for s in self.section.sections]
+        return self._sections
 
 
 @memo(maxsize=4096)
