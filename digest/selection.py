@@ -240,10 +240,12 @@ class ItemIndex:
         return result
 
 
-def preference_key(subscriber: Subscriber) -> tuple[object, ...]:
+def preference_key(subscriber: Subscriber, language: bool = True) -> tuple[object, ...]:
     """What decides a subscriber's digest apart from their address. (The default order and
     language add nothing, so subscribers who keep them have the keys, and the worker shares,
-    they had.) Two languages never share a key, so never a rendering."""
+    they had.) Two languages never share a key, so never a rendering. `language=False`: the
+    key without the language, which decides the worker (readers of every language with the
+    same preferences then come one after another and share the digest's arrangement)."""
     key: tuple[object, ...] = (
         subscriber.regions,
         subscriber.topics,
@@ -253,6 +255,6 @@ def preference_key(subscriber: Subscriber) -> tuple[object, ...]:
     )
     if subscriber.order != "newest":
         key = (*key, subscriber.order)
-    if subscriber.language or subscriber.item_languages:
+    if language and (subscriber.language or subscriber.item_languages):
         key = (*key, "language", subscriber.language or "", subscriber.item_languages)
     return key

@@ -95,3 +95,28 @@ def test_only_keeps_the_named_addresses_and_rejects_unknown_ones(tmp_path: Path)
         assert [s.email for s in kept.read()] == ["ana@example.org"]
     with pytest.raises(SubscribersError, match="--only zoe@example.org: not in the subscribers"):
         SendList.build(path, TAXONOMY, tmp_path / "state.db", only=["zoe@example.org"])
+
+
+def test_readers_of_every_language_with_the_same_preferences_are_sent_together(
+    tmp_path: Path,
+) -> None:
+    """One worker sends them, one after another: they share the digest's arrangement."""
+    preferences = [("[Caribbean]", "[Health]"), ("[Central America]", "[]"), ("[Caribbean]", "[]")]
+    entries = [
+        entry(f"en.{number}@example.org", regions, topics)
+        + "".join(
+            entry(f"{code}.{number}@example.org", regions, topics)
+            + f"    language: {code}\n    item_languages: [{code}, en]\n"
+            for code in ("es", "fr")
+        )
+        for number, (regions, topics) in enumerate(preferences)
+    ]
+    path = write(tmp_path / "subscribers.yaml", entries)
+    with SendList.build(path, TAXONOMY, tmp_path / "state.db") as send_list:
+        for shards in (2, 3):
+            shares = [[s.email for s in send_list.read(shard, shards)] for shard in range(shards)]
+            for number in range(len(preferences)):
+                readers = [f"{code}.{number}@example.org" for code in ("en", "es", "fr")]
+                [share] = [share for share in shares if readers[0] in share]
+                first = share.index(readers[0])
+                assert share[first : first + 3] == readers

@@ -34,7 +34,7 @@ CREATE TABLE listed (  -- every address of the file, for duplicates
 CREATE TABLE subscribers (
     folded TEXT NOT NULL,
     preferences TEXT NOT NULL,  -- preference_key: the send order
-    bucket INTEGER NOT NULL,  -- a hash of it: which worker sends
+    bucket INTEGER NOT NULL,  -- a hash of it without the language: which worker sends
     data BLOB NOT NULL  -- the Subscriber's fields, pickled
 );
 """
@@ -113,7 +113,7 @@ class SendList:
             (
                 subscriber.email.casefold(),
                 preferences,
-                zlib.crc32(preferences.encode()),
+                zlib.crc32(repr(preference_key(subscriber, language=False)).encode()),
                 pickle.dumps(fields, protocol=pickle.HIGHEST_PROTOCOL),
             )
         )
