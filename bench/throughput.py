@@ -590,7 +590,8 @@ def print_table(result: dict[str, Any]) -> None:
     rows = [
         ("machine", f"{m['cpus']} CPUs, {m['cpu_model']}, Python {m['python']}, "
                     f"load {m['load_average_at_start'][0]} at start"),
-        ("subscribers", f"{result['subscribers']:,} ({result['profiles']:,} distinct profiles)"),
+        ("subscribers", f"{result['subscribers']:,} ({result['profiles']:,} distinct profiles; "
+                        f"languages: {result.get('languages', 'en')})"),
         ("connections", str(result["connections"])),
         ("items", f"{result['items_total']} picked up; {result['avg_items_per_digest']:.1f} "
                   f"per digest on average, {result['max_items_per_digest']} at most"),
@@ -715,8 +716,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1, help="random seed for the generated data")
     parser.add_argument(
         "--mixed-languages",
-        action="store_true",
-        help="readers in English, Spanish and French (5:4:1), each also taking English news",
+        nargs="?",
+        const="by-region",
+        choices=("by-region", "independent"),
+        help="readers in English, Spanish and French, each also taking English news: "
+        "by-region (the default) as the regions they follow make likely, or independent "
+        "(5:4:1 whatever they follow)",
     )
     parser.add_argument(
         "--wire-seconds",
@@ -863,6 +868,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "items_total": project.items_total,
             "items_generated": project.items_generated,
             "profiles": project.profiles,
+            "languages": args.mixed_languages or "en",
             "profile": summarise_profile(args.profile) if args.profile else None,
             "postfix": tools.version,
             "digest_version": code_version(),
