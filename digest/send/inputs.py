@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -10,6 +11,7 @@ from ..models import Subscriber
 from ..settings import Settings
 from ..subscribers import load_effective_subscribers, not_listed
 from ..taxonomy import Taxonomy, load_taxonomy
+from ..taxonomy.lexicon import Lexicon
 
 
 @dataclass
@@ -21,16 +23,31 @@ class Inputs:
 
 
 def load_inputs(
-    settings: Settings, keep_sources: bool = True, with_subscribers: bool = True
+    settings: Settings,
+    keep_sources: bool = True,
+    with_subscribers: bool = True,
+    taxonomy: Taxonomy | None = None,
 ) -> Inputs:
     """Taxonomy, effective subscribers and templates, checked. `keep_sources=False` (sending)
     keeps only the encoded parts of each rendering, not its MJML, HTML and text. A send reads
-    its subscribers into a `SendList` instead (`with_subscribers=False`)."""
-    taxonomy = load_taxonomy(settings.taxonomy)
+    its subscribers into a `SendList` instead (`with_subscribers=False`). A worker process
+    is given the run's `taxonomy` without its lexicon (`light`) rather than load it."""
+    taxonomy = taxonomy or load_taxonomy(settings.taxonomy)
     subscribers = load_effective_subscribers(settings, taxonomy) if with_subscribers else []
+    return Inputs(settings, taxonomy, subscribers, load_renderer(settings, keep_sources))
+
+
+def load_renderer(settings: Settings, keep_sources: bool = False) -> Renderer:
+    """The templates, checked (see `load_inputs` for `keep_sources`)."""
     renderer = Renderer(settings.templates, list_name=settings.list_name, keep_sources=keep_sources)
     renderer.check()
-    return Inputs(settings, taxonomy, subscribers, renderer)
+    return renderer
+
+
+def light(taxonomy: Taxonomy) -> Taxonomy:
+    """The taxonomy's regions, topics and fingerprint without its lexicon of place names
+    (tens of MB): what composing needs once every item is tagged."""
+    return dataclasses.replace(taxonomy, lexicon=Lexicon(), region_terms={}, topic_terms={})
 
 
 def select_subscribers(subscribers: list[Subscriber], only: Iterable[str]) -> list[Subscriber]:

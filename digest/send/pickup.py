@@ -7,6 +7,7 @@ read again, so a large feed costs its full price once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -39,9 +40,16 @@ def pick_up(settings: Settings, state: State, taxonomy: Taxonomy, now: datetime)
     )
 
 
-def tagged_items(state: State, taxonomy: Taxonomy) -> list[TaggedItem]:
-    """Every stored item with its tags: as kept, or made now where the taxonomy changed."""
-    return [_tagged(stored, taxonomy) for stored in state.items()]
+def tagged_items(
+    state: State, taxonomy: Taxonomy, full: Callable[[], Taxonomy] | None = None
+) -> list[TaggedItem]:
+    """Every stored item with its tags: as kept, or made now where the taxonomy changed.
+    With `full`, `taxonomy` may be one without its lexicon (a worker process's: the run has
+    just tagged every item), and `full` loads the whole one should any tag be out of date."""
+    stored = state.items()
+    if full is not None and any(s.tagged_with != taxonomy.fingerprint for s in stored):
+        taxonomy = full()
+    return [_tagged(item, taxonomy) for item in stored]
 
 
 def _tagged(stored: StoredItem, taxonomy: Taxonomy) -> TaggedItem:

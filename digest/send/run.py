@@ -8,6 +8,7 @@ InputError and nothing goes out. A large run is shared between worker processes
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
@@ -16,12 +17,12 @@ from ..settings import Settings
 from ..state import State, reading, send_lock
 from ..subscribers import SendList
 from .composer import Composer
-from .inputs import Inputs, load_inputs
+from .inputs import Inputs, light, load_inputs
 from .journal import fold_acceptances
 from .loop import deliver, deliver_share
 from .pickup import pick_up, preview_items
 from .previews import NO_SECRET
-from .processes import deliver_in_processes, worker_count
+from .processes import Go, Workers, deliver_in_processes, early_workers, worker_count
 from .report import Abort, NoProgress, Outcome, Progress, SendReport
 
 
@@ -49,15 +50,21 @@ def send(
     progress = progress or NoProgress()
     inputs = load_inputs(settings, keep_sources=False, with_subscribers=False)
     now = now or clock()
-    with SendList.build(settings.subscribers, inputs.taxonomy, settings.state, only) as listed:
-        if dry_run or to is not None:
+    recorded = not dry_run and to is None
+    with (
+        early_workers(settings) if recorded and not only else contextlib.nullcontext() as early,
+        SendList.build(settings.subscribers, inputs.taxonomy, settings.state, only) as listed,
+    ):
+        if not recorded:
             return _without_recording(inputs, listed, now, dry_run, to, progress, should_stop)
         with send_lock(settings.state, wait=lock_wait), State(settings.state) as state:
             fold_acceptances(state)  # what a killed run had accepted but not recorded
             pickup = pick_up(settings, state, inputs.taxonomy, now)
             report = SendReport(run_id=state.start_run(kind, now, due_at), pickup=pickup)
             try:
-                abort = _deliver(inputs, state, listed, report, progress, now, clock, should_stop)
+                abort = _deliver(
+                    inputs, state, listed, report, progress, (now, clock), should_stop, early
+                )
                 report.abort(abort)
                 fold_acceptances(state)  # all recorded: the log starts empty next time
             except BaseException as exc:  # Ctrl-C or a bug: not recorded as done
@@ -74,12 +81,14 @@ def _deliver(
     listed: SendList,
     report: SendReport,
     progress: Progress,
-    now: datetime,
-    clock: Callable[[], datetime],
+    times: tuple[datetime, Callable[[], datetime]],
     should_stop: Callable[[], bool],
+    early: Workers | None,
 ) -> Abort | None:
-    """The recorded run's deliveries, in this process or shared between worker processes."""
+    """The recorded run's deliveries, in this process or shared between worker processes
+    (those started `early`, if they are as many)."""
     settings = inputs.settings
+    now, clock = times
 
     def emit(outcome: Outcome) -> None:
         report.add(outcome)
@@ -90,8 +99,11 @@ def _deliver(
     secret, _ = state.token_secret(settings.token_secret_env)  # made once, before any worker
     workers = worker_count(settings, False, len(listed))
     if workers > 1:
+        go = Go(listed.path, report.run_id, None, now, light(inputs.taxonomy))
+        if early is not None and early.count == workers:
+            return early.run(go, emit, report.warn, should_stop)
         return deliver_in_processes(
-            settings, workers, listed.path, now=now, warn=report.warn, **share
+            settings, workers, go, emit=emit, warn=report.warn, should_stop=should_stop
         )
     subscribers = listed.read()
     return deliver_share(

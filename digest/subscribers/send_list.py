@@ -5,12 +5,15 @@ each valid subscriber is written here as it is checked (duplicates are found her
 web's changes laid over it, and each worker process reads back its share, one at a time, with
 subscribers of the same preferences one after another (so a shared rendering is made once).
 A file with any problem leaves no list: the error is raised and the file removed.
+
+A file in the usual plain form is read by `plain` (a million entries in seconds); any other
+file, and any file with a problem, by the exact reader (`file.iter_subscribers`), which
+names every problem with its line.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import pickle
 import sqlite3
@@ -18,12 +21,15 @@ import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from ..models import Subscriber
 from ..selection import preference_key
+from ..state import State, WebChanges, reading, suppressions
 from ..taxonomy import Taxonomy
 from .file import iter_subscribers, not_listed
-from .merge import with_web_changes
+from .merge import effective_subscribers
+from .plain import FIELDS, Fields, NotPlain, plain_subscribers
 
 SCHEMA = """
 CREATE TABLE listed (  -- every address of the file, for duplicates
@@ -31,21 +37,34 @@ CREATE TABLE listed (  -- every address of the file, for duplicates
     line INTEGER NOT NULL,
     email TEXT NOT NULL  -- as written
 );
+CREATE TABLE profiles (  -- each set of preferences (a few thousand on any list)
+    id INTEGER PRIMARY KEY,
+    preferences TEXT NOT NULL,  -- preference_key as text: the send order
+    bucket INTEGER NOT NULL,  -- a hash of it: which worker sends
+    data BLOB NOT NULL  -- (regions, topics, group_by, timezone), pickled
+);
 CREATE TABLE subscribers (
     folded TEXT NOT NULL,
-    preferences TEXT NOT NULL,  -- preference_key: the send order
-    bucket INTEGER NOT NULL,  -- a hash of it: which worker sends
-    data BLOB NOT NULL  -- the Subscriber's fields, pickled
+    profile INTEGER NOT NULL,
+    bucket INTEGER NOT NULL,  -- the profile's
+    email TEXT NOT NULL,
+    name TEXT NOT NULL,
+    frequency TEXT NOT NULL,
+    line INTEGER NOT NULL
 );
 """
-FIELDS = tuple(f.name for f in dataclasses.fields(Subscriber))
 BATCH = 2_000  # rows written at a time
+PROFILES_KEPT = 65_536  # sets of preferences whose send order and pickle are remembered
 DUPLICATES = """
 SELECT later.email, later.line, first.line FROM listed AS later
 JOIN (SELECT folded, MIN(line) AS line FROM listed GROUP BY folded HAVING COUNT(*) > 1) AS first
     ON later.folded = first.folded AND later.line > first.line
 ORDER BY later.line
 """
+COLUMNS = "email, name, frequency, line, profile"  # what `_subscriber` is made from
+# A set of preferences: its number, the worker that sends it, and the tuples it was made from
+# (see `SendList._put_fields`).
+Profile = tuple[int, int, tuple[str, ...], tuple[str, ...]]
 
 
 class SendList:
@@ -55,6 +74,8 @@ class SendList:
         self.path, self.db = path, db
         self._listed: list[tuple[str, int, str]] = []  # not written yet
         self._rows: list[tuple[str, str, int, bytes]] = []
+        self._profiles: dict[tuple[object, ...], Profile] = {}  # see `_put_fields`
+        self._unpickled: dict[int, tuple[Any, ...]] = {}  # see `_subscriber`
 
     @classmethod
     def open(cls, path: Path) -> SendList:
@@ -81,14 +102,16 @@ class SendList:
             db.execute("PRAGMA cache_size=-4000")  # KB, whatever the number of subscribers
             db.executescript(SCHEMA)
             db.execute("BEGIN")
-            checked = iter_subscribers(subscribers_file, taxonomy, seen=send_list)
-            for subscriber in with_web_changes(checked, state_file, taxonomy):
-                send_list._put(subscriber)
-            send_list._write()
+            # The suppression journal and the state first, as the web's changes are read: a
+            # damaged state stops the send before the list is read.
+            suppressed = suppressions.suppressed(suppressions.journal_path(state_file))
+            with reading(state_file) as state:
+                send_list._fill(subscribers_file, taxonomy)
+                send_list._lay_web_changes(state, suppressed, taxonomy)
             send_list._keep_only(only)
             db.execute("DROP TABLE listed")
             db.execute("COMMIT")
-            db.execute("CREATE INDEX send_order ON subscribers(preferences, folded)")
+            db.execute("CREATE INDEX send_order ON subscribers(profile, folded)")
         except BaseException:
             send_list.remove()
             raise
@@ -106,24 +129,90 @@ class SendList:
         self._write()
         return [(email, line, first) for email, line, first in self.db.execute(DUPLICATES)]
 
+    def _fill(self, path: Path, taxonomy: Taxonomy) -> None:
+        """The file's subscribers: read the quick way if it is in the plain form and valid,
+        else (dropping what the quick way gave) the exact way, which raises its problems."""
+        try:
+            for fields in plain_subscribers(path, taxonomy):
+                self._put_fields(fields)
+            self._write()
+            try:  # an address listed twice: the exact reader names both lines
+                self.db.execute("CREATE UNIQUE INDEX by_address ON subscribers(folded)")
+            except sqlite3.IntegrityError as exc:
+                raise NotPlain from exc
+        except NotPlain:
+            self._rows.clear()
+            self.db.execute("DROP INDEX IF EXISTS by_address")
+            self.db.execute("DELETE FROM subscribers")
+            for subscriber in iter_subscribers(path, taxonomy, seen=self):
+                self._put(subscriber)
+            self._write()
+            self.db.execute("CREATE INDEX by_address ON subscribers(folded)")
+
+    def _lay_web_changes(
+        self, state: State | None, suppressed: frozenset[str], taxonomy: Taxonomy
+    ) -> None:
+        """`effective_subscribers` over the file's subscribers written here: the few the web
+        touched, and the suppressed, are taken out, and the touched put back as the web
+        changed them, with the web's own sign-ups."""
+        web = WebChanges(state) if state is not None else None
+        if not suppressed and (web is None or next(web.keys(), None) is None):
+            return
+        known = web.keys() if web is not None else iter(())
+        self.db.execute("CREATE TEMP TABLE web_keys (key TEXT PRIMARY KEY)")
+        for keys in (known, iter(suppressed)):
+            self.db.executemany("INSERT OR IGNORE INTO web_keys VALUES (?)", ((k,) for k in keys))
+        touched = [
+            self._subscriber(*row)
+            for row in self.db.execute(
+                f"SELECT {COLUMNS} FROM subscribers "
+                "WHERE folded IN (SELECT key FROM web_keys) ORDER BY rowid"
+            ).fetchall()
+        ]
+        self.db.execute("DELETE FROM subscribers WHERE folded IN (SELECT key FROM web_keys)")
+        self.db.execute("DROP TABLE web_keys")
+        for subscriber in effective_subscribers(touched, state, taxonomy, suppressed):
+            self._put(subscriber)
+        self._write()
+
     def _put(self, subscriber: Subscriber) -> None:
-        preferences = repr(preference_key(subscriber))
-        fields = tuple(getattr(subscriber, name) for name in FIELDS)
-        self._rows.append(
-            (
-                subscriber.email.casefold(),
-                preferences,
-                zlib.crc32(preferences.encode()),
-                pickle.dumps(fields, protocol=pickle.HIGHEST_PROTOCOL),
-            )
-        )
+        self._put_fields(tuple(getattr(subscriber, name) for name in FIELDS))  # type: ignore[arg-type]
+
+    def _put_fields(self, fields: Fields) -> None:
+        email, name, regions, topics, group_by, frequency, _, line = fields
+        # The same tuples of regions and topics come back for every subscriber who wrote
+        # them alike (both readers share them), so their identity is a cheap key; the entry
+        # holds the tuples, so no other object can take their id while it is kept.
+        key = (id(regions), id(topics), group_by, fields[6], bool(name))
+        profile = self._profiles.get(key)
+        if profile is None:
+            profile = self._profile(key, fields)
+        self._rows.append((email.casefold(), profile[0], profile[1], email, name, frequency, line))
         if len(self._rows) >= BATCH:
             self._write()
+
+    def _profile(self, key: tuple[object, ...], fields: Fields) -> Profile:
+        """A new set of preferences: its number, the worker that sends it (a hash of its
+        `preference_key`), written to `profiles`."""
+        email, name, regions, topics, group_by, _, timezone, _ = fields
+        text = repr(
+            preference_key(Subscriber(email, name, regions, topics, group_by, "", timezone))
+        )
+        pickled = pickle.dumps((regions, topics, group_by, timezone), pickle.HIGHEST_PROTOCOL)
+        bucket = zlib.crc32(text.encode())
+        cursor = self.db.execute(
+            "INSERT INTO profiles(preferences, bucket, data) VALUES (?, ?, ?)",
+            (text, bucket, pickled),
+        )
+        if len(self._profiles) >= PROFILES_KEPT:
+            self._profiles.clear()
+        profile = self._profiles[key] = (int(cursor.lastrowid or 0), bucket, regions, topics)
+        return profile
 
     def _write(self) -> None:
         self.db.executemany("INSERT INTO listed VALUES (?, ?, ?)", self._listed)
         self.db.executemany(
-            "INSERT INTO subscribers(folded, preferences, bucket, data) VALUES (?, ?, ?, ?)",
+            "INSERT INTO subscribers VALUES (?, ?, ?, ?, ?, ?, ?)",
             self._rows,
         )
         self._listed.clear()
@@ -152,12 +241,31 @@ class SendList:
     def read(self, shard: int = 0, shards: int = 1) -> Iterator[Subscriber]:
         """The subscribers of one worker's share, in send order: by preferences (a shared
         rendering is needed only briefly), each set of preferences sent by one worker."""
-        rows = self.db.execute(
-            "SELECT data FROM subscribers WHERE bucket % ? = ? ORDER BY preferences, folded",
+        profiles = self.db.execute(
+            "SELECT id FROM profiles WHERE bucket % ? = ? ORDER BY preferences, id",
             (shards, shard),
         )
-        for (data,) in rows:
-            yield Subscriber(*pickle.loads(data))
+        for (profile,) in profiles:
+            rows = self.db.execute(
+                f"SELECT {COLUMNS} FROM subscribers WHERE profile = ? ORDER BY folded",
+                (profile,),
+            )
+            for row in rows:
+                yield self._subscriber(*row)
+
+    def _subscriber(
+        self, email: str, name: str, frequency: str, line: int, profile: int
+    ) -> Subscriber:
+        preferences = self._unpickled.get(profile)
+        if preferences is None:
+            (data,) = self.db.execute(
+                "SELECT data FROM profiles WHERE id = ?", (profile,)
+            ).fetchone()
+            if len(self._unpickled) >= PROFILES_KEPT:
+                self._unpickled.clear()
+            preferences = self._unpickled[profile] = pickle.loads(data)
+        regions, topics, group_by, timezone = preferences
+        return Subscriber(email, name, regions, topics, group_by, frequency, timezone, line)
 
     def close(self) -> None:
         self.db.close()
