@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+from datetime import UTC, datetime
 
 import pytest
 
 from digest.send import journal
 from digest.send.pickup import tagged_items
-from digest.state import State
+from digest.settings import load_settings
+from digest.state import State, WebChanges, suppressions
+from digest.subscribers import SendList, load_effective_subscribers
 from digest.taxonomy import load_taxonomy
 
 from .conftest import Project, SmtpServer
@@ -113,3 +116,28 @@ def test_a_worker_tags_with_the_whole_taxonomy_only_when_a_tag_is_out_of_date(
         state.db.execute("UPDATE items SET tagged_with = 'older'")
         again = tagged_items(state, lexicon_free, full)  # type: ignore[arg-type]
     assert loaded == [True] and again == kept
+
+
+def test_the_send_list_lays_the_webs_changes_over_the_file_as_a_preview_does(
+    project: Project,
+) -> None:
+    _plain_list(project, 30)
+    now = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    with State(project.state) as state:
+        web = WebChanges(state)
+        web.unsubscribe("Reader3@example.org", "one-click", now)
+        web.set_preferences("reader4@example.org", {"topics": ["Health"]}, "preferences", now)
+        web.set_preferences("gone@example.org", {"topics": ["Health"]}, "preferences", now)
+        nonce = web.sign_up("new@example.org", {"regions": ["Caribbean"]}, now, "127.0.0.1")
+        web.confirm("new@example.org", now, "127.0.0.1", lambda pending, _: pending, nonce)
+    journal = suppressions.journal_path(project.state)
+    suppressions.append(journal, "unsubscribe", "reader5@example.org", "bounce", now)
+    settings = load_settings(project.root / "digest.yaml")
+    taxonomy = load_taxonomy(None)
+    expected = load_effective_subscribers(settings, taxonomy)
+    with SendList.build(settings.subscribers, taxonomy, settings.state) as send_list:
+        listed = list(send_list.read())
+    assert sorted(listed, key=lambda s: s.email) == sorted(expected, key=lambda s: s.email)
+    emails = {s.email for s in listed}
+    assert "new@example.org" in emails and len(emails) == 29  # 30 - 2 + 1
+    assert next(s for s in listed if s.email == "reader4@example.org").topics == ("Health",)

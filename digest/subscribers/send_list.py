@@ -21,7 +21,6 @@ import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
 from ..models import Subscriber
 from ..selection import preference_key
@@ -61,7 +60,6 @@ JOIN (SELECT folded, MIN(line) AS line FROM listed GROUP BY folded HAVING COUNT(
     ON later.folded = first.folded AND later.line > first.line
 ORDER BY later.line
 """
-COLUMNS = "email, name, frequency, line, profile"  # what `_subscriber` is made from
 # A set of preferences: its number, the worker that sends it, and the tuples it was made from
 # (see `SendList._put_fields`).
 Profile = tuple[int, int, tuple[str, ...], tuple[str, ...]]
@@ -75,7 +73,6 @@ class SendList:
         self._listed: list[tuple[str, int, str]] = []  # not written yet
         self._rows: list[tuple[str, str, int, bytes]] = []
         self._profiles: dict[tuple[object, ...], Profile] = {}  # see `_put_fields`
-        self._unpickled: dict[int, tuple[Any, ...]] = {}  # see `_subscriber`
 
     @classmethod
     def open(cls, path: Path) -> SendList:
@@ -162,13 +159,7 @@ class SendList:
         self.db.execute("CREATE TEMP TABLE web_keys (key TEXT PRIMARY KEY)")
         for keys in (known, iter(suppressed)):
             self.db.executemany("INSERT OR IGNORE INTO web_keys VALUES (?)", ((k,) for k in keys))
-        touched = [
-            self._subscriber(*row)
-            for row in self.db.execute(
-                f"SELECT {COLUMNS} FROM subscribers "
-                "WHERE folded IN (SELECT key FROM web_keys) ORDER BY rowid"
-            ).fetchall()
-        ]
+        touched = self._by_address("web_keys")
         self.db.execute("DELETE FROM subscribers WHERE folded IN (SELECT key FROM web_keys)")
         self.db.execute("DROP TABLE web_keys")
         for subscriber in effective_subscribers(touched, state, taxonomy, suppressed):
@@ -242,30 +233,33 @@ class SendList:
         """The subscribers of one worker's share, in send order: by preferences (a shared
         rendering is needed only briefly), each set of preferences sent by one worker."""
         profiles = self.db.execute(
-            "SELECT id FROM profiles WHERE bucket % ? = ? ORDER BY preferences, id",
+            "SELECT id, data FROM profiles WHERE bucket % ? = ? ORDER BY preferences, id",
             (shards, shard),
         )
-        for (profile,) in profiles:
+        for profile, data in profiles:
+            regions, topics, group_by, timezone = pickle.loads(data)
             rows = self.db.execute(
-                f"SELECT {COLUMNS} FROM subscribers WHERE profile = ? ORDER BY folded",
+                "SELECT email, name, frequency, line FROM subscribers WHERE profile = ? "
+                "ORDER BY folded",
                 (profile,),
             )
-            for row in rows:
-                yield self._subscriber(*row)
+            for email, name, frequency, line in rows:
+                yield Subscriber(email, name, regions, topics, group_by, frequency, timezone, line)
 
-    def _subscriber(
-        self, email: str, name: str, frequency: str, line: int, profile: int
-    ) -> Subscriber:
-        preferences = self._unpickled.get(profile)
-        if preferences is None:
-            (data,) = self.db.execute(
-                "SELECT data FROM profiles WHERE id = ?", (profile,)
-            ).fetchone()
-            if len(self._unpickled) >= PROFILES_KEPT:
-                self._unpickled.clear()
-            preferences = self._unpickled[profile] = pickle.loads(data)
-        regions, topics, group_by, timezone = preferences
-        return Subscriber(email, name, regions, topics, group_by, frequency, timezone, line)
+    def _by_address(self, keys: str) -> list[Subscriber]:
+        """The subscribers whose addresses are in the table `keys`, in file order."""
+        rows = self.db.execute(
+            "SELECT s.email, s.name, s.frequency, s.line, p.data FROM subscribers AS s "
+            f"JOIN profiles AS p ON p.id = s.profile WHERE s.folded IN (SELECT key FROM {keys}) "
+            "ORDER BY s.rowid"
+        ).fetchall()
+        result = []
+        for email, name, frequency, line, data in rows:
+            regions, topics, group_by, timezone = pickle.loads(data)
+            result.append(
+                Subscriber(email, name, regions, topics, group_by, frequency, timezone, line)
+            )
+        return result
 
     def close(self) -> None:
         self.db.close()
