@@ -48,13 +48,15 @@ def send(
     every digest goes to that address as a test and nothing is recorded.
     """
     progress = progress or NoProgress()
-    inputs = load_inputs(settings, keep_sources=False, with_subscribers=False)
-    now = now or clock()
     recorded = not dry_run and to is None
-    with (
-        early_workers(settings) if recorded and not only else contextlib.nullcontext() as early,
-        SendList.build(settings.subscribers, inputs.taxonomy, settings.state, only) as listed,
-    ):
+    with contextlib.ExitStack() as stack:
+        # Worker processes for a long list start first: their start-up overlaps the check.
+        early = stack.enter_context(early_workers(settings)) if recorded and not only else None
+        inputs = load_inputs(settings, keep_sources=False, with_subscribers=False)
+        now = now or clock()
+        listed = stack.enter_context(
+            SendList.build(settings.subscribers, inputs.taxonomy, settings.state, only)
+        )
         if not recorded:
             return _without_recording(inputs, listed, now, dry_run, to, progress, should_stop)
         with send_lock(settings.state, wait=lock_wait), State(settings.state) as state:

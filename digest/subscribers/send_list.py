@@ -107,6 +107,7 @@ class SendList:
                 send_list._lay_web_changes(state, suppressed, taxonomy)
             send_list._keep_only(only)
             db.execute("DROP TABLE listed")
+            send_list._profiles.clear()  # a worker reads them back from the file
             db.execute("COMMIT")
             db.execute("CREATE INDEX send_order ON subscribers(profile, folded)")
         except BaseException:
