@@ -109,7 +109,7 @@ class Workers:
             )
             for shard in shards
         ]
-        self.ran = False
+        self.ran = self.closed = False
         for process in self.processes:
             process.start()
 
@@ -128,6 +128,10 @@ class Workers:
         return _collect(self.processes, self.messages, self.stop, emit, warn, should_stop)
 
     def close(self) -> None:
+        """Stop the workers (waiting ones are told there is no run); once is enough."""
+        if self.closed:
+            return
+        self.closed = True
         self.stop.set()
         if not self.ran:
             for _ in self.processes:

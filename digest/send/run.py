@@ -100,9 +100,12 @@ def _deliver(
     share = dict(run_id=report.run_id, to=None, emit=emit, should_stop=should_stop)
     secret, _ = state.token_secret(settings.token_secret_env)  # made once, before any worker
     workers = worker_count(settings, False, len(listed))
+    if early is not None and early.count != workers:
+        early.close()  # not the run they were started for (a short list): not kept waiting
+        early = None
     if workers > 1:
         go = Go(listed.path, report.run_id, None, now, light(inputs.taxonomy))
-        if early is not None and early.count == workers:
+        if early is not None:
             return early.run(go, emit, report.warn, should_stop)
         return deliver_in_processes(
             settings, workers, go, emit=emit, warn=report.warn, should_stop=should_stop
