@@ -324,7 +324,7 @@ sender: "Regional Migration Digest <digest@example.org>"
 subscribers: subscribers.yaml
 templates: templates
 state: state/state.db
-sources: [items]
+sources: [{{path: items, language: en}}]  # English: no language detection to load
 lookback: 14d
 delivery:
   method: smtp

@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from .clock import utcnow
+from .compose import aligned, missing_key
 from .compose.render import Personal, Renderer
-from .errors import DigestError, ProblemList, StateError
+from .errors import DeliveryConfigError, DigestError, ProblemList, StateError
 from .models import Item, Subscriber, TaggedItem
 from .selection import build_digest
+from .send import SourceTagging, checked_sources
 from .settings import Settings
-from .sources import read_sources
+from .sources import label_of, read_sources, source_for
 from .state import reading
 from .state.integrity import integrity_problems, restore_hint
 from .subscribers import load_subscribers
@@ -43,19 +45,24 @@ def run_checks(settings: Settings) -> CheckReport:
         return report
     report.notes.append(f"taxonomy: {len(taxonomy.regions)} regions, {len(taxonomy.topics)} topics")
     subscribers = _check_subscribers(settings, taxonomy, report)
-    result = read_sources(settings.sources, {*taxonomy.regions, *taxonomy.topics})
+    sources, unusable = checked_sources(settings, taxonomy)
+    report.problems.extend(unusable)
+    result = read_sources(sources, {*taxonomy.regions, *taxonomy.topics})
     report.problems.extend(result.problems)
+    report.warnings.extend(result.warnings)
     report.notes.append(f"sources: {len(result.items)} item(s) in {result.files} file(s)/feed(s)")
-    sample = [tag(i, taxonomy) for i in result.items[:5]] or [tag(_SAMPLE, taxonomy)]
+    tagging = SourceTagging(taxonomy, sources)
+    sample = [t for t in map(tagging.tag, result.items[:5]) if t] or [tag(_SAMPLE, taxonomy)]
     _check_templates(settings, taxonomy, sample, subscribers, report)
-    _check_state(settings, report)
+    _check_state(settings, report, set(result.failed))
     _check_secrets(settings, report)
     _check_delivery(settings, report)
     return report
 
 
-def _check_state(settings: Settings, report: CheckReport) -> None:
-    """The state a send would use: absent (a fresh install), or whole and undamaged."""
+def _check_state(settings: Settings, report: CheckReport, failing_now: set[str]) -> None:
+    """The state a send would use: absent (a fresh install), or whole and undamaged; and the
+    sources that failed when a pickup last read them (their earlier items are kept)."""
     path = settings.state
     if not path.exists():
         report.notes.append(f"state: none yet at {path} (the first send makes it)")
@@ -64,6 +71,7 @@ def _check_state(settings: Settings, report: CheckReport) -> None:
         with reading(path) as state:
             assert state is not None
             counts = state.counts()
+            records = state.sources()
     except DigestError as exc:
         report.collect(exc)
         return
@@ -78,6 +86,14 @@ def _check_state(settings: Settings, report: CheckReport) -> None:
         return
     shown = ", ".join(f"{n} {table}" for table, n in counts.items())
     report.notes.append(f"state: {path} ({shown}), integrity ok")
+    for location, record in sorted(records.items()):
+        if record.error and location not in failing_now:
+            when = f"{record.checked_at:%Y-%m-%d %H:%M} UTC" if record.checked_at else "last time"
+            report.warnings.append(
+                f"source {label_of(location, source_for(location, settings.sources))} failed when "
+                f"last picked up ({when}): "
+                f"{record.error.removeprefix(location + ': ')}; its earlier items are kept"
+            )
 
 
 def _check_subscribers(
@@ -101,7 +117,12 @@ def _check_templates(
 ) -> None:
     """The templates render and compile for a sample digest of real items."""
     try:
-        renderer = Renderer(settings.templates, list_name=settings.list_name)
+        renderer = Renderer(
+            settings.templates,
+            list_name=settings.list_name,
+            excerpt_words=settings.excerpt_words,
+            web_pages=settings.serves_web,
+        )
         renderer.check()
         subscriber = subscribers[0] if subscribers else Subscriber(email="check@example.org")
         now = utcnow()
@@ -132,14 +153,60 @@ def _check_secrets(settings: Settings, report: CheckReport) -> None:
             f"${settings.token_secret_env} is not set: unsubscribe links are signed with a secret "
             f"generated once and kept in {settings.state}; set it to share links across machines"
         )
-    dkim = settings.dkim
-    if dkim and dkim.private_key_env and not os.environ.get(dkim.private_key_env):
+    _check_dkim(settings, report)
+    _check_bounce_secrets(settings, report)
+    if not settings.serves_web:
         report.warnings.append(
-            f"dkim.private_key_env names ${dkim.private_key_env}, which is not set: "
-            "messages would go out unsigned"
+            f"unsubscribe_url is still {settings.unsubscribe_url}: `digest serve` is taken "
+            'to be not set up, so digests have no "view in your browser" link, and past '
+            f"max_items ({settings.max_items}) the other stories wait for the next digest "
+            "instead of being listed on the web"
         )
-    if "example.org" in settings.unsubscribe_url:
-        report.warnings.append(f"unsubscribe_url is still {settings.unsubscribe_url}")
+    else:
+        report.notes.append(
+            f"web pages: digests link to {settings.page_url('view')}; past max_items "
+            f"({settings.max_items}) the other stories are listed at {settings.page_url('more')}"
+        )
+
+
+def _check_bounce_secrets(settings: Settings, report: CheckReport) -> None:
+    bounces = settings.bounces
+    if bounces.mailbox_is_imap and not os.environ.get(bounces.password_env):
+        report.warnings.append(
+            f"bounces.mailbox is {bounces.mailbox} but ${bounces.password_env} is not set: "
+            "the bounce mailbox cannot be read"
+        )
+    if bounces.webhook_secret_env and not os.environ.get(bounces.webhook_secret_env):
+        report.warnings.append(
+            f"bounces.webhook_secret_env names ${bounces.webhook_secret_env}, which is not "
+            "set: the generic bounce webhook is off"
+        )
+
+
+def _check_dkim(settings: Settings, report: CheckReport) -> None:
+    """A configured DKIM must be able to sign (over SMTP an error, exit 2), and its domain
+    must align with the From domain, or DMARC fails."""
+    dkim = settings.dkim
+    if dkim is None:
+        return
+    problem = missing_key(dkim)
+    if problem is not None and settings.delivery.method == "smtp":
+        report.problems.append(
+            DeliveryConfigError(
+                f"{settings.path}: {problem}: over SMTP, digest send refuses to send unsigned",
+                hint=f"set ${dkim.private_key_env} (or dkim.private_key_path) to the PEM "
+                "private key, or remove the dkim section",
+            )
+        )
+    elif problem is not None:
+        report.warnings.append(f"{problem}: messages would go out unsigned")
+    sender_domain = settings.sender_domain
+    if not aligned(dkim.domain, sender_domain):
+        report.warnings.append(
+            f"dkim.domain {dkim.domain} does not align with the From domain {sender_domain}: "
+            f"receivers' DMARC checks fail unless both belong to one organisational domain; "
+            f"sign with {sender_domain} (or a domain it is part of)"
+        )
 
 
 def _check_delivery(settings: Settings, report: CheckReport) -> None:

@@ -57,6 +57,7 @@ class Subscriber:
     topics: tuple[str, ...] = ()  # empty: every topic
     group_by: str = "region"
     frequency: str = "weekly"
+    order: str = "newest"  # inside each group: newest | oldest first
     timezone: str | None = None
     line: int = 0
 
@@ -83,6 +84,8 @@ class Digest:
     sections: tuple[Section, ...]
     period_start: date
     period_end: date
+    # Matching items past `max_items` (the oldest): listed on the web, not in the email.
+    more: tuple[TaggedItem, ...] = ()
 
     @property
     def item_ids(self) -> tuple[str, ...]:

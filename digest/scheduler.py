@@ -30,6 +30,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from .bounces import IntakeReport, read_bounces
 from .clock import utcnow
 from .crontab import WallClockTrigger, crontab_fields, crontab_trigger, latest_fire
 from .durations import format_duration
@@ -186,9 +187,11 @@ class Runner:
 
     # -- jobs -------------------------------------------------------------------------------------
     def poll(self) -> PickupReport | None:
-        """Pick up new items so they are in the state before a send fires."""
+        """Pick up new items so they are in the state before a send fires, and read the
+        bounce mailbox (`poll_bounces`)."""
         if self.stopping.is_set():
             return None
+        self.poll_bounces()
         try:
             taxonomy = load_taxonomy(self.settings.taxonomy)
             with State(self.settings.state) as state:
@@ -204,6 +207,29 @@ class Runner:
         )
         for problem in report.problems:
             log.warning("poll: %s", problem.message)
+        for warning in report.warnings:
+            log.warning("poll: %s", warning)
+        return report
+
+    def poll_bounces(self) -> IntakeReport | None:
+        """Process the bounce mailbox's new mail: suppress, count, unsubscribe. A mailbox
+        that cannot be read is logged and tried again at the next poll."""
+        try:
+            report = read_bounces(self.settings, clock=self.clock)
+        except DigestError as exc:
+            log.error("bounces: %s", exc)
+            return None
+        for problem in report.problems:
+            log.error("bounces: %s", problem.message)
+        if report.mails:
+            actions = report.actions
+            log.info(
+                "bounces: %d mail(s): %d suppressed, %d counted, %d unsubscribed",
+                report.mails,
+                actions["suppressed"],
+                actions["counted"],
+                actions["unsubscribed"],
+            )
         return report
 
     def send_due(self, key: str) -> DueSend:
@@ -302,6 +328,8 @@ class Runner:
             log.warning("%s: %s failed: %s", schedule.key, outcome.email, outcome.error)
         for problem in report.pickup.problems:
             log.warning("%s: %s", schedule.key, problem.message)
+        for warning in report.pickup.warnings:
+            log.warning("%s: %s", schedule.key, warning)
         if report.aborted and self.stopping.is_set():
             log.info(
                 "%s: stopped after %s; the rest go out on the next start", schedule.key, counts

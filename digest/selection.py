@@ -107,6 +107,7 @@ def build_digest(
     all_topics: tuple[str, ...],
     only_ids: Iterable[str] | None = None,
     zone: tzinfo = UTC,
+    max_items: int | None = None,
 ) -> Digest | None:
     """The subscriber's digest, or None when they have nothing new.
 
@@ -118,7 +119,7 @@ def build_digest(
         chosen = [t for t in items if t.id in wanted]
     else:
         chosen = [t for t in unsent(items, already_sent, since) if matches(subscriber, t)]
-    return arrange(subscriber, chosen, today, all_regions, all_topics, zone)
+    return arrange(subscriber, chosen, today, all_regions, all_topics, zone, max_items)
 
 
 def arrange(
@@ -128,20 +129,27 @@ def arrange(
     all_regions: tuple[str, ...],
     all_topics: tuple[str, ...],
     zone: tzinfo = UTC,
+    max_items: int | None = None,
 ) -> Digest | None:
-    """The digest of exactly these items, newest first, grouped as the subscriber asked (None
-    when there are none). It depends on the subscriber's `preference_key` only, apart from
-    the `subscriber` field itself."""
+    """The digest of exactly these items, grouped as the subscriber asked, newest (or, as they
+    chose, oldest) first inside each group; None when there are none. Past `max_items` the
+    most recent are kept and the rest are the digest's `more`. It depends on the subscriber's
+    `preference_key` only, apart from the `subscriber` field itself."""
     ordered = newest_first(chosen)
     if not ordered:
         return None
+    kept = ordered[:max_items] if max_items else ordered
+    more = ordered[len(kept) :]
+    if subscriber.order == "oldest":
+        kept = kept[::-1]
     seen = [t.first_seen.astimezone(zone).date() for t in ordered if t.first_seen is not None]
     return Digest(
         subscriber=subscriber,
-        items=tuple(ordered),
-        sections=build_sections(ordered, subscriber, all_regions, all_topics),
+        items=tuple(kept),
+        sections=build_sections(kept, subscriber, all_regions, all_topics),
         period_start=min(seen, default=today),
         period_end=today,
+        more=tuple(more),
     )
 
 
@@ -213,11 +221,13 @@ class ItemIndex:
 
 
 def preference_key(subscriber: Subscriber) -> tuple[object, ...]:
-    """What decides a subscriber's digest apart from their address."""
-    return (
+    """What decides a subscriber's digest apart from their address. (The default order adds
+    nothing, so subscribers who keep it have the keys, and the worker shares, they had.)"""
+    key = (
         subscriber.regions,
         subscriber.topics,
         subscriber.group_by,
         subscriber.timezone or "",
         bool(subscriber.name),
     )
+    return key if subscriber.order == "newest" else (*key, subscriber.order)

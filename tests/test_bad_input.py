@@ -90,7 +90,7 @@ def test_a_broken_settings_file_is_a_clear_error(tmp_path: Path, content: bytes,
     started = time.monotonic()
     with pytest.raises((SettingsError, ProblemList)) as caught:  # files it names are missing
         load_settings(path)
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 10  # refused, not a 50-second climb to a MemoryError
     assert str(path) in str(caught.value) and said in str(caught.value)
 
 

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlparse
 import dkim
 import pytest
 
-from digest.compose.links import BadToken, make_token, read_token
+from digest.compose.links import BadToken, make_legacy_token, make_token, read_link, read_token
 
 from .conftest import Project, SmtpServer
 
@@ -53,19 +53,52 @@ def test_messages_are_dkim_signed_including_the_unsubscribe_headers(
         }
 
 
-def test_dkim_without_its_key_warns_and_sends_unsigned(
+def test_dkim_without_its_key_over_smtp_is_an_error_and_nothing_is_sent(
     project: Project, smtp_server: SmtpServer
 ) -> None:
     project.use_smtp(smtp_server)
     project.settings(
         dkim={"selector": "s", "domain": "example.org", "private_key_env": "TEST_DKIM_KEY_UNSET"}
     )
+    check = project.run("check")
+    assert check.returncode == 2
+    assert "TEST_DKIM_KEY_UNSET is empty" in check.stderr
+    result = project.run("send")
+    assert result.returncode == 2
+    assert "TEST_DKIM_KEY_UNSET is empty: messages would go out unsigned" in result.stderr
+    assert smtp_server.handler.received == []
+    assert project.run("send", "--dry-run").returncode == 0  # a dry run sends nothing
+
+
+def test_dkim_without_its_key_into_a_maildir_warns_and_writes_unsigned(project: Project) -> None:
+    project.settings(
+        dkim={"selector": "s", "domain": "example.org", "private_key_env": "TEST_DKIM_KEY_UNSET"}
+    )
     result = project.run("send")
     assert result.returncode == 0
     assert "TEST_DKIM_KEY_UNSET is empty: messages go out unsigned" in result.stderr
-    assert "DKIM-Signature" not in smtp_server.handler.received[0].message
+    assert "DKIM-Signature" not in project.maildir_messages()[0]
     check = project.run("check")
+    assert check.returncode == 0
     assert "TEST_DKIM_KEY_UNSET" in check.stderr
+
+
+def test_dkim_domain_not_aligned_with_from_is_a_warning_naming_both(
+    project: Project, smtp_server: SmtpServer, dkim_key: tuple[str, bytes]
+) -> None:
+    project.use_smtp(smtp_server)
+    project.settings(
+        dkim={"selector": "s", "domain": "mailer.example.net", "private_key_env": "TEST_DKIM_KEY"}
+    )
+    check = project.run("check", env={"TEST_DKIM_KEY": dkim_key[0]})
+    assert check.returncode == 0, check.stderr
+    assert "mailer.example.net" in check.stderr and "example.org" in check.stderr
+    assert "DMARC" in check.stderr
+    project.settings(
+        dkim={"selector": "s", "domain": "example.org", "private_key_env": "TEST_DKIM_KEY"}
+    )
+    aligned = project.run("check", env={"TEST_DKIM_KEY": dkim_key[0]})
+    assert "DMARC" not in aligned.stderr
 
 
 def test_unsubscribe_links_are_signed_per_subscriber(
@@ -85,10 +118,14 @@ def test_unsubscribe_links_are_signed_per_subscriber(
 
 def test_tokens_cannot_be_forged_or_reused_for_another_purpose() -> None:
     token = make_token(b"k", "unsubscribe", "ana@example.org")
-    payload, signature = token.split(".")
-    other = make_token(b"k", "unsubscribe", "marlon@example.org").split(".")[0]
+    assert "ana" not in base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("latin-1")
+    assert token == make_token(b"k", "unsubscribe", "ana@example.org")  # the same each time
+    forged = bytearray(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    forged[-1] ^= 1  # one bit of the address changed
     with pytest.raises(BadToken):
-        read_token(b"k", "unsubscribe", f"{other}.{signature}")  # someone else's address
+        read_token(b"k", "unsubscribe", base64.urlsafe_b64encode(forged).decode().rstrip("="))
+    with pytest.raises(BadToken, match="malformed"):
+        read_token(b"k", "unsubscribe", "abc")
     with pytest.raises(BadToken):
         read_token(b"other-secret", "unsubscribe", token)
     with pytest.raises(BadToken):
@@ -96,6 +133,21 @@ def test_tokens_cannot_be_forged_or_reused_for_another_purpose() -> None:
     with pytest.raises(BadToken, match="expired"):
         read_token(b"k", "confirm", make_token(b"k", "confirm", "a@b.org", expires_at=100), now=200)
     assert read_token(b"k", "unsubscribe", token) == "ana@example.org"
+    bound = make_token(b"k", "digest", "ana@example.org", extra=b"\x01" * 16)
+    assert read_link(b"k", "digest", bound).extra == b"\x01" * 16
+
+
+def test_links_in_the_readable_format_work_until_the_end_of_their_period() -> None:
+    legacy = make_legacy_token(b"k", "unsubscribe", "ana@example.org")
+    assert read_token(b"k", "unsubscribe", legacy, now=100, legacy_until=200) == "ana@example.org"
+    with pytest.raises(BadToken, match="no longer"):
+        read_token(b"k", "unsubscribe", legacy, now=300, legacy_until=200)
+    with pytest.raises(BadToken, match="no longer"):
+        read_token(b"k", "unsubscribe", legacy)  # a state that never sent them
+    payload, signature = legacy.split(".")
+    other = make_legacy_token(b"k", "unsubscribe", "marlon@example.org").split(".")[0]
+    with pytest.raises(BadToken):
+        read_token(b"k", "unsubscribe", f"{other}.{signature}", now=1, legacy_until=200)
 
 
 def test_without_the_environment_secret_one_is_generated_once_and_kept(

@@ -13,7 +13,7 @@ import pytest
 from digest.send import journal
 from digest.send.pickup import tagged_items
 from digest.settings import load_settings
-from digest.state import State, WebChanges, suppressions
+from digest.state import BounceRecords, State, WebChanges, suppressions
 from digest.subscribers import SendList, load_effective_subscribers
 from digest.taxonomy import load_taxonomy
 
@@ -32,6 +32,8 @@ def _plain_list(project: Project, count: int, bad: str | None = None) -> None:
             f'    name: "Réader {n}"',
             f"    regions: [{bad if bad and n == count - 1 else REGIONS[n % 4]}]",
         ]
+        if n % 5 == 1:
+            lines.append("    order: oldest")
     (project.root / "subscribers.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -62,7 +64,7 @@ def test_workers_started_early_send_nothing_when_the_list_is_not_valid(
     project.use_smtp(smtp_server, connections=2)
     result = project.run("send")
     assert result.returncode == 2
-    assert "subscribers.yaml:721" in result.stderr and "unknown region 'Atlantis'" in result.stderr
+    assert "subscribers.yaml:769" in result.stderr and "unknown region 'Atlantis'" in result.stderr
     assert smtp_server.handler.received == []
     assert not multiprocessing.active_children()
 
@@ -111,10 +113,10 @@ def test_a_worker_tags_with_the_whole_taxonomy_only_when_a_tag_is_out_of_date(
         return taxonomy
 
     with State(project.state) as state:
-        kept = tagged_items(state, lexicon_free, full)  # type: ignore[arg-type]
+        kept = tagged_items(state, lexicon_free, full=full)  # type: ignore[arg-type]
         assert not loaded and kept == tagged_items(state, taxonomy)
         state.db.execute("UPDATE items SET tagged_with = 'older'")
-        again = tagged_items(state, lexicon_free, full)  # type: ignore[arg-type]
+        again = tagged_items(state, lexicon_free, full=full)  # type: ignore[arg-type]
     assert loaded == [True] and again == kept
 
 
@@ -130,6 +132,9 @@ def test_the_send_list_lays_the_webs_changes_over_the_file_as_a_preview_does(
         web.set_preferences("gone@example.org", {"topics": ["Health"]}, "preferences", now)
         nonce = web.sign_up("new@example.org", {"regions": ["Caribbean"]}, now, "127.0.0.1")
         web.confirm("new@example.org", now, "127.0.0.1", lambda pending, _: pending, nonce)
+        web.set_preferences("reader8@example.org", {"order": "oldest"}, "preferences", now)
+        # a bounce's suppression in the state, which the journal lost
+        assert BounceRecords(state).suppress("reader7@example.org", "hard bounce", now, None)
     journal = suppressions.journal_path(project.state)
     suppressions.append(journal, "unsubscribe", "reader5@example.org", "bounce", now)
     settings = load_settings(project.root / "digest.yaml")
@@ -139,5 +144,8 @@ def test_the_send_list_lays_the_webs_changes_over_the_file_as_a_preview_does(
         listed = list(send_list.read())
     assert sorted(listed, key=lambda s: s.email) == sorted(expected, key=lambda s: s.email)
     emails = {s.email for s in listed}
-    assert "new@example.org" in emails and len(emails) == 29  # 30 - 2 + 1
+    assert "new@example.org" in emails and len(emails) == 28  # 30 - 3 + 1
+    orders = {s.email: s.order for s in listed}
+    assert orders["reader6@example.org"] == orders["reader8@example.org"] == "oldest"
+    assert orders["reader9@example.org"] == "newest"
     assert next(s for s in listed if s.email == "reader4@example.org").topics == ("Health",)

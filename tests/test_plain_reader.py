@@ -45,6 +45,7 @@ REGIONS = [
 TOPICS = ["[Health]", "[health, Diaspora]", "[]", "Health", "[Healthy]", "~", "[1]"]
 OTHERS = [
     ("group_by", "topic"), ("group_by", "region"), ("group_by", "Topic"), ("group_by", "~"),
+    ("order", "oldest"), ("order", "newest"), ("order", "Oldest"),
     ("frequency", "daily"), ("frequency", "weekly"), ("frequency", "hourly"),
     ("timezone", "America/Panama"), ("timezone", "Mars/Olympus"), ("timezone", "~"),
     ("timezone", ""), ("unknown", "x"), ("email", "again@example.org"), ("<<", "*base"),
@@ -66,7 +67,7 @@ def _entry(rng: random.Random, number: int, dash: str, indent: str) -> list[str]
         if rng.random() < 0.7:
             lines.append(f"{indent}{key}: {_pick(rng, choices)}")
     for key, value in rng.sample(
-        OTHERS[:8] if rng.random() < 0.9 else OTHERS, rng.choice([0, 1, 2])
+        OTHERS[:11] if rng.random() < 0.9 else OTHERS, rng.choice([0, 1, 2])
     ):
         lines.append(f"{indent}{key}: {value}")
     if rng.random() < 0.1:
@@ -139,12 +140,14 @@ def test_the_shipped_list_and_a_written_out_one_are_read_quickly(tmp_path: Path)
         + "".join(
             f'  - email: r{n}@example.org\n    name: "Réader {n}"\n    regions: [Caribbean]\n'
             f"    topics: [Health, Diaspora]\n    group_by: topic\n"
+            + ("    order: oldest\n" if n % 3 else "")
             for n in range(300)
         ),
         encoding="utf-8",
     )
     quick = _quick(path)
     assert quick is not None and quick == _exact(path) and len(quick) == 300
+    assert sum(s.order == "oldest" for s in quick) == 200
 
 
 @pytest.mark.parametrize("chunk", [10, 333, 4096])

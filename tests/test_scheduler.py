@@ -577,9 +577,7 @@ def test_a_manual_send_holding_the_lock_makes_the_scheduled_one_wait(
     settings = load_settings(scheduled.config)
     manual: list[SendReport] = []
     done: list[Any] = []
-    manual_thread = threading.Thread(
-        target=lambda: manual.append(send(settings, clock=clock))
-    )
+    manual_thread = threading.Thread(target=lambda: manual.append(send(settings, clock=clock)))
     scheduled_thread = threading.Thread(
         target=lambda: done.append(Runner(settings, clock=clock).send_due("default"))
     )

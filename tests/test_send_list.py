@@ -61,7 +61,9 @@ def test_a_duplicate_names_both_lines_and_leaves_no_file(tmp_path: Path) -> None
 def test_duplicates_written_in_batches_are_reported_in_file_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("digest.subscribers.send_list.BATCH", 3)  # addresses reach the file 3 at a time
+    monkeypatch.setattr(
+        "digest.subscribers.send_list.BATCH", 3
+    )  # addresses reach the file 3 at a time
     entries = [entry(f"reader{n}@example.org") for n in range(10)]
     entries.insert(5, entry("oops@example.org", regions="[Atlantis]"))
     entries.append(entry("Reader1@example.org"))

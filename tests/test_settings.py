@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from digest.errors import ProblemList, SettingsError
-from digest.settings import load_settings
+from digest.settings import SourceSettings, load_settings
 
 from .conftest import ROOT, Project
 
@@ -18,7 +18,7 @@ def test_the_shipped_settings_load_with_paths_resolved_against_their_folder() ->
     assert settings.subscribers == ROOT / "subscribers.yaml"
     assert settings.templates == ROOT / "templates"
     assert settings.state == ROOT / ".digest" / "state.db"
-    assert settings.sources == (str(ROOT / "items"),)
+    assert settings.sources == (SourceSettings(str(ROOT / "items")),)
     assert settings.delivery.method == "maildir"
     assert settings.delivery.maildir == ROOT / "outbox"
     assert settings.delivery.smtp.password_env == "DIGEST_SMTP_PASSWORD"

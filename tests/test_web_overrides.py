@@ -121,7 +121,9 @@ def test_unconfirmed_sign_ups_never_receive_and_confirmed_ones_are_added(
     details = _form(Subscriber(email="x@example.org", name="Nuevo"), regions=["Caribbean"])
     sign_up = overrides.sign_up("Nuevo@Example.org", details, NOW, client="127.0.0.1")
     assert list(effective_subscribers([BEA], state, taxonomy)) == [BEA]
-    statuses = [(e.subscriber.email, e.status, e.origin) for e in merged_view([BEA], state, taxonomy)]
+    statuses = [
+        (e.subscriber.email, e.status, e.origin) for e in merged_view([BEA], state, taxonomy)
+    ]
     assert statuses == [
         ("bea@example.org", "active", "file"),
         ("Nuevo@Example.org", "pending", "web"),
@@ -252,6 +254,7 @@ def test_subscribers_lists_the_effective_ones_and_where_each_setting_came_from(
         "regions": "web",
         "topics": "file",
         "group_by": "file",
+        "order": "default",
         "frequency": "web",
         "timezone": "default",
     }

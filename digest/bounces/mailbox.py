@@ -51,6 +51,7 @@ class MaildirSource:
         self.path = Path(path)
         self.name = str(self.path)
         self.dry_run = dry_run
+        self.problems: list[MailboxError] = []  # mails that could not be read (left in new/)
         if not (self.path / "new").is_dir():
             raise MailboxError(
                 f"{self.path}: not a Maildir (no new/ folder)",
@@ -60,12 +61,17 @@ class MaildirSource:
     def __iter__(self) -> Iterator[tuple[str, bytes]]:
         new = self.path / "new"
         for entry in sorted(os.scandir(new), key=lambda e: e.name):
-            if entry.name.startswith(".") or not entry.is_file():
+            if entry.name.startswith("."):
                 continue
             try:
+                if not entry.is_file():
+                    continue
                 with open(entry.path, "rb") as handle:
                     data = handle.read()
             except FileNotFoundError:  # taken by a concurrent run
+                continue
+            except OSError as exc:  # one unreadable mail: say so, read the others
+                self.problems.append(MailboxError(f"{entry.path}: cannot read: {exc.strerror}"))
                 continue
             yield entry.path, data
 

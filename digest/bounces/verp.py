@@ -124,3 +124,26 @@ def read_verp(
     if not hmac.compare_digest(raw[-MAC_BYTES:], _mac(secret, delivery_id, subscriber)):
         raise BadVerpToken(f"VERP token {token!r} does not verify for delivery {delivery_id}")
     return VerpToken(delivery_id=delivery_id, subscriber=subscriber)
+
+
+class VerpSigner:
+    """`verp_address` for one return path and secret, made once per run: per message, one
+    HMAC (from a copy of the keyed state) and one base32, a few microseconds.
+
+    Example: VerpSigner("bounces@example.org", secret).address("ana@example.org", 42)
+    == verp_address("bounces@example.org", "ana@example.org", 42, secret)
+    """
+
+    def __init__(self, return_path: str, secret: bytes) -> None:
+        local, domain = _split(return_path)
+        self.prefix, self.suffix = f"{local}+", f"@{domain}"
+        self.keyed = hmac.new(secret, b"verp|", hashlib.sha256)
+        verp_address(return_path, "", 2**63 - 1, secret)  # the longest: raises if too long
+
+    def address(self, subscriber: str, delivery_id: int) -> str:
+        if delivery_id < 0 or delivery_id >= 2**63:
+            raise ValueError(f"delivery id out of range: {delivery_id}")
+        mac = self.keyed.copy()
+        mac.update(b"%d|" % delivery_id + subscriber.strip().casefold().encode())
+        id_bytes = delivery_id.to_bytes(max(1, (delivery_id.bit_length() + 7) // 8), "big")
+        return f"{self.prefix}{_b32(id_bytes + mac.digest()[:MAC_BYTES])}{self.suffix}"

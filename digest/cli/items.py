@@ -14,6 +14,7 @@ from ..clock import utcnow
 from ..models import TaggedItem
 from ..send import pick_up, tagged_items
 from ..settings import Settings
+from ..sources import source_for
 from ..state import State
 from ..taxonomy import load_taxonomy
 from .main import config_option
@@ -31,9 +32,14 @@ def items(settings: Settings, as_json: bool, no_pickup: bool) -> None:
         if not no_pickup:
             report = pick_up(settings, state, taxonomy, utcnow())
             print_problems(report.problems, "warning")
-        tagged = tagged_items(state, taxonomy)
+            for warning in report.warnings:
+                warn(warning)
+            if report.dropped:
+                warn(f"{report.dropped} item(s) left out: they match no topic and their source "
+                     "says require_topic")  # fmt: skip
+        tagged = tagged_items(state, taxonomy, settings)
     if as_json:
-        print_json([_item_json(t) for t in tagged])
+        print_json([_item_json(t, settings) for t in tagged])
         return
     table = Table(title=f"{len(tagged)} item(s)", title_justify="left", show_lines=True)
     table.add_column("date", no_wrap=True)
@@ -54,7 +60,8 @@ def items(settings: Settings, as_json: bool, no_pickup: bool) -> None:
     out.print(table)
 
 
-def _item_json(t: TaggedItem) -> dict[str, Any]:
+def _item_json(t: TaggedItem, settings: Settings) -> dict[str, Any]:
+    source = source_for(t.item.source, settings.sources)
     return {
         "id": t.id,
         "title": t.item.title,
@@ -66,6 +73,9 @@ def _item_json(t: TaggedItem) -> dict[str, Any]:
         "matches": {k: list(v) for k, v in t.matches.items()},
         "summary": t.item.summary,
         "source": t.item.source,
+        "source_name": source.name if source is not None and source.name else t.item.source,
+        "language": t.item.language,
+        "withheld": dict(t.withheld),
         "first_seen": iso(t.first_seen),
     }
 

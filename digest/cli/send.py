@@ -11,11 +11,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ..send import Outcome, SendReport
+from ..send import Outcome, PickupReport, SendReport
 from ..send import send as run_send
 from ..settings import Settings
+from ..sources import label_of, source_for
 from ..state import reading
 from ..subscribers import valid_email
+from .bounces import bounce_summaries, print_bounce_summaries
 from .main import config_option
 from .output import err, fail, iso, out, print_json, print_problems, warn
 
@@ -96,6 +98,23 @@ def _summary_table(report: SendReport, dry_run: bool, to: str | None) -> Table:
     return table
 
 
+def _pickup_line(pickup: PickupReport, settings: Settings) -> str:
+    """`Picked up 3 new item(s) (...).`, and the sources that failed, whose items are kept."""
+    line = (
+        f"Picked up {pickup.new} new item(s) ({pickup.total} read from "
+        f"{pickup.files - pickup.unchanged - len(pickup.failed)} source file(s) or feed(s), "
+        f"{pickup.unchanged} unchanged"
+        + (f", {len(pickup.failed)} failed" if pickup.failed else "")
+        + ")."
+    )
+    if pickup.failed:
+        failed = ", ".join(label_of(f, source_for(f, settings.sources)) for f in pickup.failed)
+        line += (
+            f" Failed: {failed}; their earlier items are kept and they are read again next time."
+        )
+    return line
+
+
 def _report_json(report: SendReport, dry_run: bool, to: str | None) -> dict[str, Any]:
     return {
         "run_id": report.run_id,
@@ -106,6 +125,9 @@ def _report_json(report: SendReport, dry_run: bool, to: str | None) -> dict[str,
             "total": report.pickup.total,
             "unchanged_sources": report.pickup.unchanged,
             "problems": [p.message for p in report.pickup.problems],
+            "warnings": report.pickup.warnings,
+            "failed_sources": report.pickup.failed,
+            "dropped": report.pickup.dropped,
         },
         "sent": report.count("sent") + report.count("test"),
         "would_send": report.count("would-send"),
@@ -184,16 +206,12 @@ def send(
     finally:
         progress.stop()
     print_problems(report.pickup.problems, "warning")
-    for warning in report.warnings:
+    for warning in (*report.pickup.warnings, *report.warnings):
         warn(warning)
     if as_json:
         print_json(_report_json(report, dry_run, to))
     else:
-        out.print(
-            f"Picked up {report.pickup.new} new item(s) "
-            f"({report.pickup.total} read from {report.pickup.files - report.pickup.unchanged} "
-            f"source file(s), {report.pickup.unchanged} unchanged)."
-        )
+        out.print(_pickup_line(report.pickup, settings))
         out.print(_summary_table(report, dry_run, to))
         sent = report.count("sent") + report.count("test")
         line = (f"{report.count('would-send')} would be sent" if dry_run else f"{sent} sent") + (
@@ -216,9 +234,18 @@ def send(
 @config_option
 @click.option("--last", "last", type=int, default=5, show_default=True, help="How many runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def history(settings: Settings, last: int, as_json: bool) -> None:
-    """Past runs with their counts, what each subscriber was sent, and failures with the
-    server's reply."""
+@click.option(
+    "--bounces",
+    "only_bounces",
+    is_flag=True,
+    help="Only the bounces per subscriber (with --json: a list of them).",
+)
+def history(settings: Settings, last: int, as_json: bool, only_bounces: bool) -> None:
+    """Past runs with their counts, what each subscriber was sent, failures with the
+    server's reply, and then the bounces and complaints recorded per subscriber."""
+    if only_bounces:
+        print_bounce_summaries(bounce_summaries(settings), as_json)
+        return
     with reading(settings.state) as state:
         runs = state.runs(last) if state else []
         deliveries = {r.id: state.deliveries(run_id=r.id) for r in runs} if state else {}
@@ -246,6 +273,9 @@ def history(settings: Settings, last: int, as_json: bool) -> None:
                 escape(d.error or d.message_id),
             )
         out.print(table)
+    summaries = bounce_summaries(settings)
+    if summaries:
+        print_bounce_summaries(summaries, as_json=False)
 
 
 def _run_json(run: Any, deliveries: list[Any]) -> dict[str, Any]:

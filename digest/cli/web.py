@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from ..clock import utcnow
@@ -55,8 +56,6 @@ def serve(settings: Settings, host: str, port: int, threads: int) -> None:
 
 
 def _shown(value: list[str] | str | None, source: str, empty: str) -> str:
-    from rich.markup import escape
-
     text = (", ".join(value) if isinstance(value, list) else value) or empty
     marks = {"web": " [bold cyan](web)[/]", "default": " [dim](default)[/]"}
     return escape(text) + marks.get(source, "")
@@ -82,6 +81,7 @@ def _as_json(entry: Any) -> dict[str, Any]:
         "regions": list(s.regions),
         "topics": list(s.topics),
         "group_by": s.group_by,
+        "order": s.order,
         "frequency": s.frequency,
         "timezone": s.timezone,
         "sources": entry.sources,
@@ -89,6 +89,9 @@ def _as_json(entry: Any) -> dict[str, Any]:
         "unsubscribed_at": iso(record.unsubscribed_at) if record else None,
         "unsubscribed_via": record.unsubscribed_via if record else None,
         "pending_since": iso(record.pending_at) if record else None,
+        "why": entry.why,
+        "suppressed_at": iso(entry.suppression.at) if entry.suppression else None,
+        "suppressed_because": entry.suppression.reason if entry.suppression else None,
     }
 
 
@@ -99,8 +102,8 @@ def _as_json(entry: Any) -> dict[str, Any]:
     "--all",
     "include_all",
     is_flag=True,
-    help="Also list unsubscribed addresses, sign-ups not confirmed yet, and addresses that "
-    "left the file after changing a setting on the web.",
+    help="Also list unsubscribed and suppressed addresses (with why), sign-ups not confirmed "
+    "yet, and addresses that left the file after changing a setting on the web.",
 )
 @click.pass_context
 def subscribers(ctx: click.Context, config_path: Path, as_json: bool, include_all: bool) -> None:
@@ -124,7 +127,8 @@ def subscribers(ctx: click.Context, config_path: Path, as_json: bool, include_al
         print_json([_as_json(e) for e in entries])
         return
     table = Table(title=f"{len(entries)} subscriber(s)", title_justify="left", show_lines=True)
-    for column in ("email", "from", "status", "name", "regions", "topics", "grouping", "frequency"):
+    columns = ("email", "from", "status", "name", "regions", "topics", "grouping", "order")
+    for column in (*columns, "frequency"):
         table.add_column(column)
     table.add_column("timezone")
     for e in entries:
@@ -132,11 +136,12 @@ def subscribers(ctx: click.Context, config_path: Path, as_json: bool, include_al
         table.add_row(
             s.email,
             e.origin,
-            e.status,
+            escape(e.why) if not e.active else e.status,
             _shown(s.name, src["name"], "-"),
             _shown(list(s.regions), src["regions"], "all"),
             _shown(list(s.topics), src["topics"], "all"),
             _shown(s.group_by, src["group_by"], ""),
+            _shown(s.order, src["order"], ""),
             _shown(s.frequency, src["frequency"], ""),
             _shown(s.timezone, src["timezone"], "office's"),
         )
@@ -158,13 +163,19 @@ def export(settings: Settings, out_path: Path | None) -> None:
 
     Unsubscribed addresses are left out and confirmed web sign-ups added. The state keeps
     its records, so an unsubscribe still wins if the address is written back by hand.
+    Suppressed addresses (their mail bounced) stay in the file: the state and the
+    suppression journal keep them out until the suppression is lifted.
 
     \b
     Examples:
       digest subscribers export
       digest subscribers export --out new-subscribers.yaml
     """
-    active = [e.subscriber for e in _entries(settings, include_all=False)]
+    active = [
+        e.subscriber
+        for e in _entries(settings, include_all=True)
+        if e.active or e.status == "suppressed"
+    ]
     note = (
         f"Exported by `digest subscribers export` on {utcnow():%Y-%m-%d %H:%M} UTC:\n"
         "the staff's file with the changes subscribers made on the web."

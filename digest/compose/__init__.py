@@ -9,18 +9,22 @@
 - `links`: signed tokens in unsubscribe, preference and confirmation links.
 """
 
-from .dkim import DkimSigner, load_signer
-from .links import BadToken, link_with_token, make_token, read_token
+from .dkim import DkimSigner, aligned, load_signer, missing_key
+from .links import BadToken, TokenData, link_with_token, make_token, read_link, read_token
 from .mime import NoDotLines, build_message, stable_message_id
 
 __all__ = [
     "BadToken",
     "DkimSigner",
+    "TokenData",
+    "aligned",
     "NoDotLines",
     "build_message",
     "link_with_token",
     "load_signer",
     "make_token",
+    "missing_key",
+    "read_link",
     "read_token",
     "stable_message_id",
 ]

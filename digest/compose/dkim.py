@@ -20,6 +20,7 @@ SIGNED_HEADERS = (
     b"List-Id",
     b"List-Unsubscribe",
     b"List-Unsubscribe-Post",
+    b"Feedback-ID",  # Gmail counts it only when the sending domain's signature covers it
     b"MIME-Version",
     b"Content-Type",
 )
@@ -54,17 +55,46 @@ class DkimSigner:
         return NoDotLines(signed) if isinstance(data, NoDotLines) else signed
 
 
-def load_signer(settings: DkimSettings | None) -> tuple[DkimSigner | None, str | None]:
-    """The signer, or None with a warning when DKIM is configured but its key is missing."""
+def missing_key(settings: DkimSettings) -> str | None:
+    """Why a configured DKIM has no key to sign with, or None when it has one."""
+    if settings.private_key_env and os.environ.get(settings.private_key_env):
+        return None
+    if settings.private_key_path is not None:
+        return (
+            None
+            if settings.private_key_path.is_file()
+            else (f"dkim.private_key_path {settings.private_key_path} does not exist")
+        )
+    return f"dkim is set but ${settings.private_key_env} is empty"
+
+
+def load_signer(
+    settings: DkimSettings | None, required: bool = False
+) -> tuple[DkimSigner | None, str | None]:
+    """The signer, or None with a warning when DKIM is configured but its key is missing.
+    `required` (SMTP delivery: the messages reach real inboxes) makes a missing key an
+    error rather than let them go out unsigned, failing DMARC."""
     if settings is None:
         return None, None
-    key: bytes | None = None
+    problem = missing_key(settings)
+    if problem is not None:
+        if required:
+            raise DeliveryConfigError(
+                f"{problem}: messages would go out unsigned, and fail DMARC",
+                hint=f"set ${settings.private_key_env} (or dkim.private_key_path) to the PEM "
+                "private key, or remove the dkim section",
+            )
+        return None, f"{problem}: messages go out unsigned"
     if settings.private_key_env and os.environ.get(settings.private_key_env):
         key = os.environ[settings.private_key_env].encode()
-    elif settings.private_key_path is not None:
+    else:
+        assert settings.private_key_path is not None
         key = settings.private_key_path.read_bytes()
-    if key is None:
-        return None, (
-            f"dkim is set but ${settings.private_key_env} is empty: messages go out unsigned"
-        )
     return DkimSigner(settings, key), None
+
+
+def aligned(dkim_domain: str, from_domain: str) -> bool:
+    """Whether DMARC's relaxed alignment holds, as far as can be told without the public
+    suffix list: the same domain, or one a subdomain of the other."""
+    signing, sender = dkim_domain.lower().rstrip("."), from_domain.lower().rstrip(".")
+    return signing == sender or sender.endswith("." + signing) or signing.endswith("." + sender)

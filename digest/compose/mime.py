@@ -211,11 +211,18 @@ def encode_value(value: str) -> bytes:
     return _segment(value)
 
 
-def _fill(parts: tuple[bytes | str, ...], values: dict[str, str]) -> bytes:
-    encoded: dict[str, bytes] = {}  # a field used twice (the link) is encoded once
+def _fill(parts: tuple[bytes | str, ...], values: dict[str, str], known: dict[str, bytes]) -> bytes:
+    """The parts joined, each placeholder replaced by its value encoded. `known` holds the
+    values encoded so far in this message: a link is the same in both parts, and encoding
+    one took longer than making its token."""
+    encoded: dict[str, bytes] = {}
     for part in parts:
         if isinstance(part, str) and part not in encoded:
-            encoded[part] = encode_value(values[part])
+            value = values[part]
+            found = known.get(value)
+            if found is None:
+                found = known[value] = encode_value(value)
+            encoded[part] = found
     return b"".join(encoded[part] if isinstance(part, str) else part for part in parts)
 
 
@@ -230,7 +237,9 @@ def _sender_header(name: str, address: str) -> str:
 
 @memo(maxsize=64)
 def _list_id_header(list_name: str, list_id: str) -> str:
-    return encode_text_header(f"{list_name} <{list_id}>")
+    """`List-Id: phrase <list-id>` (RFC 2919): only the name, a phrase, is encoded (in words
+    of at most 75 characters), so filters always find `<list-id>` as it is written."""
+    return encode_address(list_name, list_id)
 
 
 @memo(maxsize=64)
@@ -253,6 +262,7 @@ def build_message(
     list_name: str,
     now: datetime,
     test: bool = False,
+    feedback_id: str | None = None,
 ) -> bytes:
     """One message's bytes, in which no line starts with "." (see `NoDotLines`). Raises
     ValueError on a line break in any header value."""
@@ -268,11 +278,13 @@ def build_message(
         ("List-Id", _list_id_header(list_name, list_id)),
         ("List-Unsubscribe", _check_header("List-Unsubscribe", f"<{unsubscribe_url}>")),
         ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        *((("Feedback-ID", _check_header("Feedback-ID", feedback_id)),) if feedback_id else ()),
         ("MIME-Version", "1.0"),
         ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
     ]
     head = "".join(f"{name}: {value}\r\n" for name, value in headers).encode("ascii")
     separator = f"--{boundary}\r\n".encode()
+    known: dict[str, bytes] = {}
     return NoDotLines(
         b"".join(
             (
@@ -281,12 +293,12 @@ def build_message(
                 separator,
                 b'Content-Type: text/plain; charset="utf-8"\r\n',
                 b"Content-Transfer-Encoding: quoted-printable\r\n\r\n",
-                _fill(body.text, text_values),
+                _fill(body.text, text_values, known),
                 CRLF,
                 separator,
                 b'Content-Type: text/html; charset="utf-8"\r\n',
                 b"Content-Transfer-Encoding: quoted-printable\r\n\r\n",
-                _fill(body.html, html_values),
+                _fill(body.html, html_values, known),
                 CRLF,
                 f"--{boundary}--\r\n".encode(),
             )

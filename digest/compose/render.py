@@ -14,6 +14,7 @@ import re
 import sys
 import textwrap
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -21,12 +22,14 @@ from types import SimpleNamespace
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
 from ..caches import memo
 from ..errors import TemplateError
 from ..models import Digest, Section, Subscriber
 from ..selection import flatten, truncate
 from ..settings import LIST_NAME
+from .excerpts import excerpt
 from .mime import BodyTemplate, body_template
 from .mjml_fragments import FragmentCompiler
 
@@ -38,27 +41,38 @@ _PERSONAL_MARGIN = 1_500  # room left for the name, address and link filled in l
 
 _NAME, _EMAIL, _UNSUB = "@@digest.name@@", "@@digest.email@@", "@@digest.unsubscribe@@"
 _REGIONS, _TOPICS = "@@digest.regions@@", "@@digest.topics@@"
-PLACEHOLDERS = (_NAME, _EMAIL, _UNSUB, _REGIONS, _TOPICS)
+_PREFS, _VIEW, _MORE = "@@digest.preferences@@", "@@digest.view@@", "@@digest.more@@"
+PLACEHOLDERS = (_NAME, _EMAIL, _UNSUB, _REGIONS, _TOPICS, _PREFS, _VIEW, _MORE)
+PREHEADER_CHARS = 110  # inbox previews show 90-140 characters
+# After the preheader: invisible characters that fill the inbox preview, so it does not run on
+# into the masthead's text (zero-width non-joiner, combining grapheme joiner, no-break space).
+PREHEADER_PADDING = Markup("&zwnj;&#847;&nbsp;" * 40)
 
 
 @dataclass(frozen=True)
 class Personal:
-    """What differs between subscribers who get the same digest."""
+    """What differs between subscribers who get the same digest: their name, address and
+    preferences, and their own links (those to `digest serve`'s pages empty without it)."""
 
     name: str
     email: str
     unsubscribe_url: str
     regions: tuple[str, ...] = ()
     topics: tuple[str, ...] = ()
+    preferences_url: str = ""
+    view_url: str = ""  # this digest in the browser
+    more_url: str = ""  # every story of the period, past `max_items`
 
     @classmethod
-    def of(cls, subscriber: Subscriber, unsubscribe_url: str) -> Personal:
+    def of(cls, subscriber: Subscriber, unsubscribe_url: str, **links: str) -> Personal:
+        """`links`: preferences_url, view_url, more_url."""
         return cls(
             subscriber.name,
             subscriber.email,
             unsubscribe_url,
             subscriber.regions,
             subscriber.topics,
+            **links,
         )
 
 
@@ -118,6 +132,9 @@ def text_values_for(personal: Personal) -> dict[str, str]:
         _UNSUB: personal.unsubscribe_url,
         _REGIONS: ", ".join(personal.regions) or "all regions",
         _TOPICS: ", ".join(personal.topics) or "all topics",
+        _PREFS: personal.preferences_url or personal.unsubscribe_url,
+        _VIEW: personal.view_url,
+        _MORE: personal.more_url,
     }
 
 
@@ -181,10 +198,19 @@ class Renderer:
     """Loads the templates once; renders digests, caching one rendering per profile."""
 
     def __init__(
-        self, templates: Path, list_name: str = LIST_NAME, keep_sources: bool = True
+        self,
+        templates: Path,
+        list_name: str = LIST_NAME,
+        keep_sources: bool = True,
+        excerpt_words: int = 60,
+        web_pages: bool = False,
     ) -> None:
         self.templates = Path(templates)
         self.list_name = list_name
+        self.excerpt_words = excerpt_words
+        # Whether `digest serve` runs: the digest then links to itself in the browser, and to
+        # the web page of every story of the period when it holds only the first `max_items`.
+        self.web_pages = web_pages
         # Sending needs only the encoded parts; previews need the MJML, HTML and text too.
         self.keep_sources = keep_sources
         missing = [n for n in TEMPLATE_FILES.values() if not (self.templates / n).is_file()]
@@ -242,22 +268,36 @@ class Renderer:
     def _context(self, digest: Digest, sections: tuple[Section, ...], shown: int) -> dict[str, Any]:
         subscriber = digest.subscriber
         entries = flatten(sections)
-        count, more = len(entries), len(digest.items) - shown
+        count, more = len(entries), len(digest.items) - shown + len(digest.more)
         period = format_period(digest.period_start, digest.period_end)
         subject_context = {"count": count, "period": period, "list_name": self.list_name}
         subject = " ".join(self._call("subject", subject_context).split())
         return {
             **subject_context,
             "subject": subject,
-            "preheader": "; ".join(e.item.title for e in entries[:3])[:150],
-            "sections": [_section_view(s) for s in sections],
+            "preheader": preheader(e.item.title for e in entries),
+            "preheader_padding": PREHEADER_PADDING,
+            "intro": intro(count, more, subscriber.group_by),
+            "sections": [self._section_view(s) for s in sections],
             "more_count": more,
+            "more_url": _MORE if self.web_pages and more else "",
+            "more_period": _PERIOD_WORDS.get(subscriber.frequency, "since your last digest"),
             "group_by": subscriber.group_by,
+            "order": subscriber.order,
             "has_name": bool(subscriber.name),
             "recipient": {"name": _NAME, "email": _EMAIL},
             "unsubscribe_url": _UNSUB,
+            "preferences_url": _PREFS,
+            "view_url": _VIEW if self.web_pages else "",
             "subscription": {"regions": _REGIONS, "topics": _TOPICS},
         }
+
+    def _section_view(self, section: Section) -> SimpleNamespace:
+        return SimpleNamespace(
+            title=section.title,
+            items=[_entry(t, self.excerpt_words) for t in section.items],
+            sections=[self._section_view(s) for s in section.sections],
+        )
 
     def _render_profile(self, digest: Digest, shown: int) -> SharedRendering:
         sections = truncate(digest.sections, shown)
@@ -293,7 +333,9 @@ class Renderer:
             digest.period_start,
             digest.period_end,
             subscriber.group_by,
+            subscriber.frequency,
             bool(subscriber.name),
+            len(digest.more),
         )
         cached = self._cache.get(key)
         if cached is not None:
@@ -334,25 +376,42 @@ def _shape(sections: tuple[Section, ...]) -> tuple[object, ...]:
     return tuple((s.title, tuple(t.id for t in s.items), _shape(s.sections)) for s in sections)
 
 
-def _paragraphs(summary: str) -> list[str]:
-    return [p for p in (" ".join(p.split()) for p in summary.split("\n\n")) if p]
+_PERIOD_WORDS = {"daily": "today", "weekly": "this week", "monthly": "this month"}
 
 
-def _section_view(section: Section) -> SimpleNamespace:
-    return SimpleNamespace(
-        title=section.title,
-        items=[_entry(t) for t in section.items],
-        sections=[_section_view(s) for s in section.sections],
-    )
+def preheader(titles: Iterable[str], limit: int = PREHEADER_CHARS) -> str:
+    """The first titles, cut at a word boundary with an ellipsis to fit an inbox preview."""
+    text = ""
+    for title in titles:
+        text = f"{text}; {title}" if text else title
+        if len(text) > limit:
+            break
+    if len(text) <= limit:
+        return text
+    cut = text[: limit + 1].rsplit(" ", 1)[0] if " " in text[:limit] else text[:limit]
+    return cut.rstrip(" ;,:-") + "…"
+
+
+def intro(count: int, more: int, group_by: str) -> str:
+    """The sentence under the greeting, the same in the HTML and the text part."""
+    if more:
+        stories = f"the {count} most recent of {count + more} stories"
+    else:
+        stories = "the story" if count == 1 else f"the {count} stories"
+    verb = "is" if count == 1 and not more else "are"
+    return f"Here {verb} {stories} picked up for you since your last digest, grouped by {group_by}."
 
 
 @memo(maxsize=4096)
-def _entry(tagged: Any) -> SimpleNamespace:
+def _entry(tagged: Any, excerpt_words: int) -> SimpleNamespace:
     """What a template sees of one story (the same in every digest that carries it)."""
+    link = safe_link(tagged.item.link)
+    shown = excerpt(tagged.item.summary, excerpt_words, has_link=link is not None)
     return SimpleNamespace(
         item=tagged.item,
-        link=safe_link(tagged.item.link),
-        paragraphs=_paragraphs(tagged.item.summary),
+        link=link,
+        paragraphs=list(shown.paragraphs),
+        cut=shown.cut,
         regions=tagged.regions,
         topics=tagged.topics,
     )

@@ -79,6 +79,7 @@ class Job:
     key: int  # the delivery id (or any key the caller uses to match the result)
     recipient: str
     data: bytes
+    sender: str | None = None  # this message's envelope sender (VERP); None: the run's
 
 
 @dataclass
@@ -166,7 +167,7 @@ class Dispatcher:
                 with contextlib.suppress(queue.Empty):
                     following = self.jobs.get_nowait()
                 then = (
-                    (self.envelope_from, following.recipient)
+                    (following.sender or self.envelope_from, following.recipient)
                     if isinstance(following, Job)
                     else None
                 )
@@ -188,7 +189,12 @@ class Dispatcher:
             if expect_next is not None:
                 expect_next(then)
             attempts = send_with_retries(
-                connection, self.envelope_from, job.recipient, job.data, self.retries, self.backoff
+                connection,
+                job.sender or self.envelope_from,
+                job.recipient,
+                job.data,
+                self.retries,
+                self.backoff,
             )
         except (DeliveryConfigError, ServerUnavailableError) as exc:
             self.aborted.set()

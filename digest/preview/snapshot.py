@@ -18,11 +18,11 @@ from ..compose.render import GMAIL_CLIP
 from ..errors import DigestError, SourceError
 from ..models import Subscriber, TaggedItem
 from ..settings import Settings, load_settings
-from ..subscribers.fields import GROUPINGS, check_names
+from ..subscribers.fields import GROUPINGS, FieldError, check_names, check_order
 
 SIZE_WARNING = 90 * 1024  # the HTML size from which a page warns that Gmail's clip is near
 ADHOC_EMAIL = "preview@localhost"
-ADHOC_PARAMS = ("regions", "topics", "group_by", "name")
+ADHOC_PARAMS = ("regions", "topics", "group_by", "order", "name")
 ADHOC_KEPT = 64  # ad-hoc messages kept per snapshot
 
 
@@ -36,7 +36,10 @@ class MessageView:
     text: str
     message_bytes: int
     shown: int  # items in the body
-    total: int  # items selected (more than shown when the size cap cut the body)
+    total: int  # items selected (more than shown when max_items or the size cap cut the body)
+    capped: int = 0  # max_items, when the digest hit it (0: it did not)
+    left_out: tuple[str, ...] = ()  # titles of the stories not in the email, newest first
+    on_the_web: bool = False  # those are listed on the web page the email links to
 
     @property
     def html_bytes(self) -> int:
@@ -68,8 +71,17 @@ def message_view(composed: sending.ComposedMessage) -> MessageView:
         text=content["plain"],
         message_bytes=len(composed.data),
         shown=composed.rendered.shown,
-        total=len(composed.digest.items),
+        total=len(composed.digest.items) + len(composed.digest.more),
+        capped=len(composed.digest.items) if composed.digest.more else 0,
+        left_out=_left_out(composed),
+        on_the_web=bool(composed.more_ids),
     )
+
+
+def _left_out(composed: sending.ComposedMessage) -> tuple[str, ...]:
+    shown = set(composed.item_ids)
+    digest = composed.digest
+    return tuple(t.item.title for t in (*digest.items, *digest.more) if t.id not in shown)
 
 
 @dataclass
@@ -173,9 +185,19 @@ def adhoc_subscriber(query: dict[str, list[str]], snapshot: Snapshot) -> Subscri
     group_by = (query.get("group_by") or ["region"])[-1].strip() or "region"
     if group_by not in GROUPINGS:
         problems.append(f"group_by must be {' or '.join(GROUPINGS)}, not {group_by!r}")
+    try:
+        order = check_order((query.get("order") or [""])[-1].strip())
+    except FieldError as exc:
+        problems.append(str(exc))
+        order = "newest"
     name = " ".join((query.get("name") or [""])[-1].split())[:100]
     if problems:
         raise BadQuery(problems)
     return Subscriber(
-        email=ADHOC_EMAIL, name=name, regions=regions, topics=topics, group_by=group_by
+        email=ADHOC_EMAIL,
+        name=name,
+        regions=regions,
+        topics=topics,
+        group_by=group_by,
+        order=order,
     )

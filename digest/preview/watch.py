@@ -39,8 +39,8 @@ def watched_files(config: Path, settings: Settings | None) -> list[Path]:
             p for p in settings.templates.rglob("*") if p.is_file() and not _editor_litter(p)
         )
     for source in settings.sources:
-        if not source.startswith(("http://", "https://")):
-            paths += [Path(p) for p in expand(source)]
+        if not source.is_url:
+            paths += [Path(p) for p in expand(source.path)]
     paths += [settings.state, settings.state.with_name(settings.state.name + "-wal")]
     return paths
 

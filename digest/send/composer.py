@@ -9,12 +9,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from ..compose import build_message, link_with_token, load_signer, make_token, stable_message_id
+from ..compose import build_message, load_signer, stable_message_id
 from ..compose.render import (
     Personal,
     PersonalRendering,
@@ -26,6 +27,7 @@ from ..models import Digest, Subscriber, TaggedItem
 from ..selection import ItemIndex, arrange, preference_key, unsent, window_start
 from ..state import Delivery, State
 from .inputs import Inputs
+from .links import PersonalLinks, digest_profile, feedback_id, listed_on_the_web
 
 
 @dataclass
@@ -38,10 +40,16 @@ class ComposedMessage:
     personal: Personal
     message_id: str
     data: bytes
+    profile: str | None = None  # JSON: what the digest was made for, for its web view
+    more_ids: tuple[str, ...] = ()  # stories listed on the web page past `max_items`
 
     @property
     def item_ids(self) -> tuple[str, ...]:
         return self.shared.shown_ids
+
+    @property
+    def more_json(self) -> str | None:
+        return json.dumps(self.more_ids) if self.more_ids else None
 
     @functools.cached_property
     def rendered(self) -> PersonalRendering:
@@ -59,6 +67,7 @@ class Composer:
         items: list[TaggedItem],
         secret: bytes,
         now: datetime,
+        run_id: int | None = None,
     ) -> None:
         self.inputs, self.state, self.secret, self.now = inputs, state, secret, now
         self.items = items
@@ -68,6 +77,9 @@ class Composer:
         self.list_name = settings.list_name
         self.list_id = settings.list_id_value
         self.default_zone = settings.schedule.timezone
+        self.max_items = settings.max_items
+        self.links = PersonalLinks(settings, secret, now)
+        self.feedback_id = feedback_id(run_id, self.list_id, self.sender.domain)
         self.signer, warning = load_signer(settings.dkim)
         self.warnings = [warning] if warning else []
         # Deliveries a killed run left pending, resent as they were (usually none).
@@ -110,7 +122,7 @@ class Composer:
         today = self.now.astimezone(zone).date()
         pending = self.pending.get(subscriber.email) if resend_pending else None
         if pending is not None:  # resend what a killed run left pending, exactly
-            wanted = set(pending.item_ids)
+            wanted = set(pending.all_ids)
             chosen = tuple(t for t in self.items if t.id in wanted)
         else:
             sent, last = history
@@ -121,20 +133,24 @@ class Composer:
         key = (preference_key(subscriber), today, chosen)
         if key == self._last_key and self._last_digest is not None:
             return dataclasses.replace(self._last_digest, subscriber=subscriber)
-        digest = arrange(subscriber, chosen, today, taxonomy.regions, taxonomy.topics, zone)
+        digest = arrange(
+            subscriber, chosen, today, taxonomy.regions, taxonomy.topics, zone, self.max_items
+        )
         self._last_key, self._last_digest = key, digest
         return digest
 
     def unsubscribe_url(self, subscriber: Subscriber) -> str:
-        token = make_token(self.secret, "unsubscribe", subscriber.email)
-        return link_with_token(self.inputs.settings.unsubscribe_url, token)
+        return self.links.unsubscribe(subscriber.email)
 
     def compose(self, digest: Digest, test: bool = False) -> ComposedMessage:
         subscriber = digest.subscriber
-        unsubscribe = self.unsubscribe_url(subscriber)
-        personal = Personal.of(subscriber, unsubscribe)
         shared = self.inputs.renderer.render_shared(digest)
         message_id = stable_message_id(subscriber.email, shared.shown_ids, self.sender.domain)
+        unsubscribe = self.links.unsubscribe(subscriber.email)
+        more_ids = listed_on_the_web(digest, shared) if self.links.web_pages else ()
+        personal = Personal.of(
+            subscriber, unsubscribe, **self.links.personal(subscriber.email, message_id, more_ids)
+        )
         message = build_message(
             subject=shared.subject,
             body=shared.body,
@@ -149,10 +165,14 @@ class Composer:
             list_name=self.list_name,
             now=self.now,
             test=test,
+            feedback_id=self.feedback_id,
         )
         if self.signer is not None:
             message = self.signer.sign(message)
-        return ComposedMessage(subscriber, digest, shared, personal, message_id, message)
+        profile = digest_profile(digest) if self.links.web_pages else None
+        return ComposedMessage(
+            subscriber, digest, shared, personal, message_id, message, profile, more_ids
+        )
 
 
 def _zone(name: str) -> ZoneInfo:

@@ -7,11 +7,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..compose.render import Renderer
+from ..errors import ProblemList
 from ..models import Subscriber
 from ..settings import Settings
 from ..subscribers import load_effective_subscribers, not_listed
 from ..taxonomy import Taxonomy, load_taxonomy
 from ..taxonomy.lexicon import Lexicon
+from .source_tagging import checked_sources
 
 
 @dataclass
@@ -28,18 +30,28 @@ def load_inputs(
     with_subscribers: bool = True,
     taxonomy: Taxonomy | None = None,
 ) -> Inputs:
-    """Taxonomy, effective subscribers and templates, checked. `keep_sources=False` (sending)
-    keeps only the encoded parts of each rendering, not its MJML, HTML and text. A send reads
-    its subscribers into a `SendList` instead (`with_subscribers=False`). A worker process
-    is given the run's `taxonomy` without its lexicon (`light`) rather than load it."""
+    """Taxonomy, effective subscribers, templates and the sources' regions, checked.
+    `keep_sources=False` (sending) keeps only the encoded parts of each rendering, not its
+    MJML, HTML and text. A send reads its subscribers into a `SendList` instead
+    (`with_subscribers=False`). A worker process is given the run's `taxonomy` without its
+    lexicon (`light`) rather than load it."""
     taxonomy = taxonomy or load_taxonomy(settings.taxonomy)
+    _, problems = checked_sources(settings, taxonomy)
+    if problems:
+        raise problems[0] if len(problems) == 1 else ProblemList(list(problems))
     subscribers = load_effective_subscribers(settings, taxonomy) if with_subscribers else []
     return Inputs(settings, taxonomy, subscribers, load_renderer(settings, keep_sources))
 
 
 def load_renderer(settings: Settings, keep_sources: bool = False) -> Renderer:
     """The templates, checked (see `load_inputs` for `keep_sources`)."""
-    renderer = Renderer(settings.templates, list_name=settings.list_name, keep_sources=keep_sources)
+    renderer = Renderer(
+        settings.templates,
+        list_name=settings.list_name,
+        keep_sources=keep_sources,
+        excerpt_words=settings.excerpt_words,
+        web_pages=settings.serves_web,
+    )
     renderer.check()
     return renderer
 

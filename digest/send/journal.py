@@ -20,15 +20,13 @@ from datetime import datetime
 from pathlib import Path
 
 from ..delivery import Job
-from ..state import Delivery, Finished, State
+from ..state import Delivery, Finished, Planned, State
 from .report import Outcome
 
 ACCEPTED_SUFFIX = ".accepted"
 
 WRITE_BATCH = 32  # deliveries per state transaction
 FOLD_BATCH = 10_000  # acceptances folded into the state per transaction
-
-Planned = tuple[str, str, tuple[str, ...]]  # (subscriber, Message-ID, item ids)
 
 
 class Journal:

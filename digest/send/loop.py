@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ..bounces import VerpSigner
 from ..delivery import Dispatcher, Job, MaildirSender, NextSlot, RateLimit, Result, SMTPSender
 from ..models import Subscriber
 from ..settings import Settings
@@ -33,7 +34,9 @@ def make_dispatcher(
     """The senders of a run. `rate_slot` shares the rate limits with other processes; `hooks`
     are the Dispatcher's `on_accepted` and `withdrawn`."""
     delivery, smtp = settings.delivery, settings.delivery.smtp
-    envelope_from = settings.sender_address.addr_spec
+    # With VERP on, each job carries its own `bounces+TOKEN@domain`; the bare return path is
+    # for what has no delivery of its own (a test send).
+    envelope_from = settings.bounces.return_path or settings.sender_address.addr_spec
     if delivery.method != "smtp":
         return Dispatcher(lambda: MaildirSender(delivery.maildir), envelope_from, **hooks)
     return Dispatcher(
@@ -56,6 +59,7 @@ class _Handover:
     to: str | None
     should_stop: Callable[[], bool]
     withdrawals: Withdrawals | None = None
+    verp: VerpSigner | None = None  # each recorded delivery's own envelope sender
     planned: list[tuple[Subscriber, ComposedMessage, Outcome]] = field(default_factory=list)
     in_flight: dict[int, Outcome] = field(default_factory=dict)
     aborted: Abort | None = None
@@ -66,7 +70,12 @@ class _Handover:
             self.hand_over()
 
     def hand_over(self) -> None:
-        keys = self.journal.plan([(s.email, m.message_id, m.item_ids) for s, m, _ in self.planned])
+        keys = self.journal.plan(
+            [
+                (s.email, m.message_id, m.item_ids, m.profile, m.more_json)
+                for s, m, _ in self.planned
+            ]
+        )
         for number, ((key, _), (subscriber, message, outcome)) in enumerate(
             zip(keys, self.planned, strict=True)
         ):
@@ -79,7 +88,8 @@ class _Handover:
             if self.withdrawals is not None:
                 self.withdrawals.refresh()  # at most once a second
             self.in_flight[key] = outcome
-            job = Job(key, self.to or subscriber.email, message.data)
+            sender = self.verp.address(subscriber.email, key) if self.verp else None
+            job = Job(key, self.to or subscriber.email, message.data, sender)
             for result in self.dispatcher.submit(job, waiting=self.waiting):
                 self.returned(result)
         self.planned.clear()
@@ -141,7 +151,13 @@ def _handover(
         on_accepted=journal.accepted,
         withdrawn=(lambda job: withdrawals.withdrawn(job.recipient)) if withdrawals else None,
     )
-    return _Handover(dispatcher, journal, to, should_stop, withdrawals)
+    return_path = settings.bounces.return_path
+    verp = (
+        VerpSigner(return_path, composer.secret)
+        if return_path and isinstance(journal, Journal) and to is None
+        else None
+    )
+    return _Handover(dispatcher, journal, to, should_stop, withdrawals, verp)
 
 
 def deliver(
@@ -215,8 +231,8 @@ def deliver_share(
     """`deliver` with a composer over the items the state holds: what a single-process run
     does, and what each worker process does with its share. `options` are `deliver`'s; see
     `pickup.tagged_items` for `full_taxonomy`."""
-    items = tagged_items(state, inputs.taxonomy, full_taxonomy)
-    composer = Composer(inputs, state, items, secret, now)
+    items = tagged_items(state, inputs.taxonomy, inputs.settings, full_taxonomy)
+    composer = Composer(inputs, state, items, secret, now, run_id=options.get("run_id"))
     for warning in composer.warnings:
         warn(warning)
     return deliver(inputs.settings, composer, state, subscribers, **options)

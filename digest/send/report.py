@@ -16,6 +16,9 @@ class PickupReport:
     files: int = 0
     problems: list[SourceError] = field(default_factory=list)
     unchanged: int = 0  # sources not read again: the same as when last read
+    warnings: list[str] = field(default_factory=list)  # read, but something was wrong
+    failed: list[str] = field(default_factory=list)  # sources that could not be read
+    dropped: int = 0  # items tagged now that their source drops (require_topic, no topic)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from ..clock import utcnow
+from ..compose import load_signer
 from ..settings import Settings
 from ..state import State, reading, send_lock
 from ..subscribers import SendList
@@ -49,6 +50,8 @@ def send(
     """
     progress = progress or NoProgress()
     recorded = not dry_run and to is None
+    if not dry_run:  # over SMTP, a configured DKIM without its key sends nothing (exit 2)
+        load_signer(settings.dkim, required=settings.delivery.method == "smtp")
     with contextlib.ExitStack() as stack:
         # Worker processes for a long list start first: their start-up overlaps the check.
         early = stack.enter_context(early_workers(settings)) if recorded and not only else None

@@ -5,22 +5,26 @@ from .load import load_settings
 from .model import (
     DEFAULT_PATH,
     LIST_NAME,
+    BounceSettings,
     DeliverySettings,
     DkimSettings,
     ScheduleSettings,
     Settings,
     SmtpSettings,
+    SourceSettings,
     WebSettings,
 )
 
 __all__ = [
     "DEFAULT_PATH",
     "LIST_NAME",
+    "BounceSettings",
     "DeliverySettings",
     "DkimSettings",
     "ScheduleSettings",
     "Settings",
     "SmtpSettings",
+    "SourceSettings",
     "WebSettings",
     "load_settings",
 ]

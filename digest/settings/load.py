@@ -8,6 +8,7 @@ in the file are reported together.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,13 +20,16 @@ from .model import (
     DEFAULT_PATH,
     METHODS,
     SECURITY_MODES,
+    BounceSettings,
     DeliverySettings,
     DkimSettings,
     ScheduleSettings,
     Settings,
     SmtpSettings,
+    SourceSettings,
     WebSettings,
 )
+from .sources import read_source_entries
 
 Keys = dict[str, tuple[v.Check, str]]  # key -> (check, what was expected)
 
@@ -67,12 +71,20 @@ WEB: Keys = {
     "changes_per_hour": (v.whole_number(1, 100000), PER),
     "confirmations_per_hour": (v.whole_number(1, 100000), PER),
 }
+BOUNCES: Keys = {
+    "mailbox": (v.mailbox, "a Maildir folder or imaps://user@host/FOLDER"),
+    "password_env": (v.string, "the name of an environment variable"),
+    "return_path": (v.return_path, "the envelope sender base, e.g. bounces@example.org"),
+    "soft_limit": (v.whole_number(1, 1000), "a whole number 1-1000"),
+    "soft_window": (v.duration, "a duration like 30d"),
+    "webhook_secret_env": (v.string, "the name of an environment variable"),
+    "sns_topics": (v.string_list, "a list of SNS topic ARNs"),
+}
 TOP: Keys = {
     "sender": (v.sender, "a sender address"),
     "subscribers": (v.string, "a path"),
     "templates": (v.string, "a path to a folder"),
     "state": (v.string, "a path to a SQLite file"),
-    "sources": (v.string_list, "a list of files, folders or URLs"),
     "taxonomy": (v.string, "a path to a taxonomy YAML file"),
     "lookback": (v.duration, "a duration like 14d"),
     "unsubscribe_url": (v.url, "an http(s) URL"),
@@ -80,8 +92,11 @@ TOP: Keys = {
     "list_id": (v.string, "a List-Id such as digest.example.org"),
     "poll_every": (v.duration, "a duration like 1h"),
     "catch_up": (v.duration, "a duration like 1d"),
+    "excerpt_words": (v.whole_number(10, 1000), "a whole number of words 10-1000"),
+    "max_items": (v.whole_number(1, 1000), "a whole number of stories 1-1000"),
 }
-SECTIONS = ("delivery", "dkim", "schedule", "web")
+SECTIONS = ("delivery", "dkim", "schedule", "web", "bounces")
+READ_ELSEWHERE = (*SECTIONS, "sources")
 
 
 class _Reader:
@@ -170,12 +185,19 @@ def _read_dkim(reader: _Reader) -> DkimSettings | None:
     return DkimSettings(**found | {"private_key_path": Path(key_path) if key_path else None})
 
 
+def _read_bounces(reader: _Reader, resolve: Any) -> BounceSettings:
+    found = reader.read(BOUNCES, BounceSettings())
+    if not found["mailbox"].startswith("imaps://"):
+        found["mailbox"] = str(resolve(found["mailbox"]))
+    return BounceSettings(**found)
+
+
 def load_settings(path: Path | str = DEFAULT_PATH) -> Settings:
     """Read and check a settings file; SettingsError or ProblemList name every problem."""
     path = Path(path).absolute()
     problems: list[SettingsError] = []
     top = _Reader(path, _read_file(path), "", problems)
-    found = top.read(TOP, Settings(), others=SECTIONS)
+    found = top.read(TOP, Settings(), others=READ_ELSEWHERE)
     delivery_reader = top.mapping("delivery")
     delivery = delivery_reader.read(DELIVERY, DeliverySettings(), others=("smtp",))
     smtp = SmtpSettings(**delivery_reader.mapping("smtp").read(SMTP, SmtpSettings()))
@@ -193,7 +215,7 @@ def load_settings(path: Path | str = DEFAULT_PATH) -> Settings:
             "subscribers": resolve(found["subscribers"]),
             "templates": resolve(found["templates"]),
             "state": resolve(found["state"]),
-            "sources": tuple(s if v.is_url(s) else str(resolve(s)) for s in found["sources"]),
+            "sources": _read_sources(top, resolve),
             "taxonomy": resolve(found["taxonomy"]) if found["taxonomy"] else None,
             "delivery": DeliverySettings(
                 method=delivery["method"], maildir=resolve(delivery["maildir"]), smtp=smtp
@@ -203,12 +225,32 @@ def load_settings(path: Path | str = DEFAULT_PATH) -> Settings:
                 **top.mapping("schedule").read(SCHEDULE, ScheduleSettings())
             ),
             "web": WebSettings(**top.mapping("web").read(WEB, WebSettings())),
+            "bounces": _read_bounces(top.mapping("bounces"), resolve),
         }
     )
     _check_paths(settings, top)
     if problems:
         raise problems[0] if len(problems) == 1 else ProblemList(list(problems))
     return settings
+
+
+def _read_sources(top: _Reader, resolve: Callable[[str], Path]) -> tuple[SourceSettings, ...]:
+    """`sources:`, each entry's file or folder resolved against the settings file's folder."""
+    if top.data.get("sources") is None:
+        return tuple(replace(s, path=str(resolve(s.path))) for s in Settings().sources)
+
+    def fail(line: int | None, problem: str) -> None:
+        top.problems.append(
+            SettingsError(
+                f"{where(top.path, line)}: setting 'sources', {problem}",
+                hint=f"fix 'sources' in {top.path}; see the README's settings reference",
+            )
+        )
+
+    def locate(path: str) -> str:
+        return str(resolve(path))
+
+    return read_source_entries(top.data["sources"], top.data.line_of("sources"), fail, locate)
 
 
 def _check_paths(settings: Settings, top: _Reader) -> None:
@@ -220,8 +262,15 @@ def _check_paths(settings: Settings, top: _Reader) -> None:
     if settings.taxonomy is not None and not settings.taxonomy.is_file():
         top.fail("taxonomy", f"an existing file (not found: {settings.taxonomy})")
     for source in settings.sources:
-        if not v.is_url(source) and not Path(source).exists():
-            top.fail("sources", f"existing files, folders or URLs (not found: {source})")
+        if not source.is_url and not Path(source.path).exists():
+            top.problems.append(
+                SettingsError(
+                    f"{where(top.path, source.line or top.data.line_of('sources'))}: setting "
+                    f"'sources': expected existing files, folders or URLs (not found: "
+                    f"{source.path})",
+                    hint=f"fix 'sources' in {top.path}",
+                )
+            )
     dkim = settings.dkim
     if dkim and dkim.private_key_path and not dkim.private_key_path.is_file():
         top.fail(

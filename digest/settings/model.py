@@ -3,17 +3,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.headerregistry import Address
 from email.utils import parseaddr
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEFAULT_PATH = Path("digest.yaml")
 SECURITY_MODES = ("none", "starttls", "ssl")
 METHODS = ("maildir", "smtp")
 LIST_NAME = "Regional Migration Digest"
+_EXAMPLE_HOSTS = {"example.org", "www.example.org", "example.com", "example.net"}
 
 
 @dataclass(frozen=True)
@@ -71,13 +74,65 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class SourceSettings:
+    """One entry of `sources:`: a file, folder or feed URL, and how to read and tag its items.
+
+    Written as a plain string (just `path`) or as a mapping with the other keys."""
+
+    path: str  # a file or folder (absolute once loaded), or an http(s) feed URL
+    name: str | None = None  # how people call it; shown instead of the path
+    language: str | None = None  # en, es or fr: every item's language, whatever the feed says
+    regions: tuple[str, ...] = ()  # for items that name no place (and ambiguous places)
+    require_topic: bool = False  # drop items that match no topic (for general-news feeds)
+    line: int = field(default=0, compare=False)  # where digest.yaml writes it, for errors
+
+    @property
+    def label(self) -> str:
+        return self.name or self.path
+
+    @property
+    def is_url(self) -> bool:
+        return self.path.startswith(("http://", "https://"))
+
+    @property
+    def tagging_key(self) -> str:
+        """What of these settings changes the items' tags: "" when nothing does, so items
+        of a plain source keep the taxonomy's fingerprint alone."""
+        if not self.regions and not self.require_topic:
+            return ""
+        text = "\0".join(sorted(self.regions)) + f"\0require_topic={self.require_topic}"
+        return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+@dataclass(frozen=True)
+class BounceSettings:
+    """`digest bounces` and the webhooks: where bounce mail arrives, VERP, the policy."""
+
+    mailbox: str = "bounces"  # a Maildir folder (beside digest.yaml), or imaps://user@host/INBOX
+    password_env: str = "DIGEST_BOUNCES_PASSWORD"  # the IMAP password's variable
+    return_path: str | None = None  # envelope sender base, e.g. bounces@example.org: VERP on
+    soft_limit: int = 3  # this many soft bounces (one per digest) within soft_window suppress
+    soft_window: timedelta = timedelta(days=30)
+    webhook_secret_env: str | None = None  # the signed JSON POST's HMAC secret; unset: off
+    sns_topics: tuple[str, ...] = ()  # SNS topic ARNs whose SES notifications count; none: off
+
+    @property
+    def verp(self) -> bool:
+        return self.return_path is not None
+
+    @property
+    def mailbox_is_imap(self) -> bool:
+        return self.mailbox.startswith("imaps://")
+
+
+@dataclass(frozen=True)
 class Settings:
     path: Path = DEFAULT_PATH
     sender: str = "Regional Migration Digest <digest@example.org>"
     subscribers: Path = Path("subscribers.yaml")
     templates: Path = Path("templates")
     state: Path = Path(".digest/state.db")
-    sources: tuple[str, ...] = ("items",)
+    sources: tuple[SourceSettings, ...] = (SourceSettings("items"),)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     unsubscribe_url: str = "https://example.org/unsubscribe"
     taxonomy: Path | None = None
@@ -89,6 +144,9 @@ class Settings:
     poll_every: timedelta = timedelta(hours=1)
     catch_up: timedelta = timedelta(days=1)
     web: WebSettings = field(default_factory=WebSettings)
+    bounces: BounceSettings = field(default_factory=BounceSettings)
+    excerpt_words: int = 60  # an item's excerpt is cut at a sentence near this many words
+    max_items: int = 25  # stories in one digest; the rest are listed on the web (`digest serve`)
 
     @property
     def base(self) -> Path:
@@ -112,3 +170,16 @@ class Settings:
     @property
     def list_id_value(self) -> str:
         return self.list_id or f"digest.{self.sender_domain}"
+
+    def page_url(self, name: str) -> str:
+        """A page of `digest serve`, beside the unsubscribe page: .../preferences."""
+        parts = urlsplit(self.unsubscribe_url)
+        folder = (parts.path or "/").rsplit("/", 1)[0]
+        return f"{parts.scheme}://{parts.netloc}{folder}/{name}"
+
+    @property
+    def serves_web(self) -> bool:
+        """Whether `digest serve` answers at `unsubscribe_url`'s host: not while that is
+        still the example.org default. Without it, a digest's links to its web pages (view
+        in the browser, the stories past `max_items`) are left out."""
+        return urlsplit(self.unsubscribe_url).hostname not in _EXAMPLE_HOSTS

@@ -101,3 +101,25 @@ def duration(value: Any) -> Any:
 
 def is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
+
+
+# A VERP local part is `LOCAL+TOKEN`: TOKEN is at most 26 characters (an 8-byte delivery id and
+# an 8-byte MAC in base32), and RFC 5321 allows 64 octets in all.
+VERP_TOKEN_ROOM = 27
+
+
+def return_path(value: Any) -> str:
+    text = string(value)
+    user, at, domain = text.rpartition("@")
+    if not at or not user or "." not in domain or " " in text or "<" in text or "+" in user:
+        raise ValueError("a plain address without a +tag, e.g. bounces@example.org")
+    if len(user.encode()) > 64 - VERP_TOKEN_ROOM:
+        raise ValueError(f"its local part must be at most {64 - VERP_TOKEN_ROOM} octets")
+    return text
+
+
+def mailbox(value: Any) -> str:
+    text = string(value)
+    if "://" in text and not text.startswith("imaps://"):
+        raise ValueError("a Maildir folder, or imaps://user@host/FOLDER (IMAP over TLS)")
+    return text

@@ -1,43 +1,43 @@
-"""The office's news listing: a date line (`13 October, 2020`), a title line, then summary
-paragraphs, repeated."""
+"""The office's news listing: a date line (`13 October, 2020`, `24 de noviembre de 2026`,
+`24 novembre 2026`; see `dates`), a title line, then summary paragraphs, repeated."""
 
 from __future__ import annotations
 
-import re
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 from ..errors import SourceError
 from ..models import Item
+from .dates import parse_date_line
 from .ids import item_id
 
-_DATE_FORMATS = ("%d %B, %Y", "%d %B %Y", "%B %d, %Y", "%d %b, %Y", "%d %b %Y", "%Y-%m-%d")
-_LOOKS_LIKE_DATE = re.compile(
-    r"^\s*(\d{1,2} [A-Za-z]+,? \d{4}|[A-Za-z]+ \d{1,2}, \d{4}|\d{4}-\d\d-\d\d)\s*$"
-)
 
-
-def parse_date_line(line: str) -> date | None:
-    if not _LOOKS_LIKE_DATE.match(line):
-        return None
-    text = " ".join(line.split())
-    for fmt in _DATE_FORMATS:
+def _date_lines(lines: list[str], location: str) -> list[tuple[int, date]]:
+    """The lines that are dates, with their dates; a line shaped like a date that is not a
+    real one (30 February) is an error naming it."""
+    starts = []
+    for number, line in enumerate(lines):
         try:
-            return datetime.strptime(text, fmt).date()
-        except ValueError:
-            continue
-    return None
+            when = parse_date_line(line)
+        except ValueError as exc:
+            raise SourceError(
+                f"{location}:{number + 1}: {line.strip()!r} is not a real date ({exc})",
+                hint="correct the date line",
+            ) from exc
+        if when is not None:
+            starts.append((number, when))
+    return starts
 
 
 def parse_listing(text: str, location: str) -> list[Item]:
     """Split a listing into items. Raises SourceError (with the line) when it holds none."""
     lines = text.splitlines()
-    starts = [(n, d) for n, line in enumerate(lines) if (d := parse_date_line(line)) is not None]
+    starts = _date_lines(lines, location)
     if not starts:
         raise SourceError(
             f"{location}: no items found",
-            hint="a listing is a date line such as '13 October, 2020', a title line, then the "
-            "summary, repeated",
+            hint="a listing is a date line such as '13 October, 2020' or '24 de noviembre de "
+            "2026', a title line, then the summary, repeated",
         )
     items: list[Item] = []
     for index, (start, when) in enumerate(starts):

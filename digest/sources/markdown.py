@@ -1,4 +1,5 @@
-"""Markdown items: YAML front matter (title, date, link, optional regions/topics), then the text."""
+"""Markdown items: YAML front matter (title, date, link, optional regions, topics and
+language), then the text."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from datetime import date, datetime
 from pathlib import Path
 
 from ..errors import SourceError
+from ..languages import SUPPORTED, normalise_language
 from ..models import Item
 from ..yamlfile import LineDict, YamlSyntaxError, parse_yaml, where
 from .ids import item_id
 
 _FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)(.*)\Z", re.DOTALL)
-_KEYS = {"title", "date", "link", "regions", "topics", "id", "summary"}
+_KEYS = {"title", "date", "link", "regions", "topics", "id", "summary", "language"}
 
 
 def markdown_to_text(body: str) -> str:
@@ -36,6 +38,20 @@ def _tags(meta: LineDict, key: str, location: str) -> tuple[str, ...]:
             f"{where(location, meta.line_of(key) + 1)}: '{key}': expected a list of names"
         )
     return tuple(v.strip() for v in value)
+
+
+def _language(meta: LineDict, location: str) -> str | None:
+    value = meta.get("language")
+    if value is None:
+        return None
+    found = normalise_language(value) if isinstance(value, str) else None
+    if found is None:
+        raise SourceError(
+            f"{where(location, meta.line_of('language') + 1)}: 'language': expected one of "
+            f"{', '.join(SUPPORTED)}, got {value!r}",
+            hint="write the item's language as en, es or fr, or leave it out to have it detected",
+        )
+    return found
 
 
 def parse_markdown(text: str, location: str) -> list[Item]:
@@ -92,6 +108,7 @@ def parse_markdown(text: str, location: str) -> list[Item]:
             source=location,
             regions=_tags(meta, "regions", location),
             topics=_tags(meta, "topics", location),
+            language=_language(meta, location),
         )
     ]
 

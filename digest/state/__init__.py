@@ -4,17 +4,33 @@
 `send_lock(path)` keeps two sends apart. The tables are in `schema.py`.
 """
 
+from .bounce_records import BounceRecords
 from .lock import send_lock
-from .records import Delivery, Finished, Run, StoredItem, WebEvent, WebRecord
-from .sqlite import State, reading
+from .records import (
+    BounceEventRecord,
+    BounceSummary,
+    Delivery,
+    Finished,
+    Run,
+    StoredItem,
+    Suppression,
+    WebEvent,
+    WebRecord,
+)
+from .sqlite import Planned, State, reading
 from .web_changes import WebChanges
 
 __all__ = [
+    "BounceEventRecord",
+    "BounceRecords",
+    "BounceSummary",
     "Delivery",
     "Finished",
+    "Planned",
     "Run",
     "State",
     "StoredItem",
+    "Suppression",
     "WebChanges",
     "WebEvent",
     "WebRecord",

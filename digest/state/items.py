@@ -8,7 +8,7 @@ import contextlib
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -75,18 +75,36 @@ class ItemsMixin:
         return new
 
     def items(
-        self, since: datetime | None = None, tagged_with_other_than: str | None = None
+        self,
+        since: datetime | None = None,
+        tagged_with_other_than: str | Collection[str] | None = None,
     ) -> list[StoredItem]:
-        """Items newest first; those first seen `since`, or not tagged with this fingerprint."""
+        """Items newest first; those first seen `since`, or not tagged with this fingerprint
+        (or with none of these)."""
         query, args = "SELECT * FROM items WHERE 1 = 1", []
         if since is not None:
             query += " AND first_seen >= ?"
             args.append(stamp(since))
+        if isinstance(tagged_with_other_than, str):
+            tagged_with_other_than = [tagged_with_other_than]
         if tagged_with_other_than is not None:
-            query += " AND tagged_with IS NOT ?"
-            args.append(tagged_with_other_than)
+            marks = ", ".join("?" * len(tagged_with_other_than))
+            query += f" AND (tagged_with IS NULL OR tagged_with NOT IN ({marks}))"
+            args += list(tagged_with_other_than)
         rows = self.db.execute(query + " ORDER BY date DESC, first_seen DESC, id", args)
         return [_stored_item(row) for row in rows]
+
+    def items_by_id(self, ids: Iterable[str]) -> list[StoredItem]:
+        """The stored items of these ids (those still kept), in no particular order."""
+        wanted = list(dict.fromkeys(ids))
+        found: list[StoredItem] = []
+        for start in range(0, len(wanted), 500):  # SQLite's limit on parameters
+            chunk = wanted[start : start + 500]
+            rows = self.db.execute(
+                f"SELECT * FROM items WHERE id IN ({','.join('?' * len(chunk))})", chunk
+            )
+            found.extend(_stored_item(row) for row in rows)
+        return found
 
     def save_tags(self, tags: Sequence[tuple[str, dict[str, Any]]], fingerprint: str) -> None:
         """Keep items' tags (id, tags), made with the taxonomy of this fingerprint."""

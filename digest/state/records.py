@@ -29,6 +29,13 @@ class Delivery:
     attempts: int
     created_at: datetime
     updated_at: datetime
+    profile: dict[str, Any] | None = None  # what the digest was made for (see schema)
+    more_ids: tuple[str, ...] = ()  # stories listed on the web past `max_items`
+
+    @property
+    def all_ids(self) -> tuple[str, ...]:
+        """Every story the delivery counts as sent: in the email, then on its web page."""
+        return self.item_ids + self.more_ids
 
 
 @dataclass(frozen=True)
@@ -81,3 +88,42 @@ class WebEvent:
     via: str
     client: str | None
     detail: str | None
+
+
+@dataclass(frozen=True)
+class BounceEventRecord:
+    """One bounce event of one subscriber: kind hard | soft | complaint | auto-reply."""
+
+    email: str
+    kind: str
+    at: datetime
+    delivery_id: int | None
+    status: str | None
+    code: int | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """Why an address gets no digest until staff lift it (or it confirms itself again)."""
+
+    email: str
+    reason: str
+    at: datetime
+    lifted_at: datetime | None = None
+    lifted_via: str | None = None
+
+
+@dataclass(frozen=True)
+class BounceSummary:
+    """One subscriber's bounces, for `digest history`."""
+
+    email: str
+    hard: int
+    soft: int
+    complaints: int
+    auto_replies: int
+    last_at: datetime
+    last_kind: str
+    last_status: str | None
+    last_reason: str | None

@@ -11,6 +11,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+from ..clock import stamp, utcnow
+
 Migration = str | Callable[[sqlite3.Connection], None]
 
 
@@ -29,7 +31,51 @@ def add_columns(table: str, *columns: tuple[str, str]) -> Callable[[sqlite3.Conn
     return migrate
 
 
-SCHEMA = """
+# Bounces and complaints (issue 18): each mail read once (by its content's fingerprint), the
+# events it meant per subscriber, and who is suppressed and why. Also the index that finds a
+# delivery by the Message-ID a bounce returns (written once per delivery, never on a status
+# change).
+BOUNCE_TABLES = """
+CREATE TABLE IF NOT EXISTS bounce_mails (
+    id INTEGER PRIMARY KEY,
+    fingerprint TEXT NOT NULL UNIQUE,  -- sha256 of the mail (line ends as LF): read twice, once
+    kind TEXT NOT NULL,      -- bounce | complaint | auto-reply | other
+    file TEXT NOT NULL,      -- where it was read: a file, PATH#N of an mbox, imaps://...;UID=N
+    at TEXT NOT NULL,        -- when it was processed
+    subscriber TEXT,         -- whom it was attributed to, or NULL
+    action TEXT NOT NULL,    -- suppressed | counted | unsubscribed | none
+    details TEXT NOT NULL    -- JSON: recipients, reason, how it was attributed
+);
+CREATE TABLE IF NOT EXISTS bounce_events (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,       -- the subscriber's address, casefolded
+    email TEXT NOT NULL,
+    mail_id INTEGER NOT NULL REFERENCES bounce_mails(id),
+    delivery_id INTEGER,     -- the digest it bounced (VERP or Message-ID), or NULL
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('hard', 'soft', 'complaint', 'auto-reply')),
+    status TEXT,             -- RFC 3463, e.g. 5.1.1
+    code INTEGER,            -- SMTP reply code, e.g. 550
+    reason TEXT
+);
+CREATE INDEX IF NOT EXISTS bounce_events_by_key ON bounce_events(key, id);
+CREATE TABLE IF NOT EXISTS suppressions (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,       -- the address, casefolded
+    email TEXT NOT NULL,
+    reason TEXT NOT NULL,    -- e.g. "hard bounce 5.1.1 on 2026-12-03"
+    at TEXT NOT NULL,
+    mail_id INTEGER REFERENCES bounce_mails(id),
+    lifted_at TEXT,          -- set: sends go to the address again
+    lifted_via TEXT          -- staff | confirm-page
+);
+CREATE UNIQUE INDEX IF NOT EXISTS suppressions_in_force ON suppressions(key)
+    WHERE lifted_at IS NULL;
+CREATE INDEX IF NOT EXISTS deliveries_by_message_id ON deliveries(message_id);
+"""
+
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS items (
     id TEXT PRIMARY KEY,
     title TEXT NOT NULL,
@@ -79,7 +125,13 @@ CREATE TABLE IF NOT EXISTS deliveries (
     attempts INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
-    resent INTEGER NOT NULL DEFAULT 0  -- 1: an uncertain message being sent its one more time
+    resent INTEGER NOT NULL DEFAULT 0, -- 1: an uncertain message being sent its one more time
+    -- JSON: what the digest was made for (name, settings, period, language), so `digest serve`
+    -- can show it again in the browser
+    profile TEXT,
+    -- JSON list: the stories past `max_items`, listed on the web page the digest links to
+    -- (they count as sent); NULL when there were none
+    more_ids TEXT
 );
 -- A status change touches neither index: the pending one holds just the few unfinished rows.
 CREATE INDEX IF NOT EXISTS deliveries_of_subscriber ON deliveries(subscriber);
@@ -112,6 +164,8 @@ CREATE TABLE IF NOT EXISTS web_events (
 );
 CREATE INDEX IF NOT EXISTS web_events_by_key ON web_events(key, id);
 """
+    + BOUNCE_TABLES
+)
 
 
 # State files written before version 1 kept a row per item sent (`sent_items`), the same
@@ -155,5 +209,30 @@ ALTER TABLE deliveries_v2 RENAME TO deliveries;
         ("tags", "TEXT"),
         ("tagged_with", "TEXT"),
     ),
+    # Version 6 (5 is issue 16's) records bounce mails, bounce events and suppressions.
+    6: BOUNCE_TABLES,
+    # Version 8 keeps what each digest was made for (issue 20: "view in browser"), and when
+    # links began to be opaque: links sent before, in the readable format, keep working for a
+    # while after that (see `compose.links` and `legacy_links_until`).
+    8: lambda db: (add_columns("deliveries", ("profile", "TEXT"))(db), _note_legacy_links(db)),
+    # Version 9 keeps the stories a digest listed on the web past `max_items` (issue 21).
+    9: add_columns("deliveries", ("more_ids", "TEXT")),
 }
 LATEST = max(MIGRATIONS)
+OPAQUE_LINKS_SINCE = "opaque_links_since"  # meta key: when this state's links became opaque
+
+
+def _note_legacy_links(db: sqlite3.Connection) -> None:
+    """Note when this state began to send opaque links, if it had sent readable ones before
+    (a digest, or a link from the web service)."""
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    sent = any(
+        db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone()
+        for table in ("deliveries", "web_subscribers")
+        if table in tables
+    )
+    if sent and "meta" in tables:
+        db.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
+            (OPAQUE_LINKS_SINCE, stamp(utcnow())),
+        )

@@ -23,7 +23,11 @@ from ..errors import StateError
 from .integrity import GuardedConnection, check_file, check_tables, translate
 from .items import ItemsMixin
 from .records import Delivery, Finished, Run
-from .schema import LATEST, MIGRATIONS, SCHEMA
+from .schema import LATEST, MIGRATIONS, OPAQUE_LINKS_SINCE, SCHEMA
+
+# (subscriber, Message-ID, item ids, profile JSON or None, ids listed on the web JSON or None)
+# (the last two may be left out)
+Planned = tuple[str, str, Sequence[str], str | None, str | None] | tuple[str, str, Sequence[str]]
 
 
 class State(ItemsMixin):
@@ -207,10 +211,10 @@ class State(ItemsMixin):
     def sent_item_ids(self, subscriber: str) -> set[str]:
         """Every item this subscriber was ever sent."""
         rows = self.db.execute(
-            "SELECT item_ids FROM deliveries WHERE subscriber = ? AND status = 'sent'",
+            "SELECT item_ids, more_ids FROM deliveries WHERE subscriber = ? AND status = 'sent'",
             (subscriber,),
         )
-        return {item for (item_ids,) in rows for item in json.loads(item_ids)}
+        return {item for row in rows for item in _sent_ids(*row)}
 
     def sent_histories(
         self, subscribers: Sequence[str], horizon: timedelta
@@ -222,13 +226,13 @@ class State(ItemsMixin):
             s: (set(), None) for s in subscribers
         }
         rows = self.db.execute(
-            "SELECT subscriber, updated_at, item_ids FROM deliveries "
+            "SELECT subscriber, updated_at, item_ids, more_ids FROM deliveries "
             f"WHERE subscriber IN ({','.join('?' * len(histories))}) AND status = 'sent' "
             "ORDER BY subscriber, id DESC",
             list(histories),
         )
         oldest = ""
-        for subscriber, updated_at, item_ids in rows:
+        for subscriber, updated_at, item_ids, more_ids in rows:
             sent, last = histories[subscriber]
             if last is None:  # their latest message
                 last = parse_stamp(updated_at)
@@ -236,7 +240,7 @@ class State(ItemsMixin):
                 oldest = stamp(last - horizon)
             elif updated_at < oldest:
                 continue
-            sent.update(json.loads(item_ids))
+            sent.update(_sent_ids(item_ids, more_ids))
         return histories
 
     def pending_delivery(self, subscriber: str) -> Delivery | None:
@@ -258,12 +262,13 @@ class State(ItemsMixin):
     def begin_deliveries(
         self,
         run_id: int,
-        planned: Sequence[tuple[str, str, Sequence[str]]],
+        planned: Sequence[Planned],
         now: datetime,
         pending: dict[str, Delivery],
         finished: Sequence[Finished] = (),
     ) -> list[tuple[int, bool]]:
-        """Record attempts (subscriber, Message-ID, item ids) as pending before they leave, in
+        """Record attempts (subscriber, Message-ID, item ids, and the digest's profile and
+        stories listed on the web, as JSON or None) as pending before they leave, in
         one transaction, so a crash can be recovered; outcomes of earlier ones (`finished`) are
         recorded in the same transaction. An unfinished row (from `pending`: what a killed run
         left, or an uncertain message) of the same message is reused, an uncertain one marked
@@ -273,7 +278,8 @@ class State(ItemsMixin):
         at = stamp(now)
         with self.transaction():
             self._finish(finished, at)
-            for subscriber, message_id, item_ids in planned:
+            for subscriber, message_id, item_ids, *extra in planned:
+                profile, more_ids = (*extra, None, None)[:2]
                 existing = pending.pop(subscriber, None)
                 if existing is not None and existing.message_id == message_id:
                     self.db.execute(
@@ -291,8 +297,10 @@ class State(ItemsMixin):
                     )
                 cursor = self.db.execute(
                     "INSERT INTO deliveries(run_id, subscriber, message_id, status, item_ids, "
-                    "created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?)",
-                    (run_id, subscriber, message_id, json.dumps(list(item_ids)), at, at),
+                    "created_at, updated_at, profile, more_ids) "
+                    "VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
+                    (run_id, subscriber, message_id, json.dumps(list(item_ids)), at, at)
+                    + (profile, more_ids),
                 )
                 ids.append((int(cursor.lastrowid or 0), True))
         return ids
@@ -342,6 +350,21 @@ class State(ItemsMixin):
             ],
         )
 
+    def delivery_of_message(self, subscriber: str, key: str) -> Delivery | None:
+        """The latest delivery to this subscriber of the digest whose Message-ID is
+        `<digest.KEY@...>` (for `digest serve`'s view of it), whatever became of it."""
+        row = self.db.execute(
+            "SELECT * FROM deliveries WHERE subscriber = ? AND message_id LIKE ? "
+            "AND status != 'failed' ORDER BY id DESC LIMIT 1",
+            (subscriber, f"<digest.{key}@%"),
+        ).fetchone()
+        return _delivery(row) if row else None
+
+    def opaque_links_since(self) -> datetime | None:
+        """When this state began to send opaque links, if it sent readable ones before."""
+        value = self.get_meta(OPAQUE_LINKS_SINCE)
+        return parse_stamp(value) if value else None
+
     def deliveries(
         self, run_id: int | None = None, subscriber: str | None = None
     ) -> list[Delivery]:
@@ -355,7 +378,14 @@ class State(ItemsMixin):
         return [_delivery(r) for r in self.db.execute(query + " ORDER BY id", args)]
 
 
+def _sent_ids(item_ids: str, more_ids: str | None) -> list[str]:
+    return json.loads(item_ids) + (json.loads(more_ids) if more_ids else [])
+
+
 def _delivery(row: sqlite3.Row) -> Delivery:
+    keys = row.keys()
+    profile = row["profile"] if "profile" in keys else None
+    more_ids = row["more_ids"] if "more_ids" in keys else None
     return Delivery(
         id=row["id"],
         run_id=row["run_id"],
@@ -367,6 +397,8 @@ def _delivery(row: sqlite3.Row) -> Delivery:
         attempts=row["attempts"],
         created_at=parse_stamp(row["created_at"]),
         updated_at=parse_stamp(row["updated_at"]),
+        profile=json.loads(profile) if profile else None,
+        more_ids=tuple(json.loads(more_ids)) if more_ids else (),
     )
 
 

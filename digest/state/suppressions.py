@@ -19,8 +19,9 @@ from ..errors import StateError
 from ..models import address_key
 
 HEADER = (
-    "# digest suppression journal: one line per unsubscribe or resubscribe, newest last.\n"
-    "# Sends skip an address whose last line here is an unsubscribe. Append only: keep it with\n"
+    "# digest suppression journal: one line per unsubscribe, resubscribe, suppress (a bounce)\n"
+    "# or unsuppress, newest last.\n"
+    "# Sends skip an address that is unsubscribed or suppressed here. Append only: keep it with\n"
     "# the state's backups.\n"
 )
 STOPS, STARTS = {"unsubscribe", "suppress"}, {"resubscribe", "unsuppress"}
@@ -33,15 +34,24 @@ def journal_path(state_path: Path) -> Path:
 
 def append(path: Path, action: str, email: str, via: str, at: datetime) -> None:
     """Add one event, on disk before this returns (an unsubscribe is a promise)."""
-    assert action in STOPS | STARTS
-    line = f"{at.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}\t{action}\t{email.strip()}\t{via}\n"
+    append_all(path, [(action, email, via, at)])
+
+
+def append_all(path: Path, events: list[tuple[str, str, str, datetime]]) -> None:
+    """Add events (action, email, via, at) in one write and one fsync: a batch of bounces."""
+    if not events:
+        return
+    text = ""
+    for action, email, via, at in events:
+        assert action in STOPS | STARTS
+        text += f"{at.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}\t{action}\t{email.strip()}\t{via}\n"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             if os.fstat(fd).st_size == 0:
                 os.write(fd, HEADER.encode())
-            os.write(fd, line.encode("utf-8"))
+            os.write(fd, text.encode("utf-8"))
             os.fsync(fd)
         finally:
             os.close(fd)

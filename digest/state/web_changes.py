@@ -19,6 +19,7 @@ from typing import Any, Literal
 from ..clock import parse_stamp, stamp
 from ..models import address_key
 from . import suppressions
+from .bounce_records import BounceRecords
 from .records import WebEvent, WebRecord
 from .sqlite import State
 
@@ -241,4 +242,8 @@ class WebChanges:
             self._event(email, "confirm", "confirm-page", now, client=client, detail=prefs)
             if current.unsubscribed_at is not None:
                 suppressions.append(self.journal, "resubscribe", email, "confirm-page", now)
+            # Confirming proved the address takes mail again: a bounce's suppression ends.
+            lifted = BounceRecords(self.state).lift(email, "confirm-page", now)
+            if lifted or address_key(email) in suppressions.suppressed(self.journal):
+                suppressions.append(self.journal, "unsuppress", email, "confirm-page", now)
         return "confirmed"

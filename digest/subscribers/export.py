@@ -53,6 +53,8 @@ def subscribers_yaml(subscribers: Iterable[Subscriber], note: str = "") -> str:
             entry["topics"] = _FlowList(s.topics)
         if s.group_by != DEFAULT.group_by:
             entry["group_by"] = s.group_by
+        if s.order != DEFAULT.order:
+            entry["order"] = s.order
         if s.frequency != DEFAULT.frequency:
             entry["frequency"] = s.frequency
         if s.timezone:

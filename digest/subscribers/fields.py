@@ -16,10 +16,11 @@ from ..caches import memo
 from ..models import Subscriber
 from ..settings import values
 
-SETTINGS = ("name", "regions", "topics", "group_by", "frequency", "timezone")
+SETTINGS = ("name", "regions", "topics", "group_by", "order", "frequency", "timezone")
 KEYS = ("email", *SETTINGS)
 GROUPINGS = ("region", "topic")
 FREQUENCIES = ("daily", "weekly", "monthly")
+ORDERS = ("newest", "oldest")
 DEFAULT = Subscriber(email="default@example.org")
 _EMAIL = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
@@ -66,6 +67,15 @@ def check_group_by(value: Any) -> str:
         return DEFAULT.group_by
     if value not in GROUPINGS:
         raise FieldError(f"'group_by': expected region or topic, got {value!r}")
+    return str(value)
+
+
+def check_order(value: Any) -> str:
+    """Stories inside each group: newest first (the default) or oldest first."""
+    if value is None or value == "":
+        return DEFAULT.order
+    if value not in ORDERS:
+        raise FieldError(f"'order': expected newest or oldest, got {value!r}")
     return str(value)
 
 
@@ -160,6 +170,7 @@ def subscriber_settings(subscriber: Subscriber) -> dict[str, Any]:
         "regions": list(subscriber.regions),
         "topics": list(subscriber.topics),
         "group_by": subscriber.group_by,
+        "order": subscriber.order,
         "frequency": subscriber.frequency,
         "timezone": subscriber.timezone,
     }
@@ -168,6 +179,7 @@ def subscriber_settings(subscriber: Subscriber) -> dict[str, Any]:
 CHECKS = {
     "name": check_name,
     "group_by": check_group_by,
+    "order": check_order,
     "frequency": check_frequency,
     "timezone": check_timezone,
 }

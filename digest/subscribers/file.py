@@ -144,7 +144,7 @@ def _subscriber(
     _unknown_keys(entry, fail)
     failed = False
     values: dict[str, Any] = {}
-    for key in ("name", "group_by", "frequency", "timezone"):
+    for key in ("name", "group_by", "order", "frequency", "timezone"):
         try:
             values[key] = fields.CHECKS[key](entry.get(key))
         except fields.FieldError as exc:

@@ -6,7 +6,9 @@ and `effective_subscribers` lays it over the file:
 
 - a setting changed on the web wins over the file's value for that setting;
 - an unsubscribe always wins, whatever the file says, until the subscriber resubscribes;
-- a confirmed web sign-up is added; an unconfirmed one never receives anything.
+- a confirmed web sign-up is added; an unconfirmed one never receives anything;
+- a suppressed address (its mail bounced: `digest bounces`) receives nothing until staff lift
+  it (`digest subscribers unsuppress`) or it confirms a new sign-up.
 
 Addresses are matched case-insensitively, as `subscribers.yaml` does.
 """
@@ -20,7 +22,7 @@ from typing import Any
 
 from ..models import Subscriber, address_key
 from ..settings import Settings
-from ..state import State, WebChanges, WebRecord, reading, suppressions
+from ..state import BounceRecords, State, Suppression, WebChanges, WebRecord, reading, suppressions
 from ..taxonomy import Taxonomy
 from .fields import DEFAULT, SETTINGS, stored_setting, subscriber_settings
 from .file import load_subscribers
@@ -49,16 +51,33 @@ class MergedSubscriber:
     """One address as a send sees it, and where each of its settings came from."""
 
     subscriber: Subscriber
-    # active | unsubscribed | pending (a web sign-up not confirmed yet) | inactive (neither in
-    # the file nor confirmed on the web, e.g. removed from the file after changing a setting)
+    # active | unsubscribed | suppressed (bounced) | pending (a web sign-up not confirmed
+    # yet) | inactive (neither in the file nor confirmed on the web, e.g. removed from the file
+    # after changing a setting)
     status: str
     origin: str  # file | web
     sources: dict[str, str]  # setting -> file | web | default
     record: WebRecord | None = None
+    suppression: Suppression | None = None
 
     @property
     def active(self) -> bool:
         return self.status == "active"
+
+    @property
+    def why(self) -> str:
+        """Why the status is what it is, for staff: "suppressed: hard bounce 5.1.1 on ..."."""
+        record = self.record
+        if self.status == "unsubscribed" and record and record.unsubscribed_at:
+            via = f" ({record.unsubscribed_via})" if record.unsubscribed_via else ""
+            return f"unsubscribed{via} on {record.unsubscribed_at:%Y-%m-%d}"
+        if self.status == "suppressed" and self.suppression is not None:
+            return f"suppressed: {self.suppression.reason}"
+        if self.status == "pending" and record and record.pending_at:
+            return f"signed up on {record.pending_at:%Y-%m-%d}, not confirmed yet"
+        if self.status == "inactive":
+            return "not in the file and not signed up on the web"
+        return self.status
 
 
 def _apply(
@@ -99,13 +118,17 @@ def merged_view(
     `written` (from `written_settings`) says which settings the file spells out; without it a
     setting equal to the built-in default is reported as "default"."""
     changes = WebChanges(state) if state is not None else None
+    stopped: dict[str, Suppression] = {}
     if changes is None:
         records: dict[str, WebRecord] = {}
     elif only is not None:
         record = changes.record(only)
         records = {only: record} if record else {}
+        found = BounceRecords(changes.state).suppression(only)
+        stopped = {only: found} if found else {}
     else:
         records = changes.records()
+        stopped = BounceRecords(changes.state).suppressed()
     result: list[MergedSubscriber] = []
     in_file: set[str] = set()
     for subscriber in file_subscribers:
@@ -117,7 +140,9 @@ def merged_view(
         sources = _file_sources(subscriber, written.get(key) if written is not None else None)
         merged, sources = _apply(subscriber, record.prefs if record else {}, taxonomy, sources)
         status = "unsubscribed" if record and record.unsubscribed_at else "active"
-        result.append(MergedSubscriber(merged, status, "file", sources, record))
+        if status == "active" and key in stopped:
+            status = "suppressed"
+        result.append(MergedSubscriber(merged, status, "file", sources, record, stopped.get(key)))
     for key, record in records.items():
         if key in in_file:
             continue
@@ -129,10 +154,12 @@ def merged_view(
             status = "pending"
         else:  # changed settings once, then left the file
             status = "inactive"
+        if status == "active" and key in stopped:
+            status = "suppressed"
         prefs = record.prefs if record.confirmed_at is not None else (record.pending or {})
         base = Subscriber(email=record.email)
         merged, sources = _apply(base, prefs, taxonomy, dict.fromkeys(SETTINGS, "default"))
-        result.append(MergedSubscriber(merged, status, "web", sources, record))
+        result.append(MergedSubscriber(merged, status, "web", sources, record, stopped.get(key)))
     return result
 
 
@@ -147,6 +174,8 @@ def effective_subscribers(
     Those the web never touched (nearly all, on a large list) pass through as they are read;
     the few it did come last, changed, with the web's own sign-ups."""
     records = WebChanges(state).records() if state is not None else {}
+    if state is not None:  # the state's suppressions too, should the journal have lost one
+        suppressed = suppressed | frozenset(BounceRecords(state).suppressed())
     touched = []
     for subscriber in file_subscribers:
         key = address_key(subscriber.email)

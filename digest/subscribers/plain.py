@@ -58,9 +58,19 @@ class NotPlain(Exception):
 
 
 # The fields of a `Subscriber` in its order: what `plain_subscribers` gives for each entry.
-FIELDS = ("email", "name", "regions", "topics", "group_by", "frequency", "timezone", "line")
+FIELDS = (
+    "email",
+    "name",
+    "regions",
+    "topics",
+    "group_by",
+    "frequency",
+    "order",
+    "timezone",
+    "line",
+)
 assert tuple(f.name for f in dataclasses.fields(Subscriber)) == FIELDS
-Fields = tuple[str, str, tuple[str, ...], tuple[str, ...], str, str, str | None, int]
+Fields = tuple[str, str, tuple[str, ...], tuple[str, ...], str, str, str, str | None, int]
 
 
 def plain_subscribers(path: Path, taxonomy: Taxonomy) -> Iterator[Fields]:
@@ -221,18 +231,19 @@ class _Values:
             regions = checked["regions"][get("regions")]
             topics = checked["topics"][get("topics")]
             group_by = checked["group_by"][get("group_by")]
+            order = checked["order"][get("order")]
             frequency = checked["frequency"][get("frequency")]
             timezone = checked["timezone"][get("timezone")]
         except KeyError:  # a way of writing a setting not seen before
-            regions, topics, group_by, frequency, timezone = (
+            regions, topics, group_by, order, frequency, timezone = (
                 self.setting(key, get(key)) for key in fields.SETTINGS[1:]
             )
-        return (email, name, regions, topics, group_by, frequency, timezone, line)
+        return (email, name, regions, topics, group_by, frequency, order, timezone, line)
 
     def whole_entry(self, found: tuple[str | None, ...], line: int) -> Fields:
         """An entry read whole (see `_Reader._lay_out`): its address is known to be valid
         but for its length; the other values are as written after "key: "."""
-        email, name, regions, topics, group_by, frequency, timezone = found
+        email, name, regions, topics, group_by, order, frequency, timezone = found
         assert email is not None
         if len(email) > 254:
             raise NotPlain
@@ -254,6 +265,7 @@ class _Values:
                 checked["topics"][topics],
                 checked["group_by"][group_by],
                 checked["frequency"][frequency],
+                checked["order"][order],
                 checked["timezone"][timezone],
                 line,
             )

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..models import Subscriber
 from ..selection import preference_key
-from ..state import State, WebChanges, reading, suppressions
+from ..state import BounceRecords, State, WebChanges, reading, suppressions
 from ..taxonomy import Taxonomy
 from .file import iter_subscribers, not_listed
 from .merge import effective_subscribers
@@ -40,7 +40,7 @@ CREATE TABLE profiles (  -- each set of preferences (a few thousand on any list)
     id INTEGER PRIMARY KEY,
     preferences TEXT NOT NULL,  -- preference_key as text: the send order
     bucket INTEGER NOT NULL,  -- a hash of it: which worker sends
-    data BLOB NOT NULL  -- (regions, topics, group_by, timezone), pickled
+    data BLOB NOT NULL  -- (regions, topics, group_by, order, timezone), pickled
 );
 CREATE TABLE subscribers (
     folded TEXT NOT NULL,
@@ -154,6 +154,8 @@ class SendList:
         touched, and the suppressed, are taken out, and the touched put back as the web
         changed them, with the web's own sign-ups."""
         web = WebChanges(state) if state is not None else None
+        if state is not None:  # the state's suppressions too, should the journal have lost one
+            suppressed = suppressed | frozenset(BounceRecords(state).suppressed())
         if not suppressed and (web is None or next(web.keys(), None) is None):
             return
         known = web.keys() if web is not None else iter(())
@@ -171,11 +173,11 @@ class SendList:
         self._put_fields(tuple(getattr(subscriber, name) for name in FIELDS))  # type: ignore[arg-type]
 
     def _put_fields(self, fields: Fields) -> None:
-        email, name, regions, topics, group_by, frequency, _, line = fields
+        email, name, regions, topics, group_by, frequency, order, timezone, line = fields
         # The same tuples of regions and topics come back for every subscriber who wrote
         # them alike (both readers share them), so their identity is a cheap key; the entry
         # holds the tuples, so no other object can take their id while it is kept.
-        key = (id(regions), id(topics), group_by, fields[6], bool(name))
+        key = (id(regions), id(topics), group_by, order, timezone, bool(name))
         profile = self._profiles.get(key)
         if profile is None:
             profile = self._profile(key, fields)
@@ -186,11 +188,13 @@ class SendList:
     def _profile(self, key: tuple[object, ...], fields: Fields) -> Profile:
         """A new set of preferences: its number, the worker that sends it (a hash of its
         `preference_key`), written to `profiles`."""
-        email, name, regions, topics, group_by, _, timezone, _ = fields
-        text = repr(
-            preference_key(Subscriber(email, name, regions, topics, group_by, "", timezone))
+        email, name, regions, topics, group_by, _, order, timezone, _ = fields
+        subscriber = Subscriber(
+            email, name, regions, topics, group_by, order=order, timezone=timezone
         )
-        pickled = pickle.dumps((regions, topics, group_by, timezone), pickle.HIGHEST_PROTOCOL)
+        text = repr(preference_key(subscriber))
+        data = (regions, topics, group_by, order, timezone)
+        pickled = pickle.dumps(data, pickle.HIGHEST_PROTOCOL)
         bucket = zlib.crc32(text.encode())
         cursor = self.db.execute(
             "INSERT INTO profiles(preferences, bucket, data) VALUES (?, ?, ?)",
@@ -238,14 +242,16 @@ class SendList:
             (shards, shard),
         )
         for profile, data in profiles:
-            regions, topics, group_by, timezone = pickle.loads(data)
+            regions, topics, group_by, order, timezone = pickle.loads(data)
             rows = self.db.execute(
                 "SELECT email, name, frequency, line FROM subscribers WHERE profile = ? "
                 "ORDER BY folded",
                 (profile,),
             )
             for email, name, frequency, line in rows:
-                yield Subscriber(email, name, regions, topics, group_by, frequency, timezone, line)
+                yield Subscriber(
+                    email, name, regions, topics, group_by, frequency, order, timezone, line
+                )
 
     def _by_address(self, keys: str) -> list[Subscriber]:
         """The subscribers whose addresses are in the table `keys`, in file order."""
@@ -256,9 +262,9 @@ class SendList:
         ).fetchall()
         result = []
         for email, name, frequency, line, data in rows:
-            regions, topics, group_by, timezone = pickle.loads(data)
+            regions, topics, group_by, order, timezone = pickle.loads(data)
             result.append(
-                Subscriber(email, name, regions, topics, group_by, frequency, timezone, line)
+                Subscriber(email, name, regions, topics, group_by, frequency, order, timezone, line)
             )
         return result
 

@@ -9,14 +9,19 @@ Routes, where P is the folder of `unsubscribe_url`'s path ("" for https://exampl
     GET, POST P/subscribe            sign-up: stores it and emails a confirmation link
     GET, POST P/confirm?token=T&signup=S  the confirmation link's page and its Confirm button;
                                      T is signed for the sign-up S, and no other
+    GET  P/view?token=D              the digest the link came in, in the browser (D: a digest
+                                     token bound to that message)
+    GET  P/more?token=D              every story of that digest's period, past `max_items`
     GET  P/healthz                   "ok", for the proxy's health checks
+    POST P/webhooks/ses              Amazon SES bounces and complaints over SNS (`webhooks`)
+    POST P/webhooks/bounce           a generic signed JSON bounce or complaint (`webhooks`)
 
 Flask 3 on waitress: every request is a few small SQLite writes (and for a sign-up one SMTP
 hand-over), which a thread pool serves plainly, with no async layer around blocking calls.
 Waitress is pure Python, made for production, and believes the HTTPS proxy's X-Forwarded-*
 headers only when `web.trusted_proxy` names it (so the per-client limits see real clients).
 
-Protection, in brief: tokens are HMAC-signed per purpose (`compose/links.py`); every form this
+Protection, in brief: tokens are opaque and signed per purpose (`compose/links.py`); every form this
 service renders carries a CSRF token signed over a random cookie and the form's purpose and
 address (double submit), and Origin/Referer must be this site when the browser sends them;
 the RFC 8058 POST alone needs no CSRF token, since mail providers send only the URL's token.
@@ -40,6 +45,7 @@ from ..errors import DigestError
 from ..settings import Settings
 from ..state import State
 from ..taxonomy import load_taxonomy
+from .digests import more_view, view_view
 from .guards import client, is_one_click, limit
 from .pages import (
     confirm_view,
@@ -53,6 +59,7 @@ from .ratelimit import SlidingWindow
 from .site import (
     COOKIE_SHAPE,
     CSRF_COOKIE,
+    LEGACY_LINKS_AT_LEAST,
     MAX_BODY,
     RETRY_LATER,
     Problem,
@@ -61,6 +68,8 @@ from .site import (
     log,
     origin_of,
 )
+from .sns import SnsTrust
+from .webhooks import generic_view, make_webhooks, ses_view
 
 
 def _before() -> None:
@@ -70,6 +79,8 @@ def _before() -> None:
     site = current_site()
     if request.path == site.path("healthz") or is_one_click():
         return
+    if request.path in (site.path("webhooks/ses"), site.path("webhooks/bounce")):
+        return  # providers post many from few hosts: only refused ones count (`webhooks`)
     limit("requests", client(), "Too many requests came from your network.")
     if request.method == "POST":
         limit("posts", client(), "Too many forms were sent from your network.")
@@ -77,7 +88,7 @@ def _before() -> None:
 
 def _after(response: Response) -> Response:
     nonce = getattr(g, "csp_nonce", "")
-    response.headers["Content-Security-Policy"] = (
+    response.headers["Content-Security-Policy"] = getattr(g, "csp", None) or (
         f"default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self' data:; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     )
@@ -144,12 +155,19 @@ def _server_error(error: Exception) -> Any:
     )
 
 
-def create_app(settings: Settings) -> Flask:
+def create_app(settings: Settings, *, sns_trust: SnsTrust | None = None) -> Flask:
     """The WSGI app for these settings. Reads the token secret (creating it on first use, as
-    a send does) and makes the state's tables."""
+    a send does) and makes the state's tables. `sns_trust` is for tests only: where SNS
+    certificates may come from (default: AWS's SNS hosts, see `sns`)."""
     taxonomy = load_taxonomy(settings.taxonomy)
     with State(settings.state) as state:
         secret, _ = state.token_secret(settings.token_secret_env)
+        opaque_since = state.opaque_links_since()
+    legacy_until = (
+        (opaque_since + max(settings.lookback, LEGACY_LINKS_AT_LEAST)).timestamp()
+        if opaque_since is not None
+        else None
+    )
     signer, warning = load_signer(settings.dkim)
     if warning:
         log.warning("%s", warning)
@@ -172,19 +190,25 @@ def create_app(settings: Settings) -> Flask:
             "confirmations": SlidingWindow(web.confirmations_per_hour, 3600),  # one key: "all"
         },
         signer=signer,
+        legacy_until=legacy_until,
     )
     app = Flask(
         __name__, template_folder=str(Path(__file__).with_name("templates")), static_folder=None
     )
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.extensions["digest"] = site
+    app.extensions["digest.webhooks"] = make_webhooks(settings, sns_trust)
     app.jinja_env.globals["csp_nonce"] = lambda: getattr(g, "csp_nonce", "")
     views: list[tuple[str, str, Callable[[], Any], list[str]]] = [
         (unsubscribe_path, "unsubscribe", unsubscribe_view, ["GET", "POST"]),
         (site.path("preferences"), "preferences", preferences_view, ["GET", "POST"]),
         (site.path("subscribe"), "subscribe", subscribe_view, ["GET", "POST"]),
         (site.path("confirm"), "confirm", confirm_view, ["GET", "POST"]),
+        (site.path("view"), "view", view_view, ["GET"]),
+        (site.path("more"), "more", more_view, ["GET"]),
         (site.path("healthz"), "healthz", health_view, ["GET"]),
+        (site.path("webhooks/ses"), "webhook_ses", ses_view, ["POST"]),
+        (site.path("webhooks/bounce"), "webhook_bounce", generic_view, ["POST"]),
     ]
     for rule, endpoint, view, methods in views:
         app.add_url_rule(rule, endpoint, view, methods=methods)
@@ -242,13 +266,23 @@ def serve(settings: Settings, host: str, port: int, threads: int = 8) -> None:
     make_server(settings, host, port, threads).run()
 
 
-def make_server(settings: Settings, host: str, port: int, threads: int = 8, **options: Any) -> Any:
+def make_server(
+    settings: Settings,
+    host: str,
+    port: int,
+    threads: int = 8,
+    *,
+    sns_trust: SnsTrust | None = None,
+    **options: Any,
+) -> Any:
     """The waitress server `digest serve` runs, listening but not yet serving (`.run()`);
-    `options` change waitress's settings (tests shorten the timeouts)."""
+    `options` change waitress's settings (tests shorten the timeouts); `sns_trust` is
+    `create_app`'s (tests only)."""
     import waitress
 
     return waitress.create_server(
-        create_app(settings), **server_options(settings, host, port, threads) | options
+        create_app(settings, sns_trust=sns_trust),
+        **server_options(settings, host, port, threads) | options,
     )
 
 

@@ -9,7 +9,7 @@ import time
 
 from flask import g, request
 
-from ..compose import BadToken, make_token, read_token
+from ..compose import BadToken, TokenData, make_token, read_link, read_token
 from ..subscribers import valid_email
 from .site import (
     CSRF_COOKIE,
@@ -25,6 +25,7 @@ from .site import (
 
 _EXPIRED_HINTS = {
     "unsubscribe": "",
+    "digest": "",
     "preferences": "Open the unsubscribe link at the bottom of your latest digest: its page "
     "has a fresh link to your preferences.",
     "confirm": "Sign up again to get a fresh confirmation email.",
@@ -34,6 +35,13 @@ _EXPIRED_HINTS = {
 def address_from_token(purpose: str, bound_to: str | None = None) -> tuple[str, str]:
     """The address in the request's `token` for this purpose, and the token; Problem if not.
     A token `bound_to` an id (a sign-up's) was signed for that id too."""
+    link, token = link_from_token(purpose, bound_to)
+    return link.email, token
+
+
+def link_from_token(purpose: str, bound_to: str | None = None) -> tuple[TokenData, str]:
+    """What the request's `token` was made for (address, and what it is bound to), and the
+    token; Problem if it is not valid for this purpose."""
     token = request.args.get("token", "").strip()
     if not token:
         raise Problem(
@@ -51,7 +59,8 @@ def address_from_token(purpose: str, bound_to: str | None = None) -> tuple[str, 
         )
     try:
         signed_for = purpose if bound_to is None else f"{purpose}|{bound_to}"
-        email = read_token(current_site().secret, signed_for, token)
+        site = current_site()
+        link = read_link(site.secret, signed_for, token, legacy_until=site.legacy_until)
     except BadToken as exc:
         if "expired" in str(exc):
             raise Problem(
@@ -60,6 +69,13 @@ def address_from_token(purpose: str, bound_to: str | None = None) -> tuple[str, 
                 f"For your safety this link only works for a while. {_EXPIRED_HINTS[purpose]} "
                 "Nothing was changed.",
                 **({"Sign up": current_site().path("subscribe")} if purpose == "confirm" else {}),
+            ) from exc
+        if "no longer" in str(exc):
+            raise Problem(
+                403,
+                "This link is too old",
+                "Links in digests sent a while ago no longer work. Use the links in your "
+                "latest digest. Nothing was changed.",
             ) from exc
         if "malformed" in str(exc):
             raise Problem(
@@ -71,9 +87,9 @@ def address_from_token(purpose: str, bound_to: str | None = None) -> tuple[str, 
             "It was changed, or it belongs to another page. Open the link from your email "
             "again. Nothing was changed.",
         ) from exc
-    if not valid_email(email):
+    if not valid_email(link.email):
         raise Problem(403, "This link is not valid", "Nothing was changed.")
-    return email, token
+    return link, token
 
 
 def confirmation_link() -> tuple[str, str, str | None]:

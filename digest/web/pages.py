@@ -52,6 +52,7 @@ def form_values(subscriber: Subscriber) -> dict[str, Any]:
 # What a subscriber reads when a choice is refused (staff read `fields`' own words).
 _REFUSED = {
     "group_by": "Choose region or topic.",
+    "order": "Choose newest or oldest first.",
     "frequency": "Choose daily, weekly or monthly.",
     "timezone": "Choose a timezone from the list.",
 }
@@ -176,6 +177,7 @@ def preferences_view() -> Any:
     file_subscriber = site.file_subscriber(email)
     errors: dict[str, str] = {}
     values: dict[str, Any] | None = None
+    again: str | None = None  # a sign-up to confirm, for an address that must confirm again
     if request.method == "POST":
         check_form(binding)
         limit("changes", key, "This address was changed many times just now.")
@@ -199,12 +201,13 @@ def preferences_view() -> Any:
                 log.info("unsubscribe (preferences) %s", email)
                 return redirect(site.path("preferences", token=token, done="unsubscribed"), 303)
             elif action == "resubscribe":
-                in_file = file_subscriber is not None
-                changes.resubscribe(email, "preferences", now, in_file=in_file)
-                log.info("resubscribe %s", email)
-                return redirect(site.path("preferences", token=token, done="resubscribed"), 303)
+                again = _resubscribe(state, email, file_subscriber, now)
+                if again is None:
+                    return redirect(site.path("preferences", token=token, done="resubscribed"), 303)
             else:
                 raise Problem(400, "Unknown action", "Nothing was changed.")
+        if again is not None:
+            return _confirmation_sent(site, email, again)
     with open_state() as state:
         effective = merged_one(state, email, file_subscriber)
     subscriber = effective.subscriber if effective else Subscriber(email=email)
@@ -220,6 +223,23 @@ def preferences_view() -> Any:
         binding=binding,
         action=action_url,
     )
+
+
+def _resubscribe(
+    state: State, email: str, file_subscriber: Subscriber | None, now: Any
+) -> str | None:
+    """Subscribe the address again at once (None), or, when its mail bounced or it reported
+    us as spam, start a sign-up it must confirm by email: that sign-up's id."""
+    changes = WebChanges(state)
+    effective = merged_one(state, email, file_subscriber)
+    if effective is None or not confirms_again(effective):
+        changes.resubscribe(email, "preferences", now, in_file=file_subscriber is not None)
+        log.info("resubscribe %s", email)
+        return None
+    _limit_confirmations(email)
+    details = fields.subscriber_settings(effective.subscriber)
+    log.info("resubscribe %s: must confirm the address again (%s)", email, effective.status)
+    return changes.sign_up(email, details, now, client=client())
 
 
 def subscribe_view() -> Any:
@@ -247,12 +267,31 @@ def subscribe_view() -> Any:
             binding=binding,
             action=site.path("subscribe"),
         )
+    _limit_confirmations(email)
+    with open_state() as state:
+        sign_up = WebChanges(state).sign_up(email, wanted, utcnow(), client=client())
+    return _confirmation_sent(site, email, sign_up)
+
+
+def confirms_again(entry: MergedSubscriber) -> bool:
+    """An address whose mail bounced (suppressed) or that reported a digest as spam must
+    confirm itself again, by email, to receive the digest again."""
+    record = entry.record
+    if entry.status == "suppressed":
+        return True
+    complained = bool(record and record.unsubscribed_via == "complaint")
+    return entry.status == "unsubscribed" and complained
+
+
+def _limit_confirmations(email: str) -> None:
     limit(
         "signups", mailbox_key(email), "We sent this address several confirmation emails just now."
     )
     limit("confirmations", "all", "We are sending many confirmation emails just now.")
-    with open_state() as state:
-        sign_up = WebChanges(state).sign_up(email, wanted, utcnow(), client=client())
+
+
+def _confirmation_sent(site: Any, email: str, sign_up: str) -> Any:
+    """Email the confirmation link of `sign_up`, and say so (503 if the server refused it)."""
     try:
         send_confirmation(site, email, sign_up)
     except DeliveryError as exc:

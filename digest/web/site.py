@@ -15,6 +15,7 @@ from urllib.parse import urlencode, urlsplit
 from flask import current_app
 
 from ..compose import DkimSigner, make_token
+from ..compose.render import Renderer
 from ..errors import DigestError
 from ..models import Subscriber, address_key
 from ..settings import Settings
@@ -28,10 +29,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("digest.web")
 
 PREFERENCES_LIFETIME = timedelta(days=7)  # preference links are minted by this service
+# Links in the readable format keep working this long after the state's first opaque one: a
+# digest's `lookback`, and at least the 30 days an unsubscribe link must work (CAN-SPAM).
+LEGACY_LINKS_AT_LEAST = timedelta(days=30)
 CSRF_LIFETIME = timedelta(hours=12)
 CSRF_COOKIE = "digest_csrf"
 MAX_BODY = 64 * 1024
-TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{2,1000}\.[A-Za-z0-9_-]{2,100}$")
+# Opaque tokens, or (links sent before them) base64 JSON "." signature.
+TOKEN_SHAPE = re.compile(r"^(?:[A-Za-z0-9_-]{2,1000}\.[A-Za-z0-9_-]{2,100}|[A-Za-z0-9_-]{2,1400})$")
 COOKIE_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 SIGN_UP_SHAPE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")  # a sign-up's id in its confirmation link
 RETRY_LATER = 120  # seconds, in Retry-After when the state or the mail server is unavailable
@@ -62,8 +67,26 @@ class Site:
     public_origin: str
     limits: dict[str, SlidingWindow]
     signer: DkimSigner | None = None
+    # Links in the readable format (sent before tokens were opaque) work until then, if ever.
+    legacy_until: float | None = None
     _file: tuple[tuple[int, int], list[Subscriber]] | None = None
     _file_lock: threading.Lock = field(default_factory=threading.Lock)
+    _renderer: Renderer | None = None
+    render_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def renderer(self) -> Renderer:
+        """The digests' templates, loaded on the first "view in browser" (use `render_lock`:
+        a Renderer serves one thread at a time)."""
+        if self._renderer is None:
+            settings = self.settings
+            self._renderer = Renderer(
+                settings.templates,
+                list_name=self.list_name,
+                excerpt_words=settings.excerpt_words,
+                web_pages=True,
+            )
+        return self._renderer
 
     def path(self, name: str, **query: str) -> str:
         path = self.unsubscribe_path if name == "unsubscribe" else f"{self.prefix}/{name}"
