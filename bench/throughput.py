@@ -243,6 +243,7 @@ class TreeMemory:
         self.peak_processes = 0
         self.max_process_kb = 0  # the largest single process (its own high-water mark)
         self.process_kb: dict[int, int] = {}  # each process's high-water mark, by pid
+        self.roles: dict[int, str] = {}  # send | worker | resource tracker, by pid
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True, name="rss-sampler")
         self.thread.start()
@@ -266,6 +267,8 @@ class TreeMemory:
                     total += fields.get("VmRSS", 0)
                     self.max_process_kb = max(self.max_process_kb, fields.get("VmHWM", 0))
                     self.process_kb[pid] = max(self.process_kb.get(pid, 0), fields.get("VmHWM", 0))
+                    if pid not in self.roles:
+                        self.roles[pid] = _role(pid, self.pid)
                     count += 1
             self.peak_kb = max(self.peak_kb, total)
             self.peak_processes = max(self.peak_processes, count)
@@ -273,6 +276,18 @@ class TreeMemory:
     def stop(self) -> None:
         self.done.set()
         self.thread.join()
+
+
+def _role(pid: int, parent: int) -> str:
+    """What a process of the tree is: `digest send` itself, a worker, or multiprocessing's
+    resource tracker."""
+    if pid == parent:
+        return "send"
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return "?"
+    return "resource tracker" if b"resource_tracker" in command else "worker"
 
 
 def _status_kb(pid: int, names: tuple[str, ...]) -> dict[str, int]:
@@ -299,6 +314,7 @@ class DigestRun:
     peak_rss_mb: float  # the process and its workers together, at their largest
     max_process_rss_mb: float  # the largest single process
     process_peaks_mb: list[float]  # each process's own high-water mark, largest first
+    process_roles: list[str]  # what each of those processes is: send, worker, resource tracker
     processes: int  # the digest process and its workers, at most at once
     sent: int
     failed: int
@@ -394,6 +410,10 @@ def run_digest(
         process_peaks_mb=sorted(
             (round(kb / 1024, 1) for kb in memory.process_kb.values()), reverse=True
         ),  # fmt: skip
+        process_roles=[
+            memory.roles.get(pid, "?")
+            for pid, _ in sorted(memory.process_kb.items(), key=lambda p: -p[1])
+        ],
         processes=memory.peak_processes,
         sent=sent,
         failed=int(report.get("failed", 0)),
@@ -639,7 +659,10 @@ def _runs(rates: list[float]) -> str:
 def _processes(result: dict[str, Any]) -> str:
     if result["processes"] <= 1:
         return "one process"
-    each = ", ".join(f"{mb:.0f}" for mb in result["process_peaks_mb"])
+    each = ", ".join(
+        f"{role} {mb:.0f}"
+        for mb, role in zip(result["process_peaks_mb"], result["process_roles"], strict=True)
+    )
     return (f"{result['processes']} processes together; the largest "
             f"{result['max_process_rss_mb']:.0f} MB (each at its peak: {each} MB)")  # fmt: skip
 
@@ -799,6 +822,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "peak_rss_mb": round(digest.peak_rss_mb, 1),
             "max_process_rss_mb": round(digest.max_process_rss_mb, 1),
             "process_peaks_mb": digest.process_peaks_mb,
+            "process_roles": digest.process_roles,
             "processes": digest.processes,
             "avg_message_bytes": digest.avg_message_bytes,
             "sent": digest.sent,

