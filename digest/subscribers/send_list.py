@@ -45,7 +45,6 @@ CREATE TABLE profiles (  -- each set of preferences (a few thousand on any list)
 CREATE TABLE subscribers (
     folded TEXT NOT NULL,
     profile INTEGER NOT NULL,
-    bucket INTEGER NOT NULL,  -- the profile's
     email TEXT NOT NULL,
     name TEXT NOT NULL,
     frequency TEXT NOT NULL,
@@ -53,16 +52,13 @@ CREATE TABLE subscribers (
 );
 """
 BATCH = 2_000  # rows written at a time
-PROFILES_KEPT = 65_536  # sets of preferences whose send order and pickle are remembered
+PROFILES_KEPT = 65_536  # sets of preferences whose number is remembered
 DUPLICATES = """
 SELECT later.email, later.line, first.line FROM listed AS later
 JOIN (SELECT folded, MIN(line) AS line FROM listed GROUP BY folded HAVING COUNT(*) > 1) AS first
     ON later.folded = first.folded AND later.line > first.line
 ORDER BY later.line
 """
-# A set of preferences: its number, the worker that sends it, and the tuples it was made from
-# (see `SendList._put_fields`).
-Profile = tuple[int, int, tuple[str, ...], tuple[str, ...]]
 
 
 class SendList:
@@ -71,8 +67,8 @@ class SendList:
     def __init__(self, path: Path, db: sqlite3.Connection) -> None:
         self.path, self.db = path, db
         self._listed: list[tuple[str, int, str]] = []  # not written yet
-        self._rows: list[tuple[str, str, int, bytes]] = []
-        self._profiles: dict[tuple[object, ...], Profile] = {}  # see `_put_fields`
+        self._rows: list[tuple[str, int, str, str, str, int]] = []
+        self._profiles: dict[tuple[object, ...], int] = {}  # see `_put_fields`
 
     @classmethod
     def open(cls, path: Path) -> SendList:
@@ -110,7 +106,7 @@ class SendList:
             db.execute("DROP TABLE listed")
             send_list._profiles.clear()  # a worker reads them back from the file
             db.execute("COMMIT")
-            db.execute("CREATE INDEX send_order ON subscribers(profile, folded)")
+            db.execute("CREATE INDEX send_order ON subscribers(profile)")  # then in file order
         except BaseException:
             send_list.remove()
             raise
@@ -175,20 +171,19 @@ class SendList:
 
     def _put_fields(self, fields: Fields) -> None:
         email, name, regions, topics, group_by, frequency, order, timezone, line = fields
-        # The same tuples of regions and topics come back for every subscriber who wrote
-        # them alike (both readers share them), so their identity is a cheap key; the entry
-        # holds the tuples, so no other object can take their id while it is kept.
-        key = (id(regions), id(topics), group_by, order, timezone, bool(name))
+        # One number per set of preferences (tens of thousands on a list of a million: the
+        # key is the tuples themselves, shared by every subscriber who wrote them alike).
+        key = (regions, topics, group_by, order, timezone, bool(name))
         profile = self._profiles.get(key)
         if profile is None:
             profile = self._profile(key, fields)
-        self._rows.append((email.casefold(), profile[0], profile[1], email, name, frequency, line))
+        self._rows.append((email.casefold(), profile, email, name, frequency, line))
         if len(self._rows) >= BATCH:
             self._write()
 
-    def _profile(self, key: tuple[object, ...], fields: Fields) -> Profile:
-        """A new set of preferences: its number, the worker that sends it (a hash of its
-        `preference_key`), written to `profiles`."""
+    def _profile(self, key: tuple[object, ...], fields: Fields) -> int:
+        """A new set of preferences written to `profiles` (with the worker that sends it: a
+        hash of its `preference_key`); its number."""
         email, name, regions, topics, group_by, _, order, timezone, _ = fields
         subscriber = Subscriber(
             email, name, regions, topics, group_by, order=order, timezone=timezone
@@ -203,13 +198,13 @@ class SendList:
         )
         if len(self._profiles) >= PROFILES_KEPT:
             self._profiles.clear()
-        profile = self._profiles[key] = (int(cursor.lastrowid or 0), bucket, regions, topics)
+        profile = self._profiles[key] = int(cursor.lastrowid or 0)
         return profile
 
     def _write(self) -> None:
         self.db.executemany("INSERT INTO listed VALUES (?, ?, ?)", self._listed)
         self.db.executemany(
-            "INSERT INTO subscribers VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO subscribers VALUES (?, ?, ?, ?, ?, ?)",
             self._rows,
         )
         self._listed.clear()
@@ -246,7 +241,7 @@ class SendList:
             regions, topics, group_by, order, timezone = pickle.loads(data)
             rows = self.db.execute(
                 "SELECT email, name, frequency, line FROM subscribers WHERE profile = ? "
-                "ORDER BY folded",
+                "ORDER BY rowid",
                 (profile,),
             )
             for email, name, frequency, line in rows:
