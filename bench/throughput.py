@@ -267,8 +267,9 @@ class TreeMemory:
                     total += fields.get("VmRSS", 0)
                     self.max_process_kb = max(self.max_process_kb, fields.get("VmHWM", 0))
                     self.process_kb[pid] = max(self.process_kb.get(pid, 0), fields.get("VmHWM", 0))
-                    if pid not in self.roles:
-                        self.roles[pid] = _role(pid, self.pid)
+                    # read again each time: a process just forked shows its parent's command
+                    # (and memory) until it execs, as the resource tracker does
+                    self.roles[pid] = _role(pid, self.pid)
                     count += 1
             self.peak_kb = max(self.peak_kb, total)
             self.peak_processes = max(self.peak_processes, count)
