@@ -118,6 +118,7 @@ class Profile:
     topics: tuple[str, ...]
     group_by: str
     named: bool
+    language: str = "en"  # en, es, fr: es and fr readers take the English news too
 
 
 @dataclass
@@ -125,7 +126,7 @@ class Project:
     root: Path
     config: Path
     subscribers: int
-    profiles: int  # distinct (regions, topics, group_by, named): renderings the cache can share
+    profiles: int  # distinct (regions, topics, group_by, named, language): renderings shared
     items_generated: int
     items_total: int
     expected_items_per_digest: float
@@ -158,8 +159,14 @@ def _ascii(text: str) -> str:
     return "".join(c for c in plain.lower() if c.isalnum() or c == "-")
 
 
-def make_profiles(count: int, rng: random.Random) -> list[Profile]:
-    return [
+# --mixed-languages: the readers' languages, as the office's list might hold them.
+LANGUAGE_WEIGHTS = {"en": 5, "es": 4, "fr": 1}
+
+
+def make_profiles(count: int, rng: random.Random, mixed_languages: bool = False) -> list[Profile]:
+    """`mixed_languages`: readers in en, es and fr (LANGUAGE_WEIGHTS), drawn after the rest so
+    the other choices are the same as without."""
+    profiles = [
         Profile(
             regions=_weighted(rng, REGION_WEIGHTS, _count(rng, REGION_COUNT_WEIGHTS)),
             topics=_weighted(rng, TOPIC_WEIGHTS, _count(rng, TOPIC_COUNT_WEIGHTS)),
@@ -168,6 +175,12 @@ def make_profiles(count: int, rng: random.Random) -> list[Profile]:
         )
         for _ in range(count)
     ]
+    if mixed_languages:
+        language_rng = random.Random()
+        language_rng.setstate(rng.getstate())  # rng itself goes on as without
+        for profile in profiles:
+            profile.language = _weighted(language_rng, LANGUAGE_WEIGHTS, 1)[0]
+    return profiles
 
 
 def _flow_list(names: tuple[str, ...]) -> str:
@@ -191,6 +204,9 @@ def write_subscribers(path: Path, profiles: list[Profile], rng: random.Random) -
             lines.append(f"    group_by: {profile.group_by}")
         if rng.random() < 0.2:
             lines.append(f"    timezone: {rng.choice(TIMEZONES)}")
+        if profile.language != "en":  # the generated news is English: they read it too
+            lines.append(f"    language: {profile.language}")
+            lines.append(f"    item_languages: [{profile.language}, en]")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -351,17 +367,18 @@ def build_project(
     items_per_digest: float = 20.0,
     seed: int = 1,
     today: date | None = None,
+    mixed_languages: bool = False,
 ) -> Project:
     """A whole project folder in `root` (created): settings, templates, items, subscribers."""
     rng = random.Random(seed)
     root.mkdir(parents=True, exist_ok=True)
     shutil.copytree(TEMPLATES, root / "templates", dirs_exist_ok=True)
-    profiles = make_profiles(subscribers, rng)
+    profiles = make_profiles(subscribers, rng, mixed_languages)
     write_subscribers(root / "subscribers.yaml", profiles, rng)
     generated, total, expected = write_items(
         root / "items", profiles, items_per_digest, rng, today or date.today()
     )
     config = root / "digest.yaml"
     write_settings(config, port, connections)
-    distinct = {(p.regions, p.topics, p.group_by, p.named) for p in profiles}
+    distinct = {(p.regions, p.topics, p.group_by, p.named, p.language) for p in profiles}
     return Project(root, config, subscribers, len(distinct), generated, total, expected)

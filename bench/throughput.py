@@ -10,6 +10,10 @@ peak RSS of the digest process. `smtp-sink` and `smtp-source` come from Debian's
 package, fetched with `apt-get download` and unpacked with `dpkg -x` into the cache folder:
 Postfix is never installed or started.
 
+With `--state postgresql --hosts H` the same project is then sent over a throwaway PostgreSQL
+server on this machine, by one host and by H hosts at once, each with its own smtp-sink
+(`multihost.py`), and compared with the SQLite run.
+
 Exit codes: 0 done, 1 the digest run failed or the sink did not get every message, 3 the
 Postfix tools could not be had (no apt, no network).
 """
@@ -634,7 +638,7 @@ def print_table(result: dict[str, Any]) -> None:
                      f"{_processes(result)}"),
         ("total", f"{result['total_seconds']:.1f} s for the whole benchmark"),
     ]  # fmt: skip
-    for name, value in rows:
+    for name, value in rows + _postgresql_rows(result):
         table.add_row(name, value)
     console = Console(width=120)
     console.print(table)
@@ -651,6 +655,29 @@ def print_table(result: dict[str, Any]) -> None:
             b = total[index] if index < len(total) else ("", "")
             hot.add_row(str(a[1]), a[0], str(b[1]), b[0])
         console.print(hot)
+
+
+def _postgresql_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
+    shared = result.get("postgresql")
+    if not shared:
+        return []
+    rows = []
+    for label, run in shared.items():
+        if not isinstance(run, dict):
+            continue
+        rows.append((label.replace("_", " "),
+                     f"{run['digests_per_s']:,.0f} digests/s: {run['sent']:,} in "
+                     f"{run['seconds']:.1f} s (per host {run['per_host_sent']}), first message "
+                     f"{_seconds(run['first_message_s'])[6:]}, {run['peak_rss_mb']:.0f} MB, "
+                     f"{run['rows_written_per_message']} rows and "
+                     f"{run['commits_per_message']} commits per message; CPU "
+                     f"{run['cpu_ms_per_message']:.2f} ms per message, of which the server "
+                     f"{run['server_cpu_ms_per_message']:.2f}"))  # fmt: skip
+    rows.append(("postgresql/sqlite", f"{shared['postgresql_vs_sqlite']:.2f} for one host "
+                                      "(goal: at least 0.85); SQLite's CPU "
+                                      f"{shared['sqlite_cpu_ms_per_message']:.2f} ms per "
+                                      "message"))  # fmt: skip
+    return rows
 
 
 def _runs(rates: list[float]) -> str:
@@ -720,6 +747,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=1, help="random seed for the generated data")
     parser.add_argument(
+        "--mixed-languages",
+        action="store_true",
+        help="readers in English, Spanish and French (5:4:1), each also taking English news",
+    )
+    parser.add_argument(
         "--wire-seconds",
         type=float,
         default=5.0,
@@ -742,7 +774,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "stacks here and print the hot spots (the figures are then not "
         "comparable)",
     )
+    parser.add_argument(
+        "--state",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="postgresql: also send over a throwaway PostgreSQL server, with one host and "
+        "with --hosts hosts (each its own smtp-sink), after the SQLite run",
+    )
+    parser.add_argument(
+        "--hosts", type=int, default=2, metavar="H", help="hosts for --state postgresql"
+    )
     args = parser.parse_args(argv)
+    if args.hosts < 1:
+        parser.error("--hosts must be at least 1")
     if args.subscribers < 1:
         parser.error("--subscribers must be at least 1")
     if args.wire_runs < 1:
@@ -768,6 +812,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         project = _in_child(
             build_project, workdir / "project", args.subscribers, port, args.connections,
             items_per_digest=args.items_per_digest, seed=args.seed,
+            mixed_languages=args.mixed_languages,
         )  # fmt: skip
         log(
             f"generated in {time.perf_counter() - generating:.1f} s: {project.items_total} items "
@@ -804,6 +849,11 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             f"digest send: {digest.sent:,} sent in {digest.seconds:.1f} s; "
             f"smtp-source with {digest.avg_message_bytes:,}-byte messages"
         )
+        shared = None
+        if args.state == "postgresql":
+            import multihost
+
+            shared = multihost.measure(tools, project.config, args.hosts, workdir)
         wire_after = run_wire(
             tools, sink, args.connections, digest.avg_message_bytes, args.subscribers,
             args.wire_seconds, args.wire_runs,
@@ -854,6 +904,11 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "machine": machine,
             "total_seconds": round(time.perf_counter() - began, 1),
         }
+        if shared is not None:
+            one = shared["postgresql_1_host"]["digests_per_s"]
+            shared["postgresql_vs_sqlite"] = round(one / digests_per_s, 3)
+            shared["sqlite_cpu_ms_per_message"] = round(1000 * digest.cpu_seconds / digest.sent, 3)
+            result["postgresql"] = shared
         return result
     finally:
         if sink is not None:

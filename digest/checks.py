@@ -4,19 +4,22 @@ with warnings about what would work but should not stay as it is."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
+from pathlib import Path
 
 from .clock import utcnow
 from .compose import aligned, missing_key
+from .compose.i18n import missing_translations, project_strings, template_strings
 from .compose.render import Personal, Renderer
 from .errors import DeliveryConfigError, DigestError, ProblemList, StateError
+from .languages import reader_languages
 from .models import Item, Subscriber, TaggedItem
 from .selection import build_digest
 from .send import SourceTagging, checked_sources
 from .settings import Settings
 from .sources import label_of, read_sources, source_for
-from .state import reading
+from .state import exists, reading
 from .state.integrity import integrity_problems, restore_hint
 from .subscribers import load_subscribers
 from .taxonomy import Taxonomy, load_taxonomy, tag
@@ -54,6 +57,7 @@ def run_checks(settings: Settings) -> CheckReport:
     tagging = SourceTagging(taxonomy, sources)
     sample = [t for t in map(tagging.tag, result.items[:5]) if t] or [tag(_SAMPLE, taxonomy)]
     _check_templates(settings, taxonomy, sample, subscribers, report)
+    _check_translations(settings, taxonomy, report)
     _check_state(settings, report, set(result.failed))
     _check_secrets(settings, report)
     _check_delivery(settings, report)
@@ -64,10 +68,10 @@ def _check_state(settings: Settings, report: CheckReport, failing_now: set[str])
     """The state a send would use: absent (a fresh install), or whole and undamaged; and the
     sources that failed when a pickup last read them (their earlier items are kept)."""
     path = settings.state
-    if not path.exists():
-        report.notes.append(f"state: none yet at {path} (the first send makes it)")
-        return
     try:
+        if not exists(path):
+            report.notes.append(f"state: none yet at {path} (the first send makes it)")
+            return
         with reading(path) as state:
             assert state is not None
             counts = state.counts()
@@ -75,7 +79,7 @@ def _check_state(settings: Settings, report: CheckReport, failing_now: set[str])
     except DigestError as exc:
         report.collect(exc)
         return
-    damage = integrity_problems(path)
+    damage = integrity_problems(path) if isinstance(path, Path) else []
     if damage:
         report.problems.append(
             StateError(
@@ -85,7 +89,8 @@ def _check_state(settings: Settings, report: CheckReport, failing_now: set[str])
         )
         return
     shown = ", ".join(f"{n} {table}" for table, n in counts.items())
-    report.notes.append(f"state: {path} ({shown}), integrity ok")
+    checked = "integrity ok" if isinstance(path, Path) else "PostgreSQL keeps its own integrity"
+    report.notes.append(f"state: {path} ({shown}), {checked}")
     for location, record in sorted(records.items()):
         if record.error and location not in failing_now:
             when = f"{record.checked_at:%Y-%m-%d %H:%M} UTC" if record.checked_at else "last time"
@@ -122,29 +127,68 @@ def _check_templates(
             list_name=settings.list_name,
             excerpt_words=settings.excerpt_words,
             web_pages=settings.serves_web,
+            names=taxonomy.names,
+            default_language=settings.default_language,
         )
         renderer.check()
-        subscriber = subscribers[0] if subscribers else Subscriber(email="check@example.org")
+        first = subscribers[0] if subscribers else Subscriber(email="check@example.org")
         now = utcnow()
-        digest = build_digest(
-            subscriber,
-            sample,
-            set(),
-            now,
-            now.date(),
-            taxonomy.regions,
-            taxonomy.topics,
-            only_ids=[t.id for t in sample],
-        )
-        assert digest is not None
-        rendered = renderer.render(digest, Personal.of(subscriber, settings.unsubscribe_url))
+        sizes = []
+        for language in renderer.localisers:  # every language's wording renders
+            subscriber = replace(first, language=language)
+            digest = build_digest(
+                subscriber,
+                sample,
+                set(),
+                now,
+                now.date(),
+                taxonomy.regions,
+                taxonomy.topics,
+                only_ids=[t.id for t in sample],
+            )
+            assert digest is not None
+            words = renderer.localiser(language)
+            rendered = renderer.render(
+                digest, Personal.of(subscriber, settings.unsubscribe_url, words)
+            )
+            sizes.append(f"{language} {len(rendered.html.encode()) / 1024:.1f} KB")
     except DigestError as exc:
         report.collect(exc)
         return
     report.notes.append(
-        f"templates in {settings.templates} render and compile "
-        f"({len(rendered.html.encode()) / 1024:.1f} KB for a sample digest)"
+        f"templates in {settings.templates} render and compile (a sample digest: "
+        f"{', '.join(sizes)})"
     )
+
+
+SHOWN_MISSING = 5  # untranslated strings named in one warning
+
+
+def _check_translations(settings: Settings, taxonomy: Taxonomy, report: CheckReport) -> None:
+    """Strings and names each language shows in English, for want of a translation."""
+    try:
+        in_templates = template_strings(settings.templates)
+        for language in reader_languages()[1:]:
+            strings = [*in_templates, *project_strings(language)]
+            missing = missing_translations(language, strings, settings.templates)
+            if missing:
+                shown = ", ".join(f"{m!r} ({where})" for m, where in missing[:SHOWN_MISSING])
+                more = len(missing) - SHOWN_MISSING
+                report.warnings.append(
+                    f"{language}: {len(missing)} string(s) have no translation and show in "
+                    f"English: {shown}" + (f" and {more} more" if more > 0 else "")
+                )
+            names = taxonomy.names.get(language, {})
+            unnamed = [n for n in (*taxonomy.regions, *taxonomy.topics) if n not in names]
+            if unnamed:
+                report.warnings.append(
+                    f"{language}: the taxonomy gives no name in this language for "
+                    f"{', '.join(map(repr, unnamed))}: shown in English (add `names: "
+                    f"{{{language}: ...}}` under each in {taxonomy.source})"
+                )
+    except DigestError as exc:  # a broken catalog: already reported by the templates' check
+        if not any(str(exc) == str(p) for p in report.problems):
+            report.collect(exc)
 
 
 def _check_secrets(settings: Settings, report: CheckReport) -> None:

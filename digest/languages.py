@@ -1,5 +1,8 @@
 """The languages digest reads and writes, and telling which one a news item is in.
 
+Readers' languages (`reader_languages`): English, and each language the project has a
+translation catalog for (digest/locale/<code>/LC_MESSAGES/digest.po): en, es and fr.
+
 Detection uses lingua (lingua-language-detector), restricted to English, Spanish and French:
 it is accurate on short text, such as a headline and a summary. The detector is built once per
 process, on first use (measured: 0.5 s and about 130 MB for these three languages' models;
@@ -11,13 +14,18 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from importlib import resources
 from typing import Any
+
+from .caches import memo
 
 SUPPORTED = ("en", "es", "fr")
 MIN_LETTERS = 12  # shorter text is not judged ("Haití", "OK")
 MIN_CONFIDENCE = 0.6  # the leading language's share of lingua's confidence
 MIN_LEAD = 0.2  # and its lead over the runner-up
 
+SOURCE_LANGUAGE = "en"  # the language the templates and the code are written in
+DOMAIN = "digest"  # the catalogs' gettext domain: digest/locale/<code>/LC_MESSAGES/digest.po
 _TAG = re.compile(r"^\s*([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{1,8})*\s*$")
 
 
@@ -60,3 +68,30 @@ def detect_language(text: str) -> str | None:
     if best.value < MIN_CONFIDENCE or best.value - runner_up < MIN_LEAD:
         return None
     return _CODES.get(best.language.name)
+
+
+@memo(maxsize=1)
+def reader_languages() -> tuple[str, ...]:
+    """The languages a digest and the web pages can be written in: English first, then every
+    language with a catalog in digest/locale, in alphabetical order."""
+    folder = resources.files("digest").joinpath("locale")
+    found = (
+        sorted(
+            entry.name
+            for entry in folder.iterdir()
+            if entry.joinpath("LC_MESSAGES", f"{DOMAIN}.po").is_file()
+        )
+        if folder.is_dir()
+        else []
+    )
+    return (SOURCE_LANGUAGE, *(code for code in found if code != SOURCE_LANGUAGE))
+
+
+def reader_language(value: Any) -> str | None:
+    """A reader's language as `reader_languages` spells it ("ES", "es-MX", "fr_FR" -> es, fr),
+    or None when the project has no translation for it."""
+    if not isinstance(value, str):
+        return None
+    match = _TAG.match(value)
+    code = match.group(1).lower() if match else ""
+    return code if code in reader_languages() else None

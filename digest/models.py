@@ -59,7 +59,17 @@ class Subscriber:
     frequency: str = "weekly"
     order: str = "newest"  # inside each group: newest | oldest first
     timezone: str | None = None
+    language: str | None = None  # en | es | fr; None: the settings' default_language
+    item_languages: tuple[str, ...] = ()  # languages of news wanted; empty: their language
     line: int = 0
+
+    def reads(self, default_language: str) -> str:
+        """The language their digest is written in."""
+        return self.language or default_language
+
+    def news_languages(self, default_language: str) -> tuple[str, ...]:
+        """The languages of the news they receive."""
+        return self.item_languages or (self.reads(default_language),)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """Which items each subscriber gets, and how they are grouped (pure functions).
 
 An item goes to a subscriber when its regions meet theirs (an item naming no place is
-region-wide and goes to everyone) and its topics meet theirs; an empty list means "all".
+region-wide and goes to everyone), its topics meet theirs (an empty list means "all"), and it
+is in a language they read news in (`item_languages`, by default their own language; an item
+whose language could not be told counts as `default_language`).
 "New" is measured by pickup time: eligible items were first seen since the subscriber's last
 digest minus `lookback` (or in the last `lookback` for a first digest) and not sent to them yet.
 """
@@ -15,16 +17,20 @@ from .models import Digest, Section, Subscriber, TaggedItem
 
 REGION_WIDE = "Across the region"
 OTHER_TOPICS = "Other news"
+DEFAULT_LANGUAGE = "en"
 
 
-def matches(subscriber: Subscriber, item: TaggedItem) -> bool:
+def matches(
+    subscriber: Subscriber, item: TaggedItem, default_language: str = DEFAULT_LANGUAGE
+) -> bool:
     region_ok = (
         item.region_wide
         or not subscriber.regions
         or bool(set(item.regions) & set(subscriber.regions))
     )
     topic_ok = not subscriber.topics or bool(set(item.topics) & set(subscriber.topics))
-    return region_ok and topic_ok
+    language = item.item.language or default_language
+    return region_ok and topic_ok and language in subscriber.news_languages(default_language)
 
 
 def window_start(last_sent_at: datetime | None, now: datetime, lookback: timedelta) -> datetime:
@@ -108,6 +114,7 @@ def build_digest(
     only_ids: Iterable[str] | None = None,
     zone: tzinfo = UTC,
     max_items: int | None = None,
+    default_language: str = DEFAULT_LANGUAGE,
 ) -> Digest | None:
     """The subscriber's digest, or None when they have nothing new.
 
@@ -118,7 +125,11 @@ def build_digest(
         wanted = set(only_ids)
         chosen = [t for t in items if t.id in wanted]
     else:
-        chosen = [t for t in unsent(items, already_sent, since) if matches(subscriber, t)]
+        chosen = [
+            t
+            for t in unsent(items, already_sent, since)
+            if matches(subscriber, t, default_language)
+        ]
     return arrange(subscriber, chosen, today, all_regions, all_topics, zone, max_items)
 
 
@@ -177,6 +188,9 @@ def truncate(sections: tuple[Section, ...], keep: int) -> tuple[Section, ...]:
     return tuple(result)
 
 
+_CandidatesKey = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]  # regions, topics, langs
+
+
 class ItemIndex:
     """The items by region and topic, so each subscriber's candidates are a few set
     operations instead of a scan of every item (100,000 subscribers × hundreds of items).
@@ -185,30 +199,41 @@ class ItemIndex:
 
     KEPT = 256
 
-    def __init__(self, items: Iterable[TaggedItem]) -> None:
+    def __init__(
+        self, items: Iterable[TaggedItem], default_language: str = DEFAULT_LANGUAGE
+    ) -> None:
         self.items = newest_first(items)
+        self.default_language = default_language
         self.every: frozenset[int] = frozenset(range(len(self.items)))
         self.by_region: dict[str, set[int]] = {}
         self.by_topic: dict[str, set[int]] = {}
+        self.by_language: dict[str, set[int]] = {}
         self.region_wide: set[int] = set()
         for number, tagged in enumerate(self.items):
+            language = tagged.item.language or default_language
+            self.by_language.setdefault(language, set()).add(number)
             if tagged.region_wide:
                 self.region_wide.add(number)
             for region in tagged.regions:
                 self.by_region.setdefault(region, set()).add(number)
             for topic in tagged.topics:
                 self.by_topic.setdefault(topic, set()).add(number)
-        self._cache: dict[tuple[tuple[str, ...], tuple[str, ...]], list[TaggedItem]] = {}
+        self._cache: dict[_CandidatesKey, list[TaggedItem]] = {}
 
     def candidates(self, subscriber: Subscriber) -> list[TaggedItem]:
-        """Every item matching the subscriber's regions and topics, newest first."""
-        key = (subscriber.regions, subscriber.topics)
+        """Every item matching the subscriber's regions, topics and languages, newest first."""
+        languages = subscriber.news_languages(self.default_language)
+        key = (subscriber.regions, subscriber.topics, languages)
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        chosen: set[int] | frozenset[int] = self.every
+        chosen: set[int] | frozenset[int] = set().union(
+            *(self.by_language.get(language, ()) for language in languages)
+        )
+        if len(chosen) == len(self.items):
+            chosen = self.every
         if subscriber.regions:
-            chosen = self.region_wide.union(
+            chosen = chosen & self.region_wide.union(
                 *(self.by_region.get(r, ()) for r in subscriber.regions)
             )
         if subscriber.topics:
@@ -221,13 +246,18 @@ class ItemIndex:
 
 
 def preference_key(subscriber: Subscriber) -> tuple[object, ...]:
-    """What decides a subscriber's digest apart from their address. (The default order adds
-    nothing, so subscribers who keep it have the keys, and the worker shares, they had.)"""
-    key = (
+    """What decides a subscriber's digest apart from their address. (The default order and
+    language add nothing, so subscribers who keep them have the keys, and the worker shares,
+    they had.) Two languages never share a key, so never a rendering."""
+    key: tuple[object, ...] = (
         subscriber.regions,
         subscriber.topics,
         subscriber.group_by,
         subscriber.timezone or "",
         bool(subscriber.name),
     )
-    return key if subscriber.order == "newest" else (*key, subscriber.order)
+    if subscriber.order != "newest":
+        key = (*key, subscriber.order)
+    if subscriber.language or subscriber.item_languages:
+        key = (*key, "language", subscriber.language or "", subscriber.item_languages)
+    return key

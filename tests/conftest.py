@@ -139,8 +139,9 @@ class SmtpServer:
     controller: Controller
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
+@contextlib.contextmanager
+def running_smtp_server() -> Iterator[SmtpServer]:
+    """A real aiosmtpd server on loopback, recording what it receives, for as long as held."""
     handler = RecordingHandler()
     port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
@@ -151,11 +152,18 @@ def smtp_server() -> Iterator[SmtpServer]:
         controller.stop()
 
 
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    with running_smtp_server() as server:
+        yield server
+
+
 @dataclass
 class Project:
     """A project folder like the shipped one: digest.yaml, subscribers.yaml, templates, items."""
 
     root: Path
+    postgres_url: str | None = None  # set by `use_postgresql`: the state is in that database
 
     @property
     def config(self) -> Path:
@@ -168,6 +176,17 @@ class Project:
     @property
     def state(self) -> Path:
         return self.root / ".digest" / "state.db"
+
+    @property
+    def state_location(self) -> Any:
+        """What `State(...)` opens: the SQLite file, or the PostgreSQL database."""
+        if self.postgres_url is None:
+            return self.state
+        return postgres_state(self.postgres_url, self.root / ".digest" / "state")
+
+    def use_postgresql(self, url: str) -> None:
+        self.postgres_url = url
+        self.settings(state=url)
 
     def settings(self, **changes: Any) -> dict[str, Any]:
         data = yaml.safe_load(self.config.read_text())
@@ -210,11 +229,21 @@ class Project:
     def sent_items(self) -> dict[str, int]:
         """How many items each subscriber was sent, from the state's `sent` deliveries."""
         counts: dict[str, int] = {}
-        with sqlite3.connect(self.state) as db:
-            rows = db.execute("SELECT subscriber, item_ids FROM deliveries WHERE status = 'sent'")
-            for subscriber, item_ids in rows:
-                counts[subscriber] = counts.get(subscriber, 0) + len(json.loads(item_ids))
+        for subscriber, item_ids in self.query(
+            "SELECT subscriber, item_ids FROM deliveries WHERE status = 'sent'"
+        ):
+            counts[subscriber] = counts.get(subscriber, 0) + len(json.loads(item_ids))
         return counts
+
+    def query(self, sql: str, parameters: Any = ()) -> list[Any]:
+        """Rows of a query on the state as it is, on either backend."""
+        if self.postgres_url is None:
+            with contextlib.closing(sqlite3.connect(self.state)) as db:
+                return db.execute(sql, parameters).fetchall()
+        from digest.state import State
+
+        with State(self.state_location) as state:
+            return [tuple(row) for row in state.db.execute(sql, parameters).fetchall()]
 
     def run(
         self,
@@ -361,3 +390,75 @@ def project(tmp_path: Path) -> Project:
     shutil.copy(ROOT / "subscribers.yaml", root / "subscribers.yaml")
     shutil.copy(ROOT / "digest.yaml", root / "digest.yaml")
     return Project(root)
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------------
+# One throwaway cluster per test session (per xdist worker), a fresh database per test. Tests
+# that need it are marked `postgresql` and skipped only when the server binaries are absent.
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "postgresql: needs a PostgreSQL server (Debian's postgresql package)"
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Any]:
+    from .postgres import PASSWORD, Cluster, binaries
+
+    if binaries() is None:
+        reason = "PostgreSQL's initdb and pg_ctl are not installed (apt-get install postgresql)"
+        if os.environ.get("CI"):  # .ci/run installs them: there the tests must run
+            pytest.fail(reason)
+        pytest.skip(reason)
+    os.environ["DIGEST_STATE_PASSWORD"] = PASSWORD  # what the state settings read by default
+    with Cluster.start() as cluster:
+        yield cluster
+
+
+_databases = iter(range(1, 1_000_000))
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: Any) -> Iterator[str]:
+    """A new empty database on the session's cluster; its URL (the password is in the
+    environment, as in production)."""
+    from digest.state import postgres
+
+    name = f"t{os.getpid()}_{next(_databases)}"
+    url = postgres_cluster.create_database(name)
+    try:
+        yield url
+    finally:
+        postgres.close_idle()
+        postgres_cluster.drop_database(name)
+
+
+def postgres_state(url: str, local: Path) -> Any:
+    from digest.settings import PostgresState
+
+    return PostgresState(url=url, local=local)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Run the test on each state backend."""
+    return str(request.param)
+
+
+@pytest.fixture
+def state_location(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """Where the test's state lives: a SQLite file, or a fresh PostgreSQL database."""
+    if backend == "sqlite":
+        return tmp_path / "state.db"
+    url = request.getfixturevalue("postgres_url")
+    return postgres_state(url, tmp_path / "state")
+
+
+@pytest.fixture
+def any_project(project: Project, backend: str, request: pytest.FixtureRequest) -> Project:
+    """The project, its state on each backend in turn."""
+    if backend == "postgresql":
+        project.use_postgresql(request.getfixturevalue("postgres_url"))
+    return project

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from digest.bounces import BounceRecorder, Incoming, Policy, classify, fingerprint
 from digest.state import BounceRecords, State, suppressions
@@ -17,7 +18,7 @@ from .bounce_mail import bounce_mail
 NOW = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
 
 
-def _state_with_a_delivery(path: Path) -> None:
+def _state_with_a_delivery(path: Any) -> None:
     with State(path) as state:
         run = state.start_run("manual", NOW)
         state.begin_deliveries(run, [("ana@example.org", "<m1@example.org>", ["i1"])], NOW, {})
@@ -61,8 +62,8 @@ def test_a_lost_state_still_keeps_a_suppressed_address_out(tmp_path: Path) -> No
     assert suppressions.suppressed(journal) == frozenset()
 
 
-def test_two_recorders_with_the_same_mail_record_it_once(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
+def test_two_recorders_with_the_same_mail_record_it_once(state_location: Any) -> None:
+    path = state_location
     _state_with_a_delivery(path)
     data = bounce_mail("postfix/remote-mailbox-full.eml", recipient="ana@example.org")
     mail = Incoming("1", fingerprint(data), classify(data))
@@ -72,5 +73,5 @@ def test_two_recorders_with_the_same_mail_record_it_once(tmp_path: Path) -> None
         [a] = one.record([mail])
         [b] = two.record([mail])
     assert (a.action, a.duplicate, b.duplicate) == ("counted", False, True)
-    with sqlite3.connect(path) as db:
-        assert db.execute("SELECT COUNT(*) FROM bounce_events").fetchone() == (1,)
+    with State(path) as state:
+        assert tuple(state.db.execute("SELECT COUNT(*) FROM bounce_events").fetchone()) == (1,)

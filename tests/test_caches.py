@@ -37,7 +37,7 @@ def test_rendering_fills_registered_caches_and_clear_empties_every_one() -> None
     assert {
         "digest.taxonomy.loaded",
         "digest.compose.render._entry",
-        "digest.compose.render.long_date",
+        "digest.compose.i18n.long_date",
         "digest.compose.mime.encoded_pieces",
     } <= filled
     caches.clear()

@@ -55,7 +55,7 @@ def test_an_item_whose_language_cannot_be_told_is_named() -> None:
     assert [i.language for i in settled] == [None, None, None, None, "en"]
     assert warning == (
         "'Desk' (desk.rss): the language of 4 item(s) could not be told from their text (too "
-        "short, or no language clearly leads), so it is left unset: 'OK', 'Haití', 'Panamá' and "
+        "short, or no language clearly leads), so they count as the default_language: 'OK', 'Haití', 'Panamá' and "
         "1 more; set `language:` on the source to say it"
     )
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import sqlite3
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -140,8 +139,9 @@ def test_order_is_checked_like_every_setting(project: Project) -> None:
 
 # -- the cap, with and without the web pages -----------------------------------------------------
 def test_long_feeds_give_one_digest_of_max_items_and_the_rest_on_the_web(
-    project: Project,
+    any_project: Project,
 ) -> None:
+    project = any_project
     long_project(project)
     web = start_server(project)
     try:
@@ -158,8 +158,7 @@ def test_long_feeds_give_one_digest_of_max_items_and_the_rest_on_the_web(
         )
         assert more, "the email links to every story of the period"
         assert "35 more stories this week: http" in text
-        with sqlite3.connect(project.state) as db:
-            item_ids, more_ids = db.execute("SELECT item_ids, more_ids FROM deliveries").fetchone()
+        [(item_ids, more_ids)] = project.query("SELECT item_ids, more_ids FROM deliveries")
         assert (len(json.loads(item_ids)), len(json.loads(more_ids))) == (25, 35)
 
         client = Client(web)
@@ -224,7 +223,8 @@ def test_excerpt_words_and_max_items_are_settings(project: Project) -> None:
     assert bad.returncode == 2 and "'max_items'" in bad.stderr
 
 
-def test_links_in_a_view_page_are_fresh_and_point_at_the_service(project: Project) -> None:
+def test_links_in_a_view_page_are_fresh_and_point_at_the_service(any_project: Project) -> None:
+    project = any_project
     long_project(project)
     web = start_server(project)
     try:

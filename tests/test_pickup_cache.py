@@ -33,8 +33,9 @@ def _feed(path: Path, entries: int) -> None:
 
 
 def test_an_unchanged_feed_is_not_read_again_and_its_items_not_tagged_again(
-    project: Project,
+    any_project: Project,
 ) -> None:
+    project = any_project
     feed = project.root / "items" / "wire.rss"
     _feed(feed, 500)
     settings = load_settings(project.config)
@@ -60,7 +61,8 @@ def test_an_unchanged_feed_is_not_read_again_and_its_items_not_tagged_again(
         assert [t.id for t in tagged_items(state, taxonomy) if t.id == "story-500"]
 
 
-def test_a_changed_taxonomy_tags_every_item_again(project: Project) -> None:
+def test_a_changed_taxonomy_tags_every_item_again(any_project: Project) -> None:
+    project = any_project
     settings = load_settings(project.config)
     with State(settings.state) as state:
         pick_up(settings, state, load_taxonomy(), NOW)

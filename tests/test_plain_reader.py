@@ -47,9 +47,15 @@ OTHERS = [
     ("group_by", "topic"), ("group_by", "region"), ("group_by", "Topic"), ("group_by", "~"),
     ("order", "oldest"), ("order", "newest"), ("order", "Oldest"),
     ("frequency", "daily"), ("frequency", "weekly"), ("frequency", "hourly"),
-    ("timezone", "America/Panama"), ("timezone", "Mars/Olympus"), ("timezone", "~"),
-    ("timezone", ""), ("unknown", "x"), ("email", "again@example.org"), ("<<", "*base"),
+    ("timezone", "America/Panama"), ("language", "es"), ("language", "fr"),
+    ("item_languages", "[es, en]"), ("item_languages", "[fr]"),
+    ("timezone", "Mars/Olympus"), ("timezone", "~"), ("timezone", ""), ("unknown", "x"),
+    ("email", "again@example.org"), ("<<", "*base"), ("language", "ES"), ("language", "de"),
+    ("language", "es-MX"), ("language", "no"), ("item_languages", "es"),
+    ("item_languages", "[es, es, EN]"), ("item_languages", "[es, xx]"), ("item_languages", "[]"),
+    ("item_languages", "~"), ("language", "~"),
 ]  # fmt: skip
+USUAL_OTHERS = 15  # OTHERS[:15] are the usual ways
 FILLERS = ["", "# a comment", "    # an indented comment", "   ", "      deeper: line"]
 
 
@@ -67,7 +73,7 @@ def _entry(rng: random.Random, number: int, dash: str, indent: str) -> list[str]
         if rng.random() < 0.7:
             lines.append(f"{indent}{key}: {_pick(rng, choices)}")
     for key, value in rng.sample(
-        OTHERS[:11] if rng.random() < 0.9 else OTHERS, rng.choice([0, 1, 2])
+        OTHERS[:USUAL_OTHERS] if rng.random() < 0.9 else OTHERS, rng.choice([0, 1, 2])
     ):
         lines.append(f"{indent}{key}: {value}")
     if rng.random() < 0.1:
@@ -117,7 +123,7 @@ def test_the_quick_reader_gives_what_the_exact_one_gives_or_declines(
         monkeypatch.setattr("digest.subscribers.plain.CHUNK", 7 + seed * 5)
     rng = random.Random(seed)
     read_quickly = 0
-    for number in range(120):
+    for number in range(200):
         path = tmp_path / f"s{number}.yaml"
         path.write_bytes(_file(rng).encode("utf-8"))
         quick, exact = _quick(path), _exact(path)

@@ -170,3 +170,15 @@ def test_index_and_digest_page_in_chromium(
     shots = sorted(p.name for p in tmp_path.glob("*.png"))
     assert shots == [f"preview-{n}.png" for n in ("desktop", "error", "index", "page", "phone")]
     assert all((tmp_path / name).read_bytes().startswith(b"\x89PNG\r\n") for name in shots)
+
+
+def test_a_new_french_readers_preview_in_chromium(served: str, page: Page) -> None:
+    """`/preview?language=fr`: the frames show the digest a new French reader would get."""
+    page.goto(served + "preview?language=fr&item_languages=fr,en&regions=Caribbean")
+    expect(page.locator(".meta")).to_contain_text("Language fr, news in fr, en")
+    expect(page.locator("h1")).to_contain_text("Votre bulletin sur les migrations")
+    frame = page.frame_locator("#frame-desktop")
+    expect(frame.locator("html")).to_have_attribute("lang", "fr", timeout=WAIT_MS)
+    expect(frame.locator("body")).to_contain_text("Bonjour,")
+    expect(frame.locator("body")).to_contain_text("Caraïbes")
+    expect(frame.locator("body")).to_contain_text("Se désabonner")

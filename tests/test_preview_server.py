@@ -810,6 +810,9 @@ def start_cli(project: Project, *args: str, env: dict[str, str] | None = None): 
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell's background job ignores SIGINT, and a child inherits that: give it back the
+        # default, so Ctrl-C (the test's SIGINT) reaches the command wherever pytest runs.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
@@ -887,3 +890,18 @@ def test_cli_without_serve_still_writes_files(
     assert refused.exit_code == 2 and "--port and --open need --serve" in refused.stderr
     refused = invoke(project, monkeypatch, "preview", "--serve", "--only", "ana@example.org")
     assert refused.exit_code == 2 and "do not go with --serve" in refused.stderr
+
+
+def test_adhoc_language_shows_what_a_new_spanish_reader_would_get(
+    project: Project, preview: Running
+) -> None:
+    reply = preview.get("/preview?language=es&item_languages=es,en&regions=Caribbean")
+    assert reply.status == 200
+    assert "Language <b>es</b>, news in <b>es, en</b>" in reply.text
+    assert "language=es" in reply.text and "item_languages=en" in reply.text
+    query = "regions=Caribbean&group_by=region&language=es&item_languages=es&item_languages=en"
+    part = preview.get("/preview/html?" + query)
+    assert part.status == 200
+    assert '<html lang="es"' in part.text and "Caribe" in part.text
+    reply = preview.get("/preview?language=de")
+    assert reply.status == 400 and "no translation for &#39;de&#39;" in reply.text

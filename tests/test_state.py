@@ -1,4 +1,5 @@
-"""The SQLite state on its own: what a subscriber was sent, and state files from older versions."""
+"""The state on its own, on both backends (SQLite, PostgreSQL): what a subscriber was sent, and
+state files from older versions."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from digest.state import Finished, State
 from digest.state.schema import LATEST
@@ -24,8 +26,8 @@ def deliver(state: State, subscriber: str, items: list[str], at: datetime, ok: b
     return key
 
 
-def test_history_is_the_items_of_recent_sent_messages(tmp_path: Path) -> None:
-    with State(tmp_path / "state.db") as state:
+def test_history_is_the_items_of_recent_sent_messages(state_location: Any) -> None:
+    with State(state_location) as state:
         assert history(state, "ana@example.org", 14) == (set(), None)
         deliver(state, "ana@example.org", ["a", "b"], T0)
         deliver(state, "ana@example.org", ["c"], T0 + timedelta(days=10))

@@ -28,6 +28,10 @@ FLOORS = {
     "es-news": (0.90, 0.85, 0.90),
     "es-murcia": (0.90, 0.5, 0.90),  # two topics found in the set: precision moves by halves
     "fr-news": (0.90, 0.85, 0.90),
+    # Written for issue 17 and measured once, untuned (topic recall is low where a topic word
+    # waits for a migration word nearby): floors at what was measured, to improve from.
+    "es-readers": (0.90, 0.75, 0.50),
+    "fr-readers": (0.90, 0.90, 0.60),
     "office-2020": (0.90, 0.80, 0.90),
 }
 

@@ -113,3 +113,28 @@ def test_sign_up_form_shows_problems_next_to_the_fields(
     page.goto(web.url("/confirm", token=token("confirm", "x@example.org", time.time() - 5)))
     expect(page.get_by_role("heading", level=1)).to_have_text("This link has expired")
     page.screenshot(path=str(tmp_path / "web-expired.png"))
+
+
+def test_a_french_browser_gets_french_pages_and_can_switch_to_spanish(
+    project: Project, web: WebServer, browser: Any, tmp_path: Path
+) -> None:
+    expect = sync_api.expect
+    context = browser.new_context(locale="fr-FR")  # Chromium sends Accept-Language: fr-FR
+    try:
+        page = context.new_page()
+        page.goto(web.url("/subscribe"))
+        expect(page.locator("html")).to_have_attribute("lang", "fr")
+        expect(page.get_by_role("heading", level=1)).to_contain_text("S’abonner à")
+        expect(page.get_by_role("checkbox", name="Amérique centrale")).to_be_visible()
+        expect(page.get_by_role("combobox", name="Langue")).to_have_value("fr")
+        page.get_by_role("link", name="Español").click()
+        expect(page.locator("html")).to_have_attribute("lang", "es")
+        page.get_by_label("Dirección de correo").fill("no es una dirección")
+        page.get_by_role("button", name="Suscribirse").click()
+        expect(page.get_by_role("alert")).to_contain_text("Revise los campos")
+        expect(page.locator("#email-error")).to_have_text(
+            "Escriba una dirección de correo como nombre@example.org."
+        )
+        page.screenshot(path=str(tmp_path / "web-subscribe-es.png"), full_page=True)
+    finally:
+        context.close()

@@ -1,4 +1,4 @@
-"""Web changes in the SQLite state laid over subscribers.yaml (`digest.subscribers.merge`), the
+"""Web changes in the state (SQLite and PostgreSQL) laid over subscribers.yaml (`digest.subscribers.merge`), the
 `digest subscribers` listing and export, and the in-memory rate limit's window."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,8 +45,8 @@ def taxonomy() -> Taxonomy:
 
 
 @pytest.fixture
-def state(tmp_path: Path) -> Iterator[State]:
-    with State(tmp_path / "state.db") as opened:
+def state(state_location: Any) -> Iterator[State]:
+    with State(state_location) as opened:
         yield opened
 
 
@@ -226,7 +227,7 @@ def test_load_inputs_applies_web_changes_and_never_writes_the_state(project: Pro
 
 # -- the command line --------------------------------------------------------------------------
 def _seed_web_changes(project: Project) -> None:
-    with State(project.state) as state:
+    with State(project.state_location) as state:
         overrides = WebChanges(state)
         overrides.unsubscribe("jean-baptiste@example.org", "one-click", NOW)
         overrides.set_preferences(
@@ -240,8 +241,9 @@ def _seed_web_changes(project: Project) -> None:
 
 
 def test_subscribers_lists_the_effective_ones_and_where_each_setting_came_from(
-    project: Project,
+    any_project: Project,
 ) -> None:
+    project = any_project
     _seed_web_changes(project)
     listed = json.loads(project.run("subscribers", "--json", check=True).stdout)
     emails = [e["email"] for e in listed]
@@ -257,6 +259,8 @@ def test_subscribers_lists_the_effective_ones_and_where_each_setting_came_from(
         "order": "default",
         "frequency": "web",
         "timezone": "default",
+        "language": "default",
+        "item_languages": "default",
     }
     everyone = json.loads(project.run("subscribers", "--all", "--json", check=True).stdout)
     statuses = {e["email"]: e["status"] for e in everyone}
@@ -269,7 +273,8 @@ def test_subscribers_lists_the_effective_ones_and_where_each_setting_came_from(
     assert re.search(r"web\.reader@example\.org\s+│ web\s+│ active", table)
 
 
-def test_export_writes_an_up_to_date_file_that_sends_the_same(project: Project) -> None:
+def test_export_writes_an_up_to_date_file_that_sends_the_same(any_project: Project) -> None:
+    project = any_project
     _seed_web_changes(project)
     original = (project.root / "subscribers.yaml").read_text()
     before = json.loads(project.run("send", "--dry-run", "--json", check=True).stdout)

@@ -61,6 +61,13 @@ def _shown(value: list[str] | str | None, source: str, empty: str) -> str:
     return escape(text) + marks.get(source, "")
 
 
+def _language_shown(s: Any, sources: dict[str, str], default: str) -> str:
+    """'es', or 'es, news: es, en' when they read news in more than their language."""
+    news = s.news_languages(default)  # (their language,) unless they chose others
+    text = _shown(s.reads(default), sources["language"], "")
+    return text if news == (s.reads(default),) else f"{text}, news: {escape(', '.join(news))}"
+
+
 def _entries(settings: Settings, include_all: bool) -> list[Any]:
     taxonomy = load_taxonomy(settings.taxonomy)
     file_subscribers = load_subscribers(settings.subscribers, taxonomy)
@@ -71,7 +78,7 @@ def _entries(settings: Settings, include_all: bool) -> list[Any]:
     return entries if include_all else [e for e in entries if e.active]
 
 
-def _as_json(entry: Any) -> dict[str, Any]:
+def _as_json(entry: Any, default_language: str) -> dict[str, Any]:
     s, record = entry.subscriber, entry.record
     return {
         "email": s.email,
@@ -84,6 +91,8 @@ def _as_json(entry: Any) -> dict[str, Any]:
         "order": s.order,
         "frequency": s.frequency,
         "timezone": s.timezone,
+        "language": s.reads(default_language),
+        "item_languages": list(s.news_languages(default_language)),
         "sources": entry.sources,
         "confirmed_at": iso(record.confirmed_at) if record else None,
         "unsubscribed_at": iso(record.unsubscribed_at) if record else None,
@@ -122,17 +131,24 @@ def subscribers(ctx: click.Context, config_path: Path, as_json: bool, include_al
     """
     if ctx.invoked_subcommand is not None:
         return
-    entries = _entries(load_settings(config_path), include_all)
+    settings = load_settings(config_path)
+    entries = _entries(settings, include_all)
+    default = settings.default_language
     if as_json:
-        print_json([_as_json(e) for e in entries])
+        print_json([_as_json(e, default) for e in entries])
         return
     table = Table(title=f"{len(entries)} subscriber(s)", title_justify="left", show_lines=True)
     columns = ("email", "from", "status", "name", "regions", "topics", "grouping", "order")
     for column in (*columns, "frequency"):
         table.add_column(column)
     table.add_column("timezone")
+    # The language column only where languages vary (a one-language office's table stays).
+    languages = any(e.subscriber.news_languages(default) != ("en",) for e in entries)
+    if languages:
+        table.add_column("language")  # with the news languages when they are not just it
     for e in entries:
         s, src = e.subscriber, e.sources
+        language = [_language_shown(s, src, default)] if languages else []
         table.add_row(
             s.email,
             e.origin,
@@ -144,6 +160,7 @@ def subscribers(ctx: click.Context, config_path: Path, as_json: bool, include_al
             _shown(s.order, src["order"], ""),
             _shown(s.frequency, src["frequency"], ""),
             _shown(s.timezone, src["timezone"], "office's"),
+            *language,
         )
     out.print(table)
 

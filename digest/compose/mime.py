@@ -263,9 +263,10 @@ def build_message(
     now: datetime,
     test: bool = False,
     feedback_id: str | None = None,
+    language: str | None = None,
 ) -> bytes:
     """One message's bytes, in which no line starts with "." (see `NoDotLines`). Raises
-    ValueError on a line break in any header value."""
+    ValueError on a line break in any header value. `language`: its Content-Language."""
     if test:
         message_id = make_msgid(domain=sender.domain)
     boundary = boundary_for(message_id)
@@ -279,6 +280,7 @@ def build_message(
         ("List-Unsubscribe", _check_header("List-Unsubscribe", f"<{unsubscribe_url}>")),
         ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
         *((("Feedback-ID", _check_header("Feedback-ID", feedback_id)),) if feedback_id else ()),
+        *((("Content-Language", _check_header("Content-Language", language)),) if language else ()),
         ("MIME-Version", "1.0"),
         ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
     ]

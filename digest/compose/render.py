@@ -1,9 +1,14 @@
 """Render a digest: Jinja2 -> MJML -> HTML (mjml-python), a plain-text part and a subject.
 
-Subscribers with the same items, grouping and preferences share one rendering: the templates
-see placeholders for the personal fields (name, address, unsubscribe link), which are filled in
-afterwards, escaped for HTML in the HTML part. So a template may print `recipient.name` and test
-`has_name`, but not transform the personal fields (no `recipient.name|upper`).
+Subscribers with the same items, grouping, preferences and language share one rendering: the
+templates see placeholders for the personal fields (name, address, unsubscribe link), which are
+filled in afterwards, escaped for HTML in the HTML part. So a template may print
+`recipient.name` and test `has_name`, but not transform the personal fields (no
+`recipient.name|upper`).
+
+Each digest is written in its reader's language (`i18n`): the templates' strings through
+gettext (Jinja2's i18n extension, `{% trans %}` and `_()`), one Jinja2 environment per
+language; the headings, dates and numbers by the language's `Localiser`.
 """
 
 from __future__ import annotations
@@ -14,9 +19,8 @@ import re
 import sys
 import textwrap
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -26,12 +30,23 @@ from markupsafe import Markup
 
 from ..caches import memo
 from ..errors import TemplateError
+from ..languages import SOURCE_LANGUAGE
 from ..models import Digest, Section, Subscriber
 from ..selection import flatten, truncate
 from ..settings import LIST_NAME
 from .excerpts import excerpt
+from .i18n import (
+    ALL_REGIONS,
+    ALL_TOPICS,
+    ENGLISH,
+    Localiser,
+    localisers,
+)
+from .i18n import format_period as format_period  # re-exported: the web's pages use them
+from .i18n import long_date as long_date
 from .mime import BodyTemplate, body_template
 from .mjml_fragments import FragmentCompiler
+from .wording import intro, more_period
 
 TEMPLATE_FILES = {"mjml": "digest.mjml.j2", "text": "digest.txt.j2", "subject": "subject.txt.j2"}
 CACHE_SIZE = 256  # renderings remembered (about 55 KB each when sending)
@@ -62,10 +77,20 @@ class Personal:
     preferences_url: str = ""
     view_url: str = ""  # this digest in the browser
     more_url: str = ""  # every story of the period, past `max_items`
+    regions_text: str = ""  # the regions as the footer shows them, in the reader's language
+    topics_text: str = ""
 
     @classmethod
-    def of(cls, subscriber: Subscriber, unsubscribe_url: str, **links: str) -> Personal:
-        """`links`: preferences_url, view_url, more_url."""
+    def of(
+        cls,
+        subscriber: Subscriber,
+        unsubscribe_url: str,
+        localiser: Localiser | None = None,
+        **links: str,
+    ) -> Personal:
+        """`links`: preferences_url, view_url, more_url. `localiser`: the digest's language
+        (None: English)."""
+        words = localiser or ENGLISH
         return cls(
             subscriber.name,
             subscriber.email,
@@ -73,6 +98,8 @@ class Personal:
             subscriber.regions,
             subscriber.topics,
             **links,
+            regions_text=words.names_list(subscriber.regions, ALL_REGIONS),
+            topics_text=words.names_list(subscriber.topics, ALL_TOPICS),
         )
 
 
@@ -130,8 +157,8 @@ def text_values_for(personal: Personal) -> dict[str, str]:
         _NAME: personal.name,
         _EMAIL: personal.email,
         _UNSUB: personal.unsubscribe_url,
-        _REGIONS: ", ".join(personal.regions) or "all regions",
-        _TOPICS: ", ".join(personal.topics) or "all topics",
+        _REGIONS: personal.regions_text or ", ".join(personal.regions) or ALL_REGIONS,
+        _TOPICS: personal.topics_text or ", ".join(personal.topics) or ALL_TOPICS,
         _PREFS: personal.preferences_url or personal.unsubscribe_url,
         _VIEW: personal.view_url,
         _MORE: personal.more_url,
@@ -147,24 +174,6 @@ def _fill(text: str, values: dict[str, str]) -> str:
         if key in text:
             text = text.replace(key, value)
     return text
-
-
-def format_period(start: date, end: date) -> str:
-    """'16-22 Nov 2026', '28 Oct-3 Nov 2026', '28 Dec 2025-3 Jan 2026' or '28 Nov 2026'."""
-    if start > end:
-        start, end = end, start
-    if start == end:
-        return f"{end.day} {end:%b %Y}"
-    if (start.year, start.month) == (end.year, end.month):
-        return f"{start.day}-{end.day} {end:%b %Y}"
-    if start.year == end.year:
-        return f"{start.day} {start:%b}-{end.day} {end:%b %Y}"
-    return f"{start.day} {start:%b %Y}-{end.day} {end:%b %Y}"
-
-
-@memo(maxsize=4096)
-def long_date(value: date) -> str:
-    return f"{value.day} {value:%B %Y}"
 
 
 @memo(maxsize=65536)
@@ -204,7 +213,11 @@ class Renderer:
         keep_sources: bool = True,
         excerpt_words: int = 60,
         web_pages: bool = False,
+        names: Mapping[str, Mapping[str, str]] | None = None,
+        default_language: str = SOURCE_LANGUAGE,
     ) -> None:
+        """`names`: the taxonomy's region and topic names per language (`Taxonomy.names`);
+        `default_language`: that of subscribers who set none."""
         self.templates = Path(templates)
         self.list_name = list_name
         self.excerpt_words = excerpt_words
@@ -220,17 +233,10 @@ class Renderer:
                 hint="point 'templates' in the settings at a folder holding "
                 + ", ".join(TEMPLATE_FILES.values()),
             )
-        self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(self.templates)),
-            autoescape=lambda name: bool(name and name.endswith(".mjml.j2")),
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=False,
-            auto_reload=False,  # one Renderer per run: no stat() of the templates per message
-        )
-        self.env.filters["longdate"] = long_date
-        self.env.filters["wordwrap"] = wordwrap
+        # Every catalog is read now: a broken one stops the run before anything is sent.
+        self.localisers = localisers(names, self.templates)
+        self.default_language = default_language
+        self._envs: dict[str, jinja2.Environment] = {}
         self.compiler = FragmentCompiler()
         # Recent renderings, newest last. Subscribers are sent in preference order, so those
         # who share a digest come together and a short memory is enough.
@@ -239,10 +245,42 @@ class Renderer:
         self._last_sections: tuple[Section, ...] | None = None
         self._last_shape: tuple[object, ...] = ()
 
-    def _template(self, key: str) -> jinja2.Template:
+    def localiser(self, language: str | None) -> Localiser:
+        """The wording of `language` (None: the default language)."""
+        code = language or self.default_language
+        return self.localisers.get(code) or self.localisers[SOURCE_LANGUAGE]
+
+    def localiser_of(self, subscriber: Subscriber) -> Localiser:
+        return self.localiser(subscriber.language)
+
+    def env(self, language: str = SOURCE_LANGUAGE) -> jinja2.Environment:
+        """The templates in one language: gettext bound to its catalogs, its dates."""
+        env = self._envs.get(language)
+        if env is not None:
+            return env
+        words = self.localiser(language)
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(self.templates)),
+            autoescape=lambda name: bool(name and name.endswith(".mjml.j2")),
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+            auto_reload=False,  # one Renderer per run: no stat() of the templates per message
+            extensions=["jinja2.ext.i18n"],
+        )
+        env.policies["ext.i18n.trimmed"] = True  # {% trans %} blocks read as one line
+        env.install_gettext_translations(words.strings, newstyle=True)  # type: ignore[attr-defined]
+        env.filters["longdate"] = words.long_date
+        env.filters["number"] = words.number
+        env.filters["wordwrap"] = wordwrap
+        self._envs[language] = env
+        return env
+
+    def _template(self, key: str, language: str = SOURCE_LANGUAGE) -> jinja2.Template:
         name = TEMPLATE_FILES[key]
         try:
-            return self.env.get_template(name)
+            return self.env(language).get_template(name)
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(
                 f"{self.templates / name}:{exc.lineno}: template syntax error: {exc.message}",
@@ -255,7 +293,7 @@ class Renderer:
             self._template(key)
 
     def _call(self, key: str, context: dict[str, Any]) -> str:
-        template = self._template(key)
+        template = self._template(key, context.get("lang", SOURCE_LANGUAGE))
         try:
             return template.render(context)
         except Exception as exc:  # anything a template can raise: undefined, type errors...
@@ -267,21 +305,27 @@ class Renderer:
 
     def _context(self, digest: Digest, sections: tuple[Section, ...], shown: int) -> dict[str, Any]:
         subscriber = digest.subscriber
+        words = self.localiser_of(subscriber)
         entries = flatten(sections)
         count, more = len(entries), len(digest.items) - shown + len(digest.more)
-        period = format_period(digest.period_start, digest.period_end)
-        subject_context = {"count": count, "period": period, "list_name": self.list_name}
+        period = words.period(digest.period_start, digest.period_end)
+        subject_context = {
+            "count": count,
+            "period": period,
+            "list_name": self.list_name,
+            "lang": words.code,
+        }
         subject = " ".join(self._call("subject", subject_context).split())
         return {
             **subject_context,
             "subject": subject,
             "preheader": preheader(e.item.title for e in entries),
             "preheader_padding": PREHEADER_PADDING,
-            "intro": intro(count, more, subscriber.group_by),
-            "sections": [self._section_view(s) for s in sections],
+            "intro": intro(count, more, subscriber.group_by, words),
+            "sections": [self._section_view(s, words) for s in sections],
             "more_count": more,
             "more_url": _MORE if self.web_pages and more else "",
-            "more_period": _PERIOD_WORDS.get(subscriber.frequency, "since your last digest"),
+            "more_period": more_period(subscriber.frequency, words),
             "group_by": subscriber.group_by,
             "order": subscriber.order,
             "has_name": bool(subscriber.name),
@@ -292,11 +336,11 @@ class Renderer:
             "subscription": {"regions": _REGIONS, "topics": _TOPICS},
         }
 
-    def _section_view(self, section: Section) -> SimpleNamespace:
+    def _section_view(self, section: Section, words: Localiser) -> SimpleNamespace:
         return SimpleNamespace(
-            title=section.title,
+            title=words.name(section.title),
             items=[_entry(t, self.excerpt_words) for t in section.items],
-            sections=[self._section_view(s) for s in section.sections],
+            sections=[self._section_view(s, words) for s in section.sections],
         )
 
     def _render_profile(self, digest: Digest, shown: int) -> SharedRendering:
@@ -336,6 +380,7 @@ class Renderer:
             subscriber.frequency,
             bool(subscriber.name),
             len(digest.more),
+            subscriber.language or self.default_language,
         )
         cached = self._cache.get(key)
         if cached is not None:
@@ -376,9 +421,6 @@ def _shape(sections: tuple[Section, ...]) -> tuple[object, ...]:
     return tuple((s.title, tuple(t.id for t in s.items), _shape(s.sections)) for s in sections)
 
 
-_PERIOD_WORDS = {"daily": "today", "weekly": "this week", "monthly": "this month"}
-
-
 def preheader(titles: Iterable[str], limit: int = PREHEADER_CHARS) -> str:
     """The first titles, cut at a word boundary with an ellipsis to fit an inbox preview."""
     text = ""
@@ -390,16 +432,6 @@ def preheader(titles: Iterable[str], limit: int = PREHEADER_CHARS) -> str:
         return text
     cut = text[: limit + 1].rsplit(" ", 1)[0] if " " in text[:limit] else text[:limit]
     return cut.rstrip(" ;,:-") + "…"
-
-
-def intro(count: int, more: int, group_by: str) -> str:
-    """The sentence under the greeting, the same in the HTML and the text part."""
-    if more:
-        stories = f"the {count} most recent of {count + more} stories"
-    else:
-        stories = "the story" if count == 1 else f"the {count} stories"
-    verb = "is" if count == 1 and not more else "are"
-    return f"Here {verb} {stories} picked up for you since your last digest, grouped by {group_by}."
 
 
 @memo(maxsize=4096)

@@ -19,7 +19,7 @@ Routes (`views.py`):
   GET  /s/<email>/text          the plain-text part
   GET  /s/<email>/eml           the whole message
   POST /s/<email>/send          send a test copy to the form's address (`to`)
-  GET  /preview?regions=&topics=&group_by=&name=
+  GET  /preview?regions=&topics=&group_by=&name=&language=&item_languages=
                                 an ad-hoc subscriber: what someone new would get
   GET  /preview/html|text|eml   its parts, same query
   GET  /__changes?since=TOKEN   long-poll: the token of the watched files, once it differs

@@ -13,6 +13,7 @@ from flask import Response, render_template
 
 from .. import send as sending
 from ..errors import DigestError, ProblemList
+from ..languages import reader_languages
 from ..settings import Settings
 from ..subscribers.fields import GROUPINGS
 from .site import current_site
@@ -51,6 +52,7 @@ def plain(
 def page(name: str, status: int = 200, **context: Any) -> Response:
     """A page template, with the token it reloads on (`token`, None for a page that must not)."""
     context.setdefault("token", None)
+    context.setdefault("languages", reader_languages())
     body = render_template(name, config=current_site().watcher.config, **context)
     return Response(body, status, {"Content-Security-Policy": PAGE_CSP})
 

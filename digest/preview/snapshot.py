@@ -18,11 +18,18 @@ from ..compose.render import GMAIL_CLIP
 from ..errors import DigestError, SourceError
 from ..models import Subscriber, TaggedItem
 from ..settings import Settings, load_settings
-from ..subscribers.fields import GROUPINGS, FieldError, check_names, check_order
+from ..subscribers.fields import (
+    GROUPINGS,
+    FieldError,
+    check_item_languages,
+    check_language,
+    check_names,
+    check_order,
+)
 
 SIZE_WARNING = 90 * 1024  # the HTML size from which a page warns that Gmail's clip is near
 ADHOC_EMAIL = "preview@localhost"
-ADHOC_PARAMS = ("regions", "topics", "group_by", "order", "name")
+ADHOC_PARAMS = ("regions", "topics", "group_by", "order", "name", "language", "item_languages")
 ADHOC_KEPT = 64  # ad-hoc messages kept per snapshot
 
 
@@ -191,6 +198,7 @@ def adhoc_subscriber(query: dict[str, list[str]], snapshot: Snapshot) -> Subscri
         problems.append(str(exc))
         order = "newest"
     name = " ".join((query.get("name") or [""])[-1].split())[:100]
+    language, item_languages = _languages(query, problems)
     if problems:
         raise BadQuery(problems)
     return Subscriber(
@@ -200,4 +208,21 @@ def adhoc_subscriber(query: dict[str, list[str]], snapshot: Snapshot) -> Subscri
         topics=topics,
         group_by=group_by,
         order=order,
+        language=language,
+        item_languages=item_languages,
     )
+
+
+def _languages(query: dict[str, list[str]], problems: list[str]) -> tuple[str | None, tuple]:
+    """`?language=es&item_languages=es,en`: a new reader's language and news languages."""
+    try:
+        language = check_language((query.get("language") or [""])[-1].strip())
+    except FieldError as exc:
+        problems.append(str(exc))
+        language = None
+    wanted = [c.strip() for v in query.get("item_languages", []) for c in v.split(",") if c.strip()]
+    try:
+        return language, check_item_languages(wanted)
+    except FieldError as exc:
+        problems.append(str(exc))
+        return language, ()

@@ -138,6 +138,8 @@ def adhoc_view() -> Response:
         + [("topics", t) for t in subscriber.topics]
         + [("group_by", subscriber.group_by)]
         + ([("name", subscriber.name)] if subscriber.name else [])
+        + ([("language", subscriber.language)] if subscriber.language else [])
+        + [("item_languages", code) for code in subscriber.item_languages]
     )
     result = compose_adhoc(snapshot, subscriber)
     return message_page(

@@ -41,7 +41,8 @@ def watched_files(config: Path, settings: Settings | None) -> list[Path]:
     for source in settings.sources:
         if not source.is_url:
             paths += [Path(p) for p in expand(source.path)]
-    paths += [settings.state, settings.state.with_name(settings.state.name + "-wal")]
+    if isinstance(settings.state, Path):  # a PostgreSQL state is not a file to watch
+        paths += [settings.state, settings.state.with_name(settings.state.name + "-wal")]
     return paths
 
 

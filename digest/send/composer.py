@@ -71,8 +71,9 @@ class Composer:
     ) -> None:
         self.inputs, self.state, self.secret, self.now = inputs, state, secret, now
         self.items = items
-        self.index = ItemIndex(items)
         settings = inputs.settings
+        self.default_language = settings.default_language
+        self.index = ItemIndex(items, self.default_language)
         self.sender = settings.sender_address
         self.list_name = settings.list_name
         self.list_id = settings.list_id_value
@@ -83,7 +84,10 @@ class Composer:
         self.signer, warning = load_signer(settings.dkim)
         self.warnings = [warning] if warning else []
         # Deliveries a killed run left pending, resent as they were (usually none).
-        self.pending: dict[str, Delivery] = state.pending_deliveries() if state else {}
+        # With PostgreSQL they are read with each batch of histories instead (`digests`).
+        self.pending: dict[str, Delivery] = (
+            state.pending_deliveries() if state is not None and not state.shared else {}
+        )
         # Messages older than `lookback` before a subscriber's latest cannot hold an item that
         # is new again; twice that allows for a clock that was set back.
         self.horizon = 2 * settings.lookback
@@ -99,6 +103,9 @@ class Composer:
         state a batch at a time."""
         remaining = iter(subscribers)
         while batch := tuple(itertools.islice(remaining, self.HISTORY_BATCH)):
+            if self.state is not None and self.state.shared and resend_pending:
+                # Hosts share the run: a row another host left pending may be newer than ours.
+                self.pending.update(self.state.pending_deliveries([s.email for s in batch]))
             histories = (
                 self.state.sent_histories([s.email for s in batch], self.horizon)
                 if self.state is not None
@@ -144,12 +151,17 @@ class Composer:
 
     def compose(self, digest: Digest, test: bool = False) -> ComposedMessage:
         subscriber = digest.subscriber
-        shared = self.inputs.renderer.render_shared(digest)
+        renderer = self.inputs.renderer
+        shared = renderer.render_shared(digest)
         message_id = stable_message_id(subscriber.email, shared.shown_ids, self.sender.domain)
         unsubscribe = self.links.unsubscribe(subscriber.email)
         more_ids = listed_on_the_web(digest, shared) if self.links.web_pages else ()
+        words = renderer.localiser_of(subscriber)
         personal = Personal.of(
-            subscriber, unsubscribe, **self.links.personal(subscriber.email, message_id, more_ids)
+            subscriber,
+            unsubscribe,
+            words,
+            **self.links.personal(subscriber.email, message_id, more_ids),
         )
         message = build_message(
             subject=shared.subject,
@@ -166,10 +178,11 @@ class Composer:
             now=self.now,
             test=test,
             feedback_id=self.feedback_id,
+            language=words.code,
         )
         if self.signer is not None:
             message = self.signer.sign(message)
-        profile = digest_profile(digest) if self.links.web_pages else None
+        profile = digest_profile(digest, self.default_language) if self.links.web_pages else None
         return ComposedMessage(
             subscriber, digest, shared, personal, message_id, message, profile, more_ids
         )

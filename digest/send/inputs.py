@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ..compose.render import Renderer
@@ -40,17 +40,25 @@ def load_inputs(
     if problems:
         raise problems[0] if len(problems) == 1 else ProblemList(list(problems))
     subscribers = load_effective_subscribers(settings, taxonomy) if with_subscribers else []
-    return Inputs(settings, taxonomy, subscribers, load_renderer(settings, keep_sources))
+    renderer = load_renderer(settings, taxonomy.names, keep_sources)
+    return Inputs(settings, taxonomy, subscribers, renderer)
 
 
-def load_renderer(settings: Settings, keep_sources: bool = False) -> Renderer:
-    """The templates, checked (see `load_inputs` for `keep_sources`)."""
+def load_renderer(
+    settings: Settings,
+    names: Mapping[str, Mapping[str, str]] | None = None,
+    keep_sources: bool = False,
+) -> Renderer:
+    """The templates and catalogs, checked; `names` are the taxonomy's region and topic
+    names per language (see `load_inputs` for `keep_sources`)."""
     renderer = Renderer(
         settings.templates,
         list_name=settings.list_name,
         keep_sources=keep_sources,
         excerpt_words=settings.excerpt_words,
         web_pages=settings.serves_web,
+        names=names,
+        default_language=settings.default_language,
     )
     renderer.check()
     return renderer

@@ -9,6 +9,9 @@ Each acceptance is also written, the moment the server's 250 arrives, to an appe
 acceptance log beside the state (`AcceptanceLog`): one short line, one write, which a kill
 cannot lose. The next run folds the log into the state before anything else, so a run killed
 with acceptances not yet in SQLite resends only the message in flight on each connection.
+With a PostgreSQL state the acceptance is recorded in the database itself, at once
+(`AcceptanceWriter`: the delivery turns `sent` in one UPDATE), so a host that takes a dead
+host's batch over finds it recorded; the batch's write then leaves those rows alone.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..delivery import Job
-from ..state import Delivery, Finished, Planned, State
+from ..state import AcceptanceWriter, Delivery, Finished, Planned, State
 from .report import Outcome
 
 ACCEPTED_SUFFIX = ".accepted"
@@ -43,29 +46,34 @@ class Journal:
         self.state, self.run_id, self.pending = state, run_id, pending
         self.clock, self.emit = clock, emit
         self.returned: list[tuple[Finished, Outcome]] = []  # results not recorded yet
-        self.log = AcceptanceLog(acceptance_log_path(state.path))
+        self.recorded: set[int] = set()  # accepted and recorded at once, by the sending threads
+        # With PostgreSQL the database itself keeps the acceptances (several hosts, one run).
+        self.log: AcceptanceLog | AcceptanceWriter = (
+            AcceptanceWriter(state.target, run_id)  # type: ignore[arg-type]
+            if state.shared
+            else AcceptanceLog(acceptance_log_path(state.path))
+        )
 
     def accepted(self, job: Job, attempts: int) -> None:
         """Called in the sending thread the moment the server accepts a message."""
-        self.log.write(job.key, attempts)
+        if self.log.write(job.key, attempts):
+            self.recorded.add(job.key)  # recorded sent already (PostgreSQL)
 
     def plan(self, planned: Sequence[Planned]) -> list[tuple[int, bool]]:
         """Record these as pending (with the results that came back meanwhile). Returns each
         one's delivery id and whether its row is new (a killed run's pending row is reused)."""
         keys = self.state.begin_deliveries(
-            self.run_id,
-            planned,
-            self.clock(),
-            self.pending,
-            finished=[f for f, _ in self.returned],
+            self.run_id, planned, self.clock(), self.pending, finished=self._unrecorded()
         )
         self._report()
         return keys
 
     def forget(self, keys: Sequence[tuple[int, bool]]) -> None:
         """Messages that never left: their new pending rows go, so the next run builds them
-        afresh."""
-        self.state.forget_deliveries([key for key, new in keys if new])
+        afresh. Not in a run shared between hosts: a host that took this one's batch over
+        may be resending those rows already; left pending, they go out once, as they were."""
+        if not self.state.shared:
+            self.state.forget_deliveries([key for key, new in keys if new])
 
     def result(self, finished: Finished, outcome: Outcome) -> None:
         self.returned.append((finished, outcome))
@@ -75,8 +83,18 @@ class Journal:
     def flush(self) -> None:
         """Write the results that came back (with nothing else to write), then report them."""
         if self.returned:
-            self.state.finish_deliveries([f for f, _ in self.returned], self.clock())
+            self.state.finish_deliveries(self._unrecorded(), self.clock())
         self._report()
+
+    def _unrecorded(self) -> list[Finished]:
+        """The results that came back, less the acceptances recorded as they came."""
+        finished = []
+        for result, _ in self.returned:
+            if result.status == "sent" and result.delivery_id in self.recorded:
+                self.recorded.discard(result.delivery_id)
+            else:
+                finished.append(result)
+        return finished
 
     def close(self) -> None:
         self.log.close()
@@ -125,8 +143,10 @@ class AcceptanceLog:
         self.path = path
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
-    def write(self, delivery_id: int, attempts: int) -> None:
+    def write(self, delivery_id: int, attempts: int) -> bool:
+        """False: written to the log, not recorded in the state yet."""
         os.write(self.fd, f"{delivery_id}\t{attempts}\n".encode())
+        return False
 
     def close(self) -> None:
         os.close(self.fd)

@@ -70,8 +70,9 @@ def listed_on_the_web(digest: Digest, shared: SharedRendering) -> tuple[str, ...
     return tuple(t.id for t in digest.items if t.id not in shown) + tuple(t.id for t in digest.more)
 
 
-def digest_profile(digest: Digest) -> str:
-    """JSON of what the digest was made for: enough for `digest serve` to render it again."""
+def digest_profile(digest: Digest, default_language: str = "en") -> str:
+    """JSON of what the digest was made for: enough for `digest serve` to render it again,
+    in the language it was written in."""
     subscriber = digest.subscriber
     return (
         '{"name":'
@@ -84,7 +85,8 @@ def digest_profile(digest: Digest) -> str:
             subscriber.order,
             subscriber.frequency,
             subscriber.timezone,
-            getattr(subscriber, "language", None) or "en",
+            subscriber.reads(default_language),
+            subscriber.news_languages(default_language),
             digest.period_start.isoformat(),
             digest.period_end.isoformat(),
         )
@@ -95,5 +97,6 @@ def digest_profile(digest: Digest) -> str:
 def _shared_profile(*values: Any) -> str:
     """The profile past the name, the same for many subscribers: made once."""
     keys = ("regions", "topics", "group_by", "order", "frequency", "timezone", "language")
-    fields = dict(zip((*keys, "period_start", "period_end"), values, strict=True))
+    keys += ("item_languages", "period_start", "period_end")
+    fields = dict(zip(keys, values, strict=True))
     return json.dumps(fields, separators=(",", ":"))[1:]

@@ -17,7 +17,7 @@ import os
 import queue
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,10 +25,12 @@ from typing import Any
 
 from ..clock import utcnow
 from ..errors import DigestError
+from ..models import Subscriber
 from ..settings import Settings, load_settings
 from ..state import State
 from ..subscribers import SendList
 from ..taxonomy import Taxonomy, load_taxonomy
+from .claims import claiming
 from .inputs import Inputs, load_renderer
 from .loop import deliver_share
 from .report import Abort, Outcome
@@ -77,7 +79,7 @@ def early_workers(settings: Settings) -> Iterator[Workers | None]:
 class Go:
     """What a started worker waits for: the run to take part in, once the list is checked."""
 
-    send_list: Path
+    send_list: Path | None  # None: the batches of a shared run are claimed (PostgreSQL)
     run_id: int | None
     to: str | None
     now: datetime
@@ -226,28 +228,29 @@ def _shard_main(
     aborted: Abort | None = None
     try:
         settings = load_settings(settings_path)
-        renderer = load_renderer(settings)  # while the parent checks the subscribers
+        load_renderer(settings)  # imports and templates read while the parent checks the list
         go: Go | None = orders.get()
         if go is None:
             return  # the list was not valid, or short enough for one process
-        inputs = Inputs(settings, go.taxonomy, [], renderer)
-        with (
-            contextlib.closing(SendList.open(go.send_list)) as send_list,
-            State(settings.state) as state,
-        ):
+        inputs = Inputs(settings, go.taxonomy, [], load_renderer(settings, go.taxonomy.names))
+        with contextlib.ExitStack() as stack:
+            state = stack.enter_context(State(settings.state))
             secret, _ = state.token_secret(settings.token_secret_env)
+            subscribers, emit, should_stop = _share(
+                stack, state, settings, go, shard, emit, stop.is_set
+            )
             aborted = deliver_share(
                 inputs,
                 state,
                 secret,
-                send_list.read(shard.index, shard.count),
+                subscribers,
                 now=go.now,
                 warn=lambda warning: messages.put(("warning", warning)),
                 run_id=go.run_id,
                 dry_run=False,
                 to=go.to,
                 emit=emit,
-                should_stop=stop.is_set,
+                should_stop=should_stop,
                 clock=utcnow,
                 connections=shard.connections,
                 rate_slot=rate_slot,
@@ -261,3 +264,21 @@ def _shard_main(
         if batch:
             messages.put(("outcomes", list(batch)))
         messages.put(("done", aborted))
+
+
+def _share(
+    stack: contextlib.ExitStack,
+    state: State,
+    settings: Settings,
+    go: Go,
+    shard: Shard,
+    emit: Callable[[Outcome], None],
+    stop: Callable[[], bool],
+) -> tuple[Iterable[Subscriber], Callable[[Outcome], None], Callable[[], bool]]:
+    """A worker's subscribers (its shard of the send list, or the batches it claims of a
+    shared run), and its `emit` and `should_stop` to match."""
+    if go.send_list is None:
+        claims = stack.enter_context(claiming(state, settings, go.run_id))
+        return claims, claims.counting(emit), claims.stopping(stop)
+    send_list = stack.enter_context(contextlib.closing(SendList.open(go.send_list)))
+    return send_list.read(shard.index, shard.count), emit, stop

@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from ..compose.render import Personal, PersonalRendering, Renderer
+from ..languages import SOURCE_LANGUAGE, reader_language
 from ..models import Digest, Subscriber, TaggedItem
 from ..selection import arrange, newest_first
 from ..settings import Settings
@@ -44,6 +45,11 @@ def _subscriber(delivery: Delivery, profile: dict[str, Any]) -> Subscriber:
         order=str(profile.get("order") or "newest"),
         frequency=str(profile.get("frequency") or "weekly"),
         timezone=profile.get("timezone"),
+        # Written in this language (deliveries from before languages: English).
+        language=reader_language(profile.get("language")) or SOURCE_LANGUAGE,
+        item_languages=tuple(
+            code for code in map(reader_language, profile.get("item_languages") or ()) if code
+        ),
     )
 
 
@@ -87,6 +93,7 @@ def render_again(
     personal = Personal.of(
         sent.subscriber,
         links.unsubscribe(email),
+        renderer.localiser_of(sent.subscriber),
         **links.personal(email, sent.delivery.message_id, sent.delivery.more_ids),
     )
     return renderer.render(sent.email_digest, personal)

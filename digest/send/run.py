@@ -1,7 +1,8 @@
 """One run: pick up -> tag -> select -> render -> deliver -> record.
 
 Input is checked before anything is sent: bad settings, subscribers or templates raise an
-InputError and nothing goes out. A large run is shared between worker processes
+InputError and nothing goes out. With a PostgreSQL state the run may be shared with other
+hosts (`shared`). A large run is shared between worker processes
 (`processes`); a small one runs here (`loop.deliver_share`). A dry run and a test send
 (`to`) only read the state: they record nothing, not even the items they picked up.
 """
@@ -14,7 +15,7 @@ from datetime import datetime
 
 from ..clock import utcnow
 from ..compose import load_signer
-from ..settings import Settings
+from ..settings import PostgresState, Settings
 from ..state import State, reading, send_lock
 from ..subscribers import SendList
 from .composer import Composer
@@ -25,6 +26,7 @@ from .pickup import pick_up, preview_items
 from .previews import NO_SECRET
 from .processes import Go, Workers, deliver_in_processes, early_workers, worker_count
 from .report import Abort, NoProgress, Outcome, Progress, SendReport
+from .shared import send_shared
 
 
 def send(
@@ -52,6 +54,12 @@ def send(
     recorded = not dry_run and to is None
     if not dry_run:  # over SMTP, a configured DKIM without its key sends nothing (exit 2)
         load_signer(settings.dkim, required=settings.delivery.method == "smtp")
+    if recorded and isinstance(settings.state, PostgresState):
+        return send_shared(
+            load_inputs(settings, keep_sources=False, with_subscribers=False),
+            only=only, kind=kind, due_at=due_at, now=now or clock(), lock_wait=lock_wait,
+            progress=progress, clock=clock, should_stop=should_stop,
+        )  # fmt: skip
     with contextlib.ExitStack() as stack:
         # Worker processes for a long list start first: their start-up overlaps the check.
         early = stack.enter_context(early_workers(settings)) if recorded and not only else None

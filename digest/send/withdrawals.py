@@ -27,6 +27,8 @@ class Withdrawals:
     ) -> None:
         self.changes, self.since, self.clock = WebChanges(state), since, clock
         self.journal = suppressions.journal_path(state.path)
+        journal = suppressions.journal_of(state)  # with PostgreSQL, also the database's lines
+        self.shared = journal if isinstance(journal, suppressions.SharedJournal) else None
         self.journal_seen: tuple[int, int] | None = None
         self.keys: frozenset[str] = frozenset()
         self.looked = float("-inf")
@@ -49,6 +51,8 @@ class Withdrawals:
         elif self.journal_seen is not None:
             keys |= self.keys  # the journal did not change: what it said still holds
         self.journal_seen = seen
+        if self.shared is not None:
+            keys |= suppressions.suppressed(self.shared)
         self.keys = frozenset(keys)  # one assignment: the sending threads see old or new
 
     def withdrawn(self, email: str) -> bool:

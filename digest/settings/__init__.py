@@ -8,10 +8,12 @@ from .model import (
     BounceSettings,
     DeliverySettings,
     DkimSettings,
+    PostgresState,
     ScheduleSettings,
     Settings,
     SmtpSettings,
     SourceSettings,
+    StateLocation,
     WebSettings,
 )
 
@@ -21,10 +23,12 @@ __all__ = [
     "BounceSettings",
     "DeliverySettings",
     "DkimSettings",
+    "PostgresState",
     "ScheduleSettings",
     "Settings",
     "SmtpSettings",
     "SourceSettings",
+    "StateLocation",
     "WebSettings",
     "load_settings",
 ]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ProblemList, SettingsError
+from ..languages import reader_languages
 from ..yamlfile import LineDict, YamlSyntaxError, read_yaml, where
 from . import values as v
 from .model import (
@@ -23,10 +24,12 @@ from .model import (
     BounceSettings,
     DeliverySettings,
     DkimSettings,
+    PostgresState,
     ScheduleSettings,
     Settings,
     SmtpSettings,
     SourceSettings,
+    StateLocation,
     WebSettings,
 )
 from .sources import read_source_entries
@@ -84,7 +87,9 @@ TOP: Keys = {
     "sender": (v.sender, "a sender address"),
     "subscribers": (v.string, "a path"),
     "templates": (v.string, "a path to a folder"),
-    "state": (v.string, "a path to a SQLite file"),
+    "state": (v.state, "a path to a SQLite file, or postgresql://user@host:port/dbname"),
+    "state_password_env": (v.string, "the name of an environment variable"),
+    "state_lease": (v.duration, "a duration like 60s"),
     "taxonomy": (v.string, "a path to a taxonomy YAML file"),
     "lookback": (v.duration, "a duration like 14d"),
     "unsubscribe_url": (v.url, "an http(s) URL"),
@@ -94,6 +99,7 @@ TOP: Keys = {
     "catch_up": (v.duration, "a duration like 1d"),
     "excerpt_words": (v.whole_number(10, 1000), "a whole number of words 10-1000"),
     "max_items": (v.whole_number(1, 1000), "a whole number of stories 1-1000"),
+    "default_language": (v.language, f"one of {', '.join(reader_languages())}"),
 }
 SECTIONS = ("delivery", "dkim", "schedule", "web", "bounces")
 READ_ELSEWHERE = (*SECTIONS, "sources")
@@ -133,7 +139,8 @@ class _Reader:
                 result[key] = check(value)
             except (TypeError, ValueError) as exc:
                 detail = f" ({exc})" if str(exc) else ""
-                self.fail(key, expected + detail, value)
+                shown = None if isinstance(exc, v.SecretValueError) else value
+                self.fail(key, expected + detail, shown)
         return result
 
     def mapping(self, key: str) -> _Reader:
@@ -214,7 +221,7 @@ def load_settings(path: Path | str = DEFAULT_PATH) -> Settings:
             "path": path,
             "subscribers": resolve(found["subscribers"]),
             "templates": resolve(found["templates"]),
-            "state": resolve(found["state"]),
+            "state": _state_location(found, resolve),
             "sources": _read_sources(top, resolve),
             "taxonomy": resolve(found["taxonomy"]) if found["taxonomy"] else None,
             "delivery": DeliverySettings(
@@ -232,6 +239,20 @@ def load_settings(path: Path | str = DEFAULT_PATH) -> Settings:
     if problems:
         raise problems[0] if len(problems) == 1 else ProblemList(list(problems))
     return settings
+
+
+def _state_location(found: dict[str, Any], resolve: Callable[[str], Path]) -> StateLocation:
+    """A SQLite file resolved against the settings' folder, or a PostgreSQL database (with
+    where this host keeps its own files: beside the default SQLite file's place)."""
+    value = str(found["state"])
+    if not value.lower().startswith(v.POSTGRES_SCHEMES):
+        return resolve(value)
+    return PostgresState(
+        url=value,
+        password_env=found["state_password_env"],
+        lease=found["state_lease"],
+        local=resolve(Settings().state).with_suffix(""),  # type: ignore[arg-type]
+    )
 
 
 def _read_sources(top: _Reader, resolve: Callable[[str], Path]) -> tuple[SourceSettings, ...]:

@@ -126,12 +126,44 @@ class BounceSettings:
 
 
 @dataclass(frozen=True)
+class PostgresState:
+    """`state: postgresql://user@host:port/dbname`: the state in a PostgreSQL database that
+    several hosts share. The URL never holds the password: it comes from the environment
+    (`password_env`), or libpq's own PGPASSWORD and ~/.pgpass."""
+
+    url: str  # postgresql://user@host:port/dbname[?sslmode=...], without a password
+    password_env: str = "DIGEST_STATE_PASSWORD"
+    lease: timedelta = timedelta(seconds=60)  # a dead host's claims are taken over after this
+    # This host's own files beside a PostgreSQL state: `<local>.suppressions.txt` (its copy of
+    # the suppression journal's lines it wrote).
+    local: Path = Path(".digest/state")
+
+    @property
+    def host(self) -> str:
+        """`host:port` as people name the server in messages."""
+        parts = urlsplit(self.url)
+        return f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
+
+    @property
+    def database(self) -> str:
+        return urlsplit(self.url).path.lstrip("/")
+
+    def __str__(self) -> str:
+        return self.url
+
+
+StateLocation = Path | PostgresState  # a SQLite file, or a PostgreSQL database
+
+
+@dataclass(frozen=True)
 class Settings:
     path: Path = DEFAULT_PATH
     sender: str = "Regional Migration Digest <digest@example.org>"
     subscribers: Path = Path("subscribers.yaml")
     templates: Path = Path("templates")
-    state: Path = Path(".digest/state.db")
+    state: StateLocation = Path(".digest/state.db")
+    state_password_env: str = "DIGEST_STATE_PASSWORD"  # for a PostgreSQL state
+    state_lease: timedelta = timedelta(seconds=60)  # how long a host's claim on a batch holds
     sources: tuple[SourceSettings, ...] = (SourceSettings("items"),)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     unsubscribe_url: str = "https://example.org/unsubscribe"
@@ -147,6 +179,8 @@ class Settings:
     bounces: BounceSettings = field(default_factory=BounceSettings)
     excerpt_words: int = 60  # an item's excerpt is cut at a sentence near this many words
     max_items: int = 25  # stories in one digest; the rest are listed on the web (`digest serve`)
+    # A subscriber's language when they set none, and an item's when it cannot be told.
+    default_language: str = "en"
 
     @property
     def base(self) -> Path:

@@ -4,14 +4,17 @@ it, or raises TypeError/ValueError (whose text, if any, says what is wrong)."""
 from __future__ import annotations
 
 import ipaddress
+import re
 import unicodedata
 from collections.abc import Callable
 from email.utils import parseaddr
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..crontab import crontab_trigger
 from ..durations import parse_duration
+from ..languages import reader_language
 
 Check = Callable[[Any], Any]
 
@@ -118,8 +121,52 @@ def return_path(value: Any) -> str:
     return text
 
 
+class SecretValueError(ValueError):
+    """A value that must not be shown back (it holds a password)."""
+
+
+SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # `postgresql:`, `sqlite:`, `C:` is 1 letter
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+def state(value: Any) -> str:
+    """A path to a SQLite file, or `postgresql://user@host:port/dbname` (never a password)."""
+    text = string(value)
+    found = SCHEME.match(text)
+    if found is None or len(found.group()) == 2:  # a path (or a Windows drive letter)
+        return text
+    scheme = found.group()[:-1].lower()
+    if scheme not in POSTGRES_SCHEMES:
+        raise ValueError(f"{scheme}: is not a state; use a file path or postgresql://")
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL: {exc}") from exc
+    if parts.password is not None or "password=" in parts.query.lower():
+        raise SecretValueError(
+            "the URL holds a password: set it in the environment (state_password_env) or "
+            "~/.pgpass, never in a file"
+        )
+    if not text[len(found.group()) :].startswith("//") or not parts.hostname:
+        raise ValueError("the host is missing")
+    if not parts.path.strip("/") or "/" in parts.path.strip("/"):
+        raise ValueError("the database's name is missing")
+    if port == 0:
+        raise ValueError("a port number 1-65535")
+    return text
+
+
 def mailbox(value: Any) -> str:
     text = string(value)
     if "://" in text and not text.startswith("imaps://"):
         raise ValueError("a Maildir folder, or imaps://user@host/FOLDER (IMAP over TLS)")
     return text
+
+
+def language(value: Any) -> str:
+    """A language the project has a translation for (en, es, fr; es-MX counts as es)."""
+    found = reader_language(string(value))
+    if found is None:
+        raise TypeError
+    return found

@@ -1,7 +1,8 @@
 """Each item's language: the source's `language:` setting when it has one (a feed's own
 `<language>` is often a CMS default), else what the source says (a feed's `xml:lang` or
 `<language>`, a Markdown item's `language:`), else detected from the item's text (lingua,
-`digest.languages`). An item whose language cannot be told keeps None, with a warning."""
+`digest.languages`). An item whose language cannot be told keeps None, with a warning;
+selection counts it as the `default_language`."""
 
 from __future__ import annotations
 
@@ -29,6 +30,6 @@ def settle_languages(
     more = f" and {len(unknown) - SHOWN} more" if len(unknown) > SHOWN else ""
     return settled, [
         f"{label}: the language of {len(unknown)} item(s) could not be told from their text "
-        f"(too short, or no language clearly leads), so it is left unset: "
+        f"(too short, or no language clearly leads), so they count as the default_language: "
         f"{', '.join(unknown[:SHOWN])}{more}; set `language:` on the source to say it"
     ]

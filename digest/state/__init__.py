@@ -1,4 +1,5 @@
-"""The state: items seen, deliveries, runs, secrets and the web's changes, in one SQLite file.
+"""The state: items seen, deliveries, runs, secrets and the web's changes, in one SQLite file
+or a PostgreSQL database that several hosts share (`SharedRuns`: one run over many hosts).
 
 `State` is one open state; `reading(path)` opens it read-only for previews and checks;
 `send_lock(path)` keeps two sends apart. The tables are in `schema.py`.
@@ -17,7 +18,8 @@ from .records import (
     WebEvent,
     WebRecord,
 )
-from .sqlite import Planned, State, reading
+from .shared_runs import AcceptanceWriter, SharedRuns, holder_id
+from .sqlite import Planned, State, exists, reading
 from .web_changes import WebChanges
 
 __all__ = [
@@ -28,12 +30,16 @@ __all__ = [
     "Finished",
     "Planned",
     "Run",
+    "AcceptanceWriter",
+    "SharedRuns",
     "State",
     "StoredItem",
     "Suppression",
     "WebChanges",
     "WebEvent",
     "WebRecord",
+    "exists",
+    "holder_id",
     "reading",
     "send_lock",
 ]

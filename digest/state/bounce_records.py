@@ -11,7 +11,6 @@ casefolded (`address_key`), as everywhere.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -23,7 +22,7 @@ from .records import BounceEventRecord, BounceSummary, Suppression
 from .sqlite import State
 
 
-def _suppression(row: sqlite3.Row) -> Suppression:
+def _suppression(row: Any) -> Suppression:
     return Suppression(
         email=row["email"],
         reason=row["reason"],
@@ -40,7 +39,7 @@ class BounceRecords:
         self.state = state
         self.db = state.db
         self.present = state.has_table("bounce_mails")
-        self.journal = suppressions.journal_path(state.path)
+        self.journal = suppressions.journal_of(state)
 
     # -- mails and events -------------------------------------------------------------------
     def known(self, fingerprint: str) -> bool:
@@ -63,9 +62,9 @@ class BounceRecords:
         details: dict[str, Any],
     ) -> int | None:
         """Record one mail; None when a mail with this fingerprint is recorded already."""
-        cursor = self.db.execute(
+        row = self.db.execute(
             "INSERT INTO bounce_mails(fingerprint, kind, file, at, subscriber, action, details) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(fingerprint) DO NOTHING",
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(fingerprint) DO NOTHING RETURNING id",
             (
                 fingerprint,
                 kind,
@@ -75,8 +74,8 @@ class BounceRecords:
                 action,
                 json.dumps(details, ensure_ascii=False),
             ),
-        )
-        return int(cursor.lastrowid) if cursor.rowcount == 1 and cursor.lastrowid else None
+        ).fetchone()
+        return int(row[0]) if row is not None else None
 
     def add_event(self, mail_id: int, event: BounceEventRecord) -> None:
         self.db.execute(
@@ -121,18 +120,22 @@ class BounceRecords:
         if not self.present:
             return []
         rows = self.db.execute(
-            "SELECT e.email, SUM(e.kind = 'hard') AS hard, SUM(e.kind = 'soft') AS soft, "
-            "SUM(e.kind = 'complaint') AS complaints, SUM(e.kind = 'auto-reply') AS auto, "
+            "SELECT "
+            "SUM(CASE WHEN e.kind = 'hard' THEN 1 ELSE 0 END) AS hard, "
+            "SUM(CASE WHEN e.kind = 'soft' THEN 1 ELSE 0 END) AS soft, "
+            "SUM(CASE WHEN e.kind = 'complaint' THEN 1 ELSE 0 END) AS complaints, "
+            "SUM(CASE WHEN e.kind = 'auto-reply' THEN 1 ELSE 0 END) AS auto, "
             "MAX(e.id) AS last FROM bounce_events e GROUP BY e.key ORDER BY last DESC"
         ).fetchall()
         result = []
         for r in rows:
             last = self.db.execute(
-                "SELECT at, kind, status, reason FROM bounce_events WHERE id = ?", (r["last"],)
+                "SELECT email, at, kind, status, reason FROM bounce_events WHERE id = ?",
+                (r["last"],),
             ).fetchone()
             result.append(
                 BounceSummary(
-                    r["email"],
+                    last["email"],
                     r["hard"],
                     r["soft"],
                     r["complaints"],

@@ -16,7 +16,13 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 CORE_TABLES = ("runs", "deliveries")  # in every state any version of digest wrote
 
 
-def restore_hint(path: Path) -> str:
+def restore_hint(path: Path | str) -> str:
+    if str(path).startswith(("postgresql:", "postgres:")):
+        return (
+            "restore the database from your latest backup (`digest state backup` makes one with "
+            "pg_dump; pg_restore puts it back); a new empty database mails every subscriber the "
+            "recent items again"
+        )
     return (
         f"restore the state from your latest backup (`digest state backup` makes one) to {path}; "
         "to start afresh instead, move the file aside: a new state mails every subscriber the "
@@ -58,16 +64,24 @@ def check_file(path: Path) -> None:
         )
 
 
-def check_tables(db: sqlite3.Connection, path: Path) -> None:
-    """A state file that exists must hold the tables a run made."""
-    try:
-        names = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    except sqlite3.DatabaseError as exc:
-        raise translate(exc, path) from exc
+def check_tables(db: sqlite3.Connection, path: Path | str) -> None:
+    """A state that exists must hold the tables a run made (a file, or a PostgreSQL database
+    with digest's version mark)."""
+    if hasattr(db, "target"):  # PostgreSQL
+        from .dialect import PostgreSQL
+
+        names = PostgreSQL.tables(db)
+    else:
+        try:
+            names = {
+                row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+        except sqlite3.DatabaseError as exc:
+            raise translate(exc, Path(path)) from exc
     missing = [t for t in CORE_TABLES if t not in names]
     if missing:
         raise StateError(
-            f"{path}: the state file holds no digest state (missing tables: {', '.join(missing)})",
+            f"{path}: the state holds no digest state (missing tables: {', '.join(missing)})",
             hint=restore_hint(path),
         )
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import sqlite3
 from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -29,7 +28,7 @@ def content_hash(item: Item) -> str:
 class ItemsMixin:
     """The items and sources part of `State` (it has `db` and `transaction`)."""
 
-    db: sqlite3.Connection
+    db: Any  # sqlite3 or PostgreSQL (`postgres.PgConnection`)
 
     if TYPE_CHECKING:
 
@@ -53,7 +52,8 @@ class ItemsMixin:
                     "regions = excluded.regions, topics = excluded.topics, "
                     "categories = excluded.categories, language = excluded.language, "
                     "content_hash = excluded.content_hash, tags = NULL, tagged_with = NULL "
-                    "WHERE items.content_hash IS NOT excluded.content_hash RETURNING first_seen",
+                    "WHERE items.content_hash IS DISTINCT FROM excluded.content_hash "
+                    "RETURNING first_seen",
                     (
                         item.id,
                         item.title,
@@ -147,7 +147,7 @@ class ItemsMixin:
             )  # fmt: skip
 
 
-def _stored_item(row: sqlite3.Row) -> StoredItem:
+def _stored_item(row: Any) -> StoredItem:
     keys = row.keys()
     return StoredItem(
         item=Item(

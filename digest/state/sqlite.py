@@ -1,4 +1,6 @@
-"""The SQLite state: items seen, delivery attempts, what each subscriber was sent, runs, secrets.
+"""The state: items seen, delivery attempts, what each subscriber was sent, runs, secrets; in a
+SQLite file (the default) or a PostgreSQL database that several hosts share (`state:
+postgresql://...`). The methods are written once for both (`dialect` holds what differs).
 
 Exactly once: a delivery row is written as `pending` (with its Message-ID and items) before the
 message is handed to the server, and turned `sent` only after the server accepted it. A crash
@@ -17,9 +19,14 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+from ..caches import register_mapping
 from ..clock import parse_stamp, stamp
 from ..errors import StateError
+from ..settings import PostgresState, StateLocation
+from . import postgres
+from .dialect import PostgreSQL, SQLite, migrate_postgresql, postgresql_version
 from .integrity import GuardedConnection, check_file, check_tables, translate
 from .items import ItemsMixin
 from .records import Delivery, Finished, Run
@@ -29,13 +36,28 @@ from .schema import LATEST, MIGRATIONS, OPAQUE_LINKS_SINCE, SCHEMA
 # (the last two may be left out)
 Planned = tuple[str, str, Sequence[str], str | None, str | None] | tuple[str, str, Sequence[str]]
 
+_migrated: set[str] = set()  # PostgreSQL states this process has brought up to date
+register_mapping("digest.state.sqlite._migrated", _migrated)
+
 
 class State(ItemsMixin):
-    """One open SQLite state file. Not shared between threads."""
+    """One open state: a SQLite file, or a PostgreSQL database. Not shared between threads.
 
-    def __init__(self, path: Path, readonly: bool = False) -> None:
-        self.path = Path(path)
+    `path` is the SQLite file, or for PostgreSQL where this host keeps its own files beside
+    it (`PostgresState.local`); `name` is how messages name the state."""
+
+    db: Any  # a GuardedConnection (sqlite3) or a postgres.PgConnection
+
+    def __init__(self, target: StateLocation, readonly: bool = False) -> None:
+        self.target = target
         self.readonly = readonly
+        if isinstance(target, PostgresState):
+            self._open_postgresql(target, readonly)
+            return
+        self.path = Path(target)
+        self.name = str(self.path)
+        self.dialect: type[SQLite] | type[PostgreSQL] = SQLite
+        self.shared = False  # one host: runs are kept apart by the send lock
         existed = self.path.exists()
         check_file(self.path)  # an emptied or damaged state must never pass for a fresh one
         if readonly:
@@ -61,6 +83,42 @@ class State(ItemsMixin):
             self.db.executescript(SCHEMA)
         else:
             self.db.executescript(f"BEGIN;{SCHEMA}PRAGMA user_version = {LATEST};COMMIT;")
+
+    def _open_postgresql(self, target: PostgresState, readonly: bool) -> None:
+        self.path, self.name = Path(target.local), str(target)
+        self.dialect, self.shared = PostgreSQL, True  # hosts share runs (`shared_runs`)
+        self.db = postgres.connect(target, readonly)
+        try:
+            if target.url in _migrated:  # checked and brought up to date by this process
+                return
+            version = postgresql_version(self.db)
+            if version is not None and version > LATEST:
+                raise StateError(
+                    f"{target}: the state was written by a newer digest (schema {version}, "
+                    f"this one knows {LATEST})",
+                    hint="upgrade digest on this host to the version the others run",
+                )
+            if version is not None:
+                check_tables(self.db, self.name)
+            if readonly and version is None:
+                raise StateError(f"{target}: the database holds no digest state yet")
+            if not readonly and version != LATEST:
+                migrate_postgresql(self.db)
+                version = LATEST
+            if version == LATEST:
+                _migrated.add(target.url)
+        except BaseException:
+            self.db.close()
+            raise
+
+    def relax_durability(self) -> None:
+        """For a send's bookkeeping: PostgreSQL confirms a commit before its WAL reaches the
+        disk (`synchronous_commit = off`), as SQLite's WAL with synchronous=NORMAL does. A
+        crash of the server itself (not of a host) can lose the last fraction of a second of
+        records, which the pending-row rule then resends with their Message-IDs."""
+        if self.shared:
+            self.db.execute("SET synchronous_commit = off")
+            self.db.relaxed = True
 
     def _connect(self, target: str, uri: bool = False) -> GuardedConnection:
         try:
@@ -102,10 +160,7 @@ class State(ItemsMixin):
         }
 
     def has_table(self, name: str) -> bool:
-        row = self.db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
-        ).fetchone()
-        return row is not None
+        return self.dialect.has_table(self.db, name)
 
     def close(self) -> None:
         self.db.close()
@@ -117,8 +172,10 @@ class State(ItemsMixin):
         self.close()
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
+    def transaction(self, lock: str | None = "state") -> Iterator[Any]:
+        """One transaction. SQLite's take the file's write lock; PostgreSQL's take the
+        advisory lock `lock` (None: none, for statements safe side by side)."""
+        self.dialect.begin(self.db, lock)
         try:
             yield self.db
         except BaseException:
@@ -161,11 +218,11 @@ class State(ItemsMixin):
 
     # -- runs ---------------------------------------------------------------------------------
     def start_run(self, kind: str, now: datetime, due_at: str | None = None) -> int:
-        cursor = self.db.execute(
-            "INSERT INTO runs(kind, started_at, due_at) VALUES (?, ?, ?)",
+        row = self.db.execute(
+            "INSERT INTO runs(kind, started_at, due_at) VALUES (?, ?, ?) RETURNING id",
             (kind, stamp(now), due_at),
-        )
-        return int(cursor.lastrowid or 0)
+        ).fetchone()
+        return int(row[0])
 
     def finish_run(
         self,
@@ -249,15 +306,14 @@ class State(ItemsMixin):
     def pending_deliveries(self, subscribers: Iterable[str] | None = None) -> dict[str, Delivery]:
         """The latest unfinished delivery of each subscriber that has one (usually none): a
         pending row a killed run left, or an uncertain one (no reply to its end came)."""
-        rows = self.db.execute(
-            "SELECT * FROM deliveries WHERE status IN ('pending', 'uncertain') ORDER BY id"
-        ).fetchall()
-        wanted = set(subscribers) if subscribers is not None else None
-        return {
-            r["subscriber"]: _delivery(r)
-            for r in rows
-            if wanted is None or r["subscriber"] in wanted
-        }
+        query = "SELECT * FROM deliveries WHERE status IN ('pending', 'uncertain')"
+        wanted = list(dict.fromkeys(subscribers)) if subscribers is not None else None
+        if wanted is not None:  # by subscriber (PostgreSQL keeps no index of unfinished rows)
+            if not wanted:
+                return {}
+            query += f" AND subscriber IN ({','.join('?' * len(wanted))})"
+        rows = self.db.execute(query + " ORDER BY id", wanted or ()).fetchall()
+        return {r["subscriber"]: _delivery(r) for r in rows}
 
     def begin_deliveries(
         self,
@@ -274,9 +330,10 @@ class State(ItemsMixin):
         left, or an uncertain message) of the same message is reused, an uncertain one marked
         resent; one of a different message is superseded.
         Returns (delivery id, whether the row is new) for each."""
-        ids: list[tuple[int, bool]] = []
+        ids: list[tuple[int, bool] | None] = []
+        fresh: list[tuple[int, str, str, str, str, str]] = []
         at = stamp(now)
-        with self.transaction():
+        with self.transaction(lock=None):  # each host records only its own subscribers
             self._finish(finished, at)
             for subscriber, message_id, item_ids, *extra in planned:
                 profile, more_ids = (*extra, None, None)[:2]
@@ -284,7 +341,8 @@ class State(ItemsMixin):
                 if existing is not None and existing.message_id == message_id:
                     self.db.execute(
                         "UPDATE deliveries SET run_id = ?, updated_at = ?, status = 'pending', "
-                        "resent = resent OR status = 'uncertain' WHERE id = ?",
+                        "resent = CASE WHEN status = 'uncertain' THEN 1 ELSE resent END "
+                        "WHERE id = ?",
                         (run_id, at, existing.id),
                     )
                     ids.append((existing.id, False))
@@ -295,20 +353,33 @@ class State(ItemsMixin):
                         "WHERE id = ?",
                         ("superseded by a newer digest", at, existing.id),
                     )
-                cursor = self.db.execute(
-                    "INSERT INTO deliveries(run_id, subscriber, message_id, status, item_ids, "
-                    "created_at, updated_at, profile, more_ids) "
-                    "VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
+                ids.append(None)
+                fresh.append(
                     (run_id, subscriber, message_id, json.dumps(list(item_ids)), at, at)
-                    + (profile, more_ids),
+                    + (profile, more_ids)
                 )
-                ids.append((int(cursor.lastrowid or 0), True))
-        return ids
+            new_ids = self._insert_pending(fresh)
+        return [key if key is not None else (new_ids.pop(0), True) for key in ids]
+
+    def _insert_pending(self, rows: Sequence[tuple[Any, ...]]) -> list[int]:
+        """New pending rows in one statement per 500; their ids in the order given."""
+        by_subscriber: dict[str, int] = {}
+        for start in range(0, len(rows), 500):
+            chunk = rows[start : start + 500]
+            values = ", ".join(["(?, ?, ?, 'pending', ?, ?, ?, ?, ?)"] * len(chunk))
+            returned = self.db.execute(
+                "INSERT INTO deliveries(run_id, subscriber, message_id, status, item_ids, "
+                f"created_at, updated_at, profile, more_ids) VALUES {values} "
+                "RETURNING id, subscriber",
+                [value for row in chunk for value in row],
+            ).fetchall()
+            by_subscriber.update({subscriber: int(key) for key, subscriber in returned})
+        return [by_subscriber[row[1]] for row in rows]
 
     def mark_accepted(self, accepted: Sequence[tuple[int, int]]) -> int:
         """Deliveries a server accepted that a killed run had not recorded: sent now.
         Returns how many were still unfinished."""
-        with self.transaction():
+        with self.transaction(lock=None):
             cursor = self.db.executemany(
                 "UPDATE deliveries SET status = 'sent', error = NULL, attempts = attempts + ? "
                 "WHERE id = ? AND status IN ('pending', 'uncertain')",
@@ -319,7 +390,7 @@ class State(ItemsMixin):
     def forget_deliveries(self, delivery_ids: Sequence[int]) -> None:
         """Drop pending rows of messages that never left (a run stopped before handing them
         over), so the next run builds those digests afresh."""
-        with self.transaction():
+        with self.transaction(lock=None):
             self.db.executemany(
                 "DELETE FROM deliveries WHERE id = ? AND status = 'pending'",
                 [(i,) for i in delivery_ids],
@@ -328,14 +399,16 @@ class State(ItemsMixin):
     def finish_deliveries(self, finished: Sequence[Finished], now: datetime) -> None:
         """Record outcomes in one transaction. A message the server accepted turns `sent` (its
         items now count as sent to the subscriber); a failure keeps the server's reply."""
-        with self.transaction():
+        with self.transaction(lock=None):
             self._finish(finished, stamp(now))
 
     def _finish(self, finished: Sequence[Finished], at: str) -> None:
         """Accepted: sent. Refused: failed. No reply to its end: uncertain, and a later run
         resends it once; if that one goes unanswered too it counts as sent, never a third."""
+        if not finished:
+            return
         self.db.executemany(
-            "UPDATE deliveries SET status = CASE WHEN :status = 'uncertain' AND resent "
+            "UPDATE deliveries SET status = CASE WHEN :status = 'uncertain' AND resent = 1 "
             "THEN 'sent' ELSE :status END, error = :error, attempts = attempts + :attempts, "
             "updated_at = :at WHERE id = :id",
             [
@@ -382,7 +455,7 @@ def _sent_ids(item_ids: str, more_ids: str | None) -> list[str]:
     return json.loads(item_ids) + (json.loads(more_ids) if more_ids else [])
 
 
-def _delivery(row: sqlite3.Row) -> Delivery:
+def _delivery(row: Any) -> Delivery:
     keys = row.keys()
     profile = row["profile"] if "profile" in keys else None
     more_ids = row["more_ids"] if "more_ids" in keys else None
@@ -402,11 +475,22 @@ def _delivery(row: sqlite3.Row) -> Delivery:
     )
 
 
+def exists(target: StateLocation) -> bool:
+    """Whether a run made the state already (a SQLite file, or a database with its tables)."""
+    if not isinstance(target, PostgresState):
+        return Path(target).is_file()
+    db = postgres.connect(target, readonly=True)
+    try:
+        return postgresql_version(db) is not None
+    finally:
+        db.close()
+
+
 @contextlib.contextmanager
-def reading(path: Path) -> Iterator[State | None]:
+def reading(target: StateLocation) -> Iterator[State | None]:
     """The state opened read-only for the block, or None before the first run made it.
     Previews, checks and a send being checked must never write the state, nor create it."""
-    state = State(path, readonly=True) if Path(path).is_file() else None
+    state = State(target, readonly=True) if exists(target) else None
     try:
         yield state
     finally:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, Literal
@@ -30,7 +29,7 @@ def _time(value: str | None) -> datetime | None:
     return parse_stamp(value) if value else None
 
 
-def _record(row: sqlite3.Row) -> WebRecord:
+def _record(row: Any) -> WebRecord:
     return WebRecord(
         email=row["email"],
         prefs=json.loads(row["prefs"] or "{}"),
@@ -51,7 +50,7 @@ class WebChanges:
         self.state = state
         self.db = state.db
         self.present = state.has_table("web_subscribers")
-        self.journal = suppressions.journal_path(state.path)
+        self.journal = suppressions.journal_of(state)
 
     # -- reading ------------------------------------------------------------------------------
     def record(self, email: str) -> WebRecord | None:

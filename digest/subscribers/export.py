@@ -59,6 +59,10 @@ def subscribers_yaml(subscribers: Iterable[Subscriber], note: str = "") -> str:
             entry["frequency"] = s.frequency
         if s.timezone:
             entry["timezone"] = s.timezone
+        if s.language:
+            entry["language"] = s.language
+        if s.item_languages:
+            entry["item_languages"] = _FlowList(s.item_languages)
         entries.append(entry)
     body = yaml.dump(
         {"subscribers": entries},

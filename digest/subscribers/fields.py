@@ -13,10 +13,22 @@ import re
 from typing import Any
 
 from ..caches import memo
+from ..languages import reader_language, reader_languages
 from ..models import Subscriber
 from ..settings import values
 
-SETTINGS = ("name", "regions", "topics", "group_by", "order", "frequency", "timezone")
+SETTINGS = (
+    "name",
+    "regions",
+    "topics",
+    "group_by",
+    "order",
+    "frequency",
+    "timezone",
+    "language",
+    "item_languages",
+)
+LISTS = ("regions", "topics", "item_languages")  # settings kept as lists
 KEYS = ("email", *SETTINGS)
 GROUPINGS = ("region", "topic")
 FREQUENCIES = ("daily", "weekly", "monthly")
@@ -97,6 +109,42 @@ def check_timezone(value: Any) -> str | None:
         raise FieldError(f"'timezone': {exc or 'expected an IANA timezone name'}") from exc
 
 
+def _unknown_language(key: str, value: Any) -> FieldError:
+    return FieldError(
+        f"'{key}': no translation for {value!r}; supported languages: "
+        + ", ".join(reader_languages())
+    )
+
+
+def check_language(value: Any) -> str | None:
+    """en, es or fr (es-MX counts as es); none (or empty) means the default_language."""
+    if value is None or value == "":
+        return None
+    found = reader_language(value)
+    if found is None:
+        raise _unknown_language("language", value)
+    return found
+
+
+def check_item_languages(value: Any) -> tuple[str, ...]:
+    """The languages of news wanted: a list (or one language), each once; none (or empty)
+    means the subscriber's own language."""
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        raise FieldError("'item_languages': expected a list of languages, e.g. [es, en]")
+    chosen: list[str] = []
+    for entry in value:
+        found = reader_language(entry)
+        if found is None:
+            raise _unknown_language("item_languages", entry)
+        if found not in chosen:
+            chosen.append(found)
+    return tuple(chosen)
+
+
 @memo(maxsize=8)
 def _by_folded_name(known: tuple[str, ...]) -> dict[str, str]:
     return {k.casefold(): k for k in reversed(known)}  # the first of two that fold alike wins
@@ -154,6 +202,8 @@ def stored_setting(key: str, value: Any, known: dict[str, tuple[str, ...]]) -> A
             return None
         kept = tuple(v for v in value if v in known[key])
         return kept if kept or not value else None
+    if key == "item_languages" and not isinstance(value, list):
+        return None
     try:
         checked = CHECKS[key](value)
     except FieldError:
@@ -173,6 +223,8 @@ def subscriber_settings(subscriber: Subscriber) -> dict[str, Any]:
         "order": subscriber.order,
         "frequency": subscriber.frequency,
         "timezone": subscriber.timezone,
+        "language": subscriber.language,
+        "item_languages": list(subscriber.item_languages),
     }
 
 
@@ -182,4 +234,6 @@ CHECKS = {
     "order": check_order,
     "frequency": check_frequency,
     "timezone": check_timezone,
+    "language": check_language,
+    "item_languages": check_item_languages,
 }

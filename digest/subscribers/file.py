@@ -144,12 +144,15 @@ def _subscriber(
     _unknown_keys(entry, fail)
     failed = False
     values: dict[str, Any] = {}
-    for key in ("name", "group_by", "order", "frequency", "timezone"):
+    for key in fields.CHECKS:
         try:
             values[key] = fields.CHECKS[key](entry.get(key))
         except fields.FieldError as exc:
             fail(str(exc), key)
             failed = True
+    chosen = values.get("item_languages")
+    if chosen:
+        values["item_languages"] = shared.setdefault(chosen, chosen)  # one tuple per choice
     for key, kind, known in (
         ("regions", "region", taxonomy.regions),
         ("topics", "topic", taxonomy.topics),

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from ..models import Subscriber, address_key
-from ..settings import Settings
+from ..settings import Settings, StateLocation
 from ..state import BounceRecords, State, Suppression, WebChanges, WebRecord, reading, suppressions
 from ..taxonomy import Taxonomy
-from .fields import DEFAULT, SETTINGS, stored_setting, subscriber_settings
+from .fields import DEFAULT, LISTS, SETTINGS, stored_setting, subscriber_settings
 from .file import load_subscribers
 
 
@@ -42,7 +41,7 @@ def web_changes(
 
 
 def _comparable(key: str, value: Any) -> Any:
-    return list(value) if key in ("regions", "topics") and value is not None else value
+    return list(value) if key in LISTS and value is not None else value
 
 
 # -- the merge ----------------------------------------------------------------------------------
@@ -195,13 +194,15 @@ def effective_subscribers(
 
 
 def with_web_changes(
-    file_subscribers: Iterable[Subscriber], state_file: Path, taxonomy: Taxonomy
+    file_subscribers: Iterable[Subscriber], state_file: StateLocation, taxonomy: Taxonomy
 ) -> Iterator[Subscriber]:
     """`effective_subscribers` with the state file opened read-only while they are read (a
     preview or a send being checked must never write the state, nor create it), and the
     suppression journal beside it honoured even when the state is lost."""
     suppressed = suppressions.suppressed(suppressions.journal_path(state_file))
     with reading(state_file) as state:
+        if state is not None and state.shared:  # every host's lines, in the database
+            suppressed = suppressions.suppressed(suppressions.journal_of(state))
         yield from effective_subscribers(file_subscribers, state, taxonomy, suppressed)
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +67,16 @@ FIELDS = (
     "frequency",
     "order",
     "timezone",
+    "language",
+    "item_languages",
     "line",
 )
 assert tuple(f.name for f in dataclasses.fields(Subscriber)) == FIELDS
-Fields = tuple[str, str, tuple[str, ...], tuple[str, ...], str, str, str, str | None, int]
+_AFTER_NAME = fields.SETTINGS[1:]  # as written in a file, and as the whole-entry pattern reads
+Fields = tuple[
+    str, str, tuple[str, ...], tuple[str, ...], str, str, str, str | None, str | None,
+    tuple[str, ...], int,
+]  # fmt: skip
 
 
 def plain_subscribers(path: Path, taxonomy: Taxonomy) -> Iterator[Fields]:
@@ -226,24 +232,12 @@ class _Values:
             name = fields.check_name(_scalar(entry["name"])) if "name" in entry else ""
         except fields.FieldError as exc:
             raise NotPlain from exc
-        checked = self.checked
-        try:
-            regions = checked["regions"][get("regions")]
-            topics = checked["topics"][get("topics")]
-            group_by = checked["group_by"][get("group_by")]
-            order = checked["order"][get("order")]
-            frequency = checked["frequency"][get("frequency")]
-            timezone = checked["timezone"][get("timezone")]
-        except KeyError:  # a way of writing a setting not seen before
-            regions, topics, group_by, order, frequency, timezone = (
-                self.setting(key, get(key)) for key in fields.SETTINGS[1:]
-            )
-        return (email, name, regions, topics, group_by, frequency, order, timezone, line)
+        return (email, name, *self.settings([get(key) for key in _AFTER_NAME]), line)
 
     def whole_entry(self, found: tuple[str | None, ...], line: int) -> Fields:
         """An entry read whole (see `_Reader._lay_out`): its address is known to be valid
         but for its length; the other values are as written after "key: "."""
-        email, name, regions, topics, group_by, order, frequency, timezone = found
+        email, name = found[:2]
         assert email is not None
         if len(email) > 254:
             raise NotPlain
@@ -256,23 +250,28 @@ class _Values:
             name = inner.strip()
         else:
             name = self.name(name)
+        return (email, name, *self.settings(found[2:]), line)
+
+    def settings(self, written: Sequence[str | None]) -> tuple[Any, ...]:
+        """The checked values of the settings after the name, in `Subscriber`'s order, from
+        how each is written (in `fields.SETTINGS`' order, None when absent)."""
         checked = self.checked
+        regions, topics, group_by, order, frequency, timezone, language, item_languages = written
         try:
             return (
-                email,
-                name,
                 checked["regions"][regions],
                 checked["topics"][topics],
                 checked["group_by"][group_by],
                 checked["frequency"][frequency],
                 checked["order"][order],
                 checked["timezone"][timezone],
-                line,
+                checked["language"][language],
+                checked["item_languages"][item_languages],
             )
         except KeyError:  # a way of writing a setting not seen before: remembered as written
-            for key, raw in zip(fields.SETTINGS[1:], found[2:], strict=True):
+            for key, raw in zip(_AFTER_NAME, written, strict=True):
                 checked[key][raw] = self.setting(key, raw.strip(" ") if raw else raw)
-            return self.whole_entry(found, line)
+            return self.settings(written)
 
     @staticmethod
     def name(raw: str) -> str:
@@ -290,6 +289,12 @@ class _Values:
         return known[raw]
 
     def _check(self, key: str, raw: str | None) -> Any:
+        if key == "item_languages":
+            value = _flow_list(raw) if raw and raw[0] == "[" else _scalar(raw)
+            try:
+                return fields.check_item_languages(value)
+            except fields.FieldError as exc:
+                raise NotPlain from exc
         if key in ("regions", "topics"):
             value = _flow_list(raw) if raw and raw[0] == "[" else _scalar(raw)
             kind = key[:-1]

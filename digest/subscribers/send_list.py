@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ..models import Subscriber
 from ..selection import preference_key
+from ..settings import StateLocation
 from ..state import BounceRecords, State, WebChanges, reading, suppressions
 from ..taxonomy import Taxonomy
 from .file import iter_subscribers, not_listed
@@ -40,7 +41,7 @@ CREATE TABLE profiles (  -- each set of preferences (a few thousand on any list)
     id INTEGER PRIMARY KEY,
     preferences TEXT NOT NULL,  -- preference_key as text: the send order
     bucket INTEGER NOT NULL,  -- a hash of it: which worker sends
-    data BLOB NOT NULL  -- (regions, topics, group_by, order, timezone), pickled
+    data BLOB NOT NULL  -- PROFILE's values, pickled
 );
 CREATE TABLE subscribers (
     folded TEXT NOT NULL,
@@ -53,6 +54,8 @@ CREATE TABLE subscribers (
 """
 BATCH = 2_000  # rows written at a time
 PROFILES_KEPT = 65_536  # sets of preferences whose number is remembered
+# A subscriber's preferences: what subscribers who share a rendering have alike.
+PROFILE = ("regions", "topics", "group_by", "order", "timezone", "language", "item_languages")
 DUPLICATES = """
 SELECT later.email, later.line, first.line FROM listed AS later
 JOIN (SELECT folded, MIN(line) AS line FROM listed GROUP BY folded HAVING COUNT(*) > 1) AS first
@@ -79,7 +82,7 @@ class SendList:
         cls,
         subscribers_file: Path,
         taxonomy: Taxonomy,
-        state_file: Path,
+        state_file: StateLocation,
         only: Iterable[str] = (),
     ) -> SendList:
         """Check the file and lay the web's changes (read from the state, never written) over
@@ -100,6 +103,8 @@ class SendList:
             # damaged state stops the send before the list is read.
             suppressed = suppressions.suppressed(suppressions.journal_path(state_file))
             with reading(state_file) as state:
+                if state is not None and state.shared:  # every host's lines, in the database
+                    suppressed = suppressions.suppressed(suppressions.journal_of(state))
                 send_list._fill(subscribers_file, taxonomy)
                 send_list._lay_web_changes(state, suppressed, taxonomy)
             send_list._keep_only(only)
@@ -170,10 +175,11 @@ class SendList:
         self._put_fields(tuple(getattr(subscriber, name) for name in FIELDS))  # type: ignore[arg-type]
 
     def _put_fields(self, fields: Fields) -> None:
-        email, name, regions, topics, group_by, frequency, order, timezone, line = fields
+        email, name, regions, topics, group_by, frequency, order, timezone = fields[:8]
+        language, item_languages, line = fields[8:]
         # One number per set of preferences (tens of thousands on a list of a million: the
         # key is the tuples themselves, shared by every subscriber who wrote them alike).
-        key = (regions, topics, group_by, order, timezone, bool(name))
+        key = (regions, topics, group_by, order, timezone, language, item_languages, bool(name))
         profile = self._profiles.get(key)
         if profile is None:
             profile = self._profile(key, fields)
@@ -184,12 +190,9 @@ class SendList:
     def _profile(self, key: tuple[object, ...], fields: Fields) -> int:
         """A new set of preferences written to `profiles` (with the worker that sends it: a
         hash of its `preference_key`); its number."""
-        email, name, regions, topics, group_by, _, order, timezone, _ = fields
-        subscriber = Subscriber(
-            email, name, regions, topics, group_by, order=order, timezone=timezone
-        )
+        subscriber = Subscriber(*fields)
         text = repr(preference_key(subscriber))
-        data = (regions, topics, group_by, order, timezone)
+        data = tuple(getattr(subscriber, name) for name in PROFILE)
         pickled = pickle.dumps(data, pickle.HIGHEST_PROTOCOL)
         bucket = zlib.crc32(text.encode())
         cursor = self.db.execute(
@@ -238,16 +241,14 @@ class SendList:
             (shards, shard),
         )
         for profile, data in profiles:
-            regions, topics, group_by, order, timezone = pickle.loads(data)
+            preferences = dict(zip(PROFILE, pickle.loads(data), strict=True))
             rows = self.db.execute(
                 "SELECT email, name, frequency, line FROM subscribers WHERE profile = ? "
                 "ORDER BY rowid",
                 (profile,),
             )
             for email, name, frequency, line in rows:
-                yield Subscriber(
-                    email, name, regions, topics, group_by, frequency, order, timezone, line
-                )
+                yield Subscriber(email, name, frequency=frequency, line=line, **preferences)
 
     def _by_address(self, keys: str) -> list[Subscriber]:
         """The subscribers whose addresses are in the table `keys`, in file order."""
@@ -256,13 +257,16 @@ class SendList:
             f"JOIN profiles AS p ON p.id = s.profile WHERE s.folded IN (SELECT key FROM {keys}) "
             "ORDER BY s.rowid"
         ).fetchall()
-        result = []
-        for email, name, frequency, line, data in rows:
-            regions, topics, group_by, order, timezone = pickle.loads(data)
-            result.append(
-                Subscriber(email, name, regions, topics, group_by, frequency, order, timezone, line)
-            )
-        return result
+        return [
+            Subscriber(
+                email,
+                name,
+                frequency=frequency,
+                line=line,
+                **dict(zip(PROFILE, pickle.loads(data), strict=True)),
+            )  # fmt: skip
+            for email, name, frequency, line, data in rows
+        ]
 
     def close(self) -> None:
         self.db.close()

@@ -22,6 +22,9 @@ class Taxonomy:
     lexicon: Lexicon = field(default_factory=Lexicon, repr=False, compare=False)
     context_window: int = DEFAULT_CONTEXT_WINDOW
     region_of: dict[str, str] = field(default_factory=dict, repr=False)  # ISO code -> region
+    # How readers of other languages see the regions' and topics' names in their digest and
+    # on the web: language -> name -> its name in that language (missing: the name itself).
+    names: dict[str, dict[str, str]] = field(default_factory=dict, repr=False, compare=False)
     # What the tags depend on (the file, the place data, the tagging code): tags stored with
     # another fingerprint are made again.
     fingerprint: str = field(default="", compare=False)

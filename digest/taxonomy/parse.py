@@ -3,6 +3,8 @@ the migration context some topic words need, and the place-name additions and ex
 
 from __future__ import annotations
 
+import re
+
 import pycountry
 
 from ..errors import TaxonomyError
@@ -13,6 +15,7 @@ from .places import place_entries
 from .text import fold
 
 LANGUAGES = ("en", "es", "fr")
+_LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}$")
 TOP_KEYS = {"regions", "topics", "context", "places", "not_places", "demonyms"}
 
 
@@ -49,6 +52,20 @@ class _Reader:
                     hint=f"languages: {', '.join(LANGUAGES)}",
                 )
             result[str(language)] = self.terms(terms, _line(data, language, line), what)
+        return result
+
+    def names(self, data: object, line: int, what: str) -> dict[str, str]:
+        """`{es: Centroamérica, fr: Amérique centrale}`: a region's or topic's name as readers
+        of each language see it in their digest and on the web."""
+        spec = self.mapping(data, line, what, None)
+        result = {}
+        for language, name in spec.items():
+            at = _line(spec, language, line)
+            if not isinstance(language, str) or not _LANGUAGE_CODE.match(language):
+                raise self.fail(at, f"{what}: expected a language code (es), got {language!r}")
+            if not isinstance(name, str) or not name.strip():
+                raise self.fail(at, f"{what}.{language}: expected the name in that language")
+            result[language] = name.strip()
         return result
 
     def country(self, code: object, line: int, what: str) -> str:
@@ -90,11 +107,12 @@ def parse_taxonomy(text: str, path: str = "<taxonomy>") -> Taxonomy:
         raise TaxonomyError(f"{where(path, data.line_of(key))}: unknown key '{key}'")
     read = _Reader(path)
     lexicon = Lexicon()
-    region_of, region_terms = _read_regions(read, data["regions"], lexicon)
+    shown: dict[str, dict[str, str]] = {}  # language -> English name -> its name there
+    region_of, region_terms = _read_regions(read, data["regions"], lexicon, shown)
     country_names = _add_places(read, data, lexicon, region_of, region_terms)
     for region, names in country_names.items():
         region_terms[region] = tuple(dict.fromkeys([*region_terms[region], *names]))
-    topic_terms = _read_topics(read, data.get("topics"), data.line_of("topics"), lexicon)
+    topic_terms = _read_topics(read, data.get("topics"), data.line_of("topics"), lexicon, shown)
     window = _read_context(read, data.get("context"), data.line_of("context"), lexicon)
     return Taxonomy(
         regions=tuple(region_terms),
@@ -105,11 +123,17 @@ def parse_taxonomy(text: str, path: str = "<taxonomy>") -> Taxonomy:
         lexicon=lexicon,
         context_window=window,
         region_of=region_of,
+        names=shown,
     )
 
 
+def _add_names(names: dict[str, dict[str, str]], name: str, translated: dict[str, str]) -> None:
+    for language, text in translated.items():
+        names.setdefault(language, {})[name] = text
+
+
 def _read_regions(
-    read: _Reader, regions: LineDict, lexicon: Lexicon
+    read: _Reader, regions: LineDict, lexicon: Lexicon, names: dict[str, dict[str, str]]
 ) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
     """The regions' own terms go straight into the lexicon; returns code -> region."""
     region_of: dict[str, str] = {}
@@ -117,8 +141,9 @@ def _read_regions(
     rest: str | None = None
     for name, spec in regions.items():
         line = regions.line_of(name)
-        spec = read.mapping(spec, line, f"region '{name}'", {"terms", "countries", "rest"})
+        spec = read.mapping(spec, line, f"region '{name}'", {"terms", "countries", "rest", "names"})
         terms = [str(name), *read.terms(spec.get("terms"), line, f"{name}.terms")]
+        _add_names(names, str(name), read.names(spec.get("names"), line, f"{name}.names"))
         for code in read.terms(spec.get("countries"), line, f"{name}.countries"):
             region_of[read.country(code, line, f"region '{name}'")] = str(name)
         if spec.get("rest"):
@@ -181,14 +206,17 @@ def _read_demonyms(read: _Reader, data: object, line: int) -> dict[str, dict[str
     return result
 
 
-def _read_topics(read: _Reader, topics: object, line: int, lexicon: Lexicon) -> dict:
+def _read_topics(
+    read: _Reader, topics: object, line: int, lexicon: Lexicon, names: dict[str, dict[str, str]]
+) -> dict:
     topics = read.mapping(
         topics, line, "topics", set(topics or ()) if isinstance(topics, dict) else set()
     )
     topic_terms: dict[str, tuple[str, ...]] = {}
     for name, spec in topics.items():
         at = topics.line_of(name)
-        spec = read.mapping(spec, at, f"topic '{name}'", {"terms", "in_context"})
+        spec = read.mapping(spec, at, f"topic '{name}'", {"terms", "in_context", "names"})
+        _add_names(names, str(name), read.names(spec.get("names"), at, f"{name}.names"))
         plain = read.by_language(spec.get("terms"), at, f"{name}.terms")
         needing = read.by_language(spec.get("in_context"), at, f"{name}.in_context")
         needing_keys = {fold(t) for terms in needing.values() for t in terms}

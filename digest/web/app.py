@@ -41,9 +41,10 @@ from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from ..compose import load_signer
+from ..compose.i18n import N_, localisers
 from ..errors import DigestError
 from ..settings import Settings
-from ..state import State
+from ..state import State, suppressions
 from ..taxonomy import load_taxonomy
 from .digests import more_view, view_view
 from .guards import client, is_one_click, limit
@@ -70,9 +71,12 @@ from .site import (
 )
 from .sns import SnsTrust
 from .webhooks import generic_view, make_webhooks, ses_view
+from .wording import _, choose_language, current_language
+from .wording import install as install_wording
 
 
 def _before() -> None:
+    choose_language()
     g.csp_nonce = secrets.token_urlsafe(16)
     cookie = request.cookies.get(CSRF_COOKIE, "")
     g.csrf_cookie = cookie if COOKIE_SHAPE.match(cookie) else None
@@ -81,9 +85,9 @@ def _before() -> None:
         return
     if request.path in (site.path("webhooks/ses"), site.path("webhooks/bounce")):
         return  # providers post many from few hosts: only refused ones count (`webhooks`)
-    limit("requests", client(), "Too many requests came from your network.")
+    limit("requests", client(), _("Too many requests came from your network."))
     if request.method == "POST":
-        limit("posts", client(), "Too many forms were sent from your network.")
+        limit("posts", client(), _("Too many forms were sent from your network."))
 
 
 def _after(response: Response) -> Response:
@@ -97,6 +101,8 @@ def _after(response: Response) -> Response:
     # Tokens are in our URLs: never send them to another site in a Referer.
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Language"] = current_language()
+    response.headers["Vary"] = "Accept-Language"
     new_cookie = getattr(g, "new_csrf_cookie", None)
     if new_cookie:
         site = current_site()
@@ -119,14 +125,16 @@ def problem_page(problem: Problem) -> Any:
     return response
 
 
+_HTTP_TITLES = {404: N_("Page not found"), 405: N_("Not allowed here"), 413: N_("Too much data")}
+
+
 def _http_error(error: HTTPException) -> Any:
-    titles = {404: "Page not found", 405: "Not allowed here", 413: "Too much data"}
     status = error.code or 500
     return message_page(
         status,
-        titles.get(status, error.name),
-        "Use the links in your digest, or the sign-up page. Nothing was changed.",
-        {"Sign up": current_site().path("subscribe")},
+        _(_HTTP_TITLES[status]) if status in _HTTP_TITLES else error.name,
+        _("Use the links in your digest, or the sign-up page. Nothing was changed."),
+        {_("Sign up"): current_site().path("subscribe")},
     )
 
 
@@ -138,9 +146,11 @@ def _unavailable(error: DigestError) -> Any:
     return problem_page(
         Problem(
             503,
-            "Please try again a little later",
-            "This service cannot reach its records just now. Nothing was changed. Please try "
-            "again in a few minutes.",
+            _("Please try again a little later"),
+            _(
+                "This service cannot reach its records just now. Nothing was changed. Please "
+                "try again in a few minutes."
+            ),
             retry_after=RETRY_LATER,
         )
     )
@@ -150,8 +160,8 @@ def _server_error(error: Exception) -> Any:
     log.exception("unexpected error", exc_info=error)
     return message_page(
         500,
-        "Something went wrong",
-        "We could not finish that. Please try again in a few minutes.",
+        _("Something went wrong"),
+        _("We could not finish that. Please try again in a few minutes."),
     )
 
 
@@ -162,6 +172,8 @@ def create_app(settings: Settings, *, sns_trust: SnsTrust | None = None) -> Flas
     taxonomy = load_taxonomy(settings.taxonomy)
     with State(settings.state) as state:
         secret, _ = state.token_secret(settings.token_secret_env)
+        with state.transaction():  # PostgreSQL: this host's journal lines a restore lost
+            suppressions.restore_lines(suppressions.journal_of(state))
         opaque_since = state.opaque_links_since()
     legacy_until = (
         (opaque_since + max(settings.lookback, LEGACY_LINKS_AT_LEAST)).timestamp()
@@ -171,6 +183,7 @@ def create_app(settings: Settings, *, sns_trust: SnsTrust | None = None) -> Flas
     signer, warning = load_signer(settings.dkim)
     if warning:
         log.warning("%s", warning)
+    languages = localisers(taxonomy.names)  # the project's catalogs, each checked now
     parts = urlsplit(settings.unsubscribe_url)
     unsubscribe_path = parts.path or "/"
     web = settings.web
@@ -191,6 +204,7 @@ def create_app(settings: Settings, *, sns_trust: SnsTrust | None = None) -> Flas
         },
         signer=signer,
         legacy_until=legacy_until,
+        localisers=languages,
     )
     app = Flask(
         __name__, template_folder=str(Path(__file__).with_name("templates")), static_folder=None
@@ -199,6 +213,7 @@ def create_app(settings: Settings, *, sns_trust: SnsTrust | None = None) -> Flas
     app.extensions["digest"] = site
     app.extensions["digest.webhooks"] = make_webhooks(settings, sns_trust)
     app.jinja_env.globals["csp_nonce"] = lambda: getattr(g, "csp_nonce", "")
+    install_wording(app)
     views: list[tuple[str, str, Callable[[], Any], list[str]]] = [
         (unsubscribe_path, "unsubscribe", unsubscribe_view, ["GET", "POST"]),
         (site.path("preferences"), "preferences", preferences_view, ["GET", "POST"]),

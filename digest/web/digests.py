@@ -11,12 +11,14 @@ from flask import Response, g
 
 from ..clock import utcnow
 from ..compose.excerpts import excerpt
-from ..compose.render import format_period, long_date, safe_link
+from ..compose.i18n import N_
+from ..compose.render import safe_link
 from ..models import Section
 from ..send import SentDigest, render_again, sent_digest
 from .guards import link_from_token
 from .pages import page
 from .site import Problem, current_site, open_state
+from .wording import _, name_of, ngettext, use_reader_language, words
 
 # The email's own HTML: inline styles and <style> blocks, no scripts, no forms, images over
 # https only (a digest has none of its own), never framed.
@@ -24,20 +26,23 @@ EMAIL_CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
     "form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
 )
-_GONE = (
+_GONE = N_(
     "This digest is no longer kept, or the link belongs to another address. The stories of "
     "your latest digest are in your inbox."
 )
+_NOT_FOUND = N_("Digest not found")
 
 
 def _sent() -> SentDigest:
-    link, _ = link_from_token("digest")
+    link, _token = link_from_token("digest")
     site = current_site()
     with open_state() as state:
         delivery = state.delivery_of_message(link.email, link.extra.hex())
         if delivery is None:
-            raise Problem(404, "Digest not found", _GONE)
-        return sent_digest(state, site.taxonomy, delivery)
+            raise Problem(404, _(_NOT_FOUND), _(_GONE))
+        sent = sent_digest(state, site.taxonomy, delivery)
+    use_reader_language(sent.subscriber.language)  # the language it was sent in
+    return sent
 
 
 def view_view() -> Any:
@@ -47,29 +52,29 @@ def view_view() -> Any:
     with site.render_lock:
         rendered = render_again(sent, site.renderer, site.settings, site.secret, utcnow())
     if rendered is None:
-        raise Problem(404, "Digest not found", _GONE)
+        raise Problem(404, _(_NOT_FOUND), _(_GONE))
     g.csp = EMAIL_CSP
     return Response(rendered.html, mimetype="text/html")
 
 
-def _story(tagged: Any, words: int) -> dict[str, Any]:
+def _story(tagged: Any, excerpt_words: int) -> dict[str, Any]:
     link = safe_link(tagged.item.link)
-    shown = excerpt(tagged.item.summary, words, has_link=link is not None)
+    shown = excerpt(tagged.item.summary, excerpt_words, has_link=link is not None)
     return {
         "title": tagged.item.title,
-        "date": long_date(tagged.item.date),
+        "date": words().long_date(tagged.item.date),
         "link": link,
         "paragraphs": shown.paragraphs,
         "cut": shown.cut,
     }
 
 
-def _groups(sections: tuple[Section, ...], words: int) -> list[dict[str, Any]]:
+def _groups(sections: tuple[Section, ...], excerpt_words: int) -> list[dict[str, Any]]:
     return [
         {
-            "title": s.title,
-            "stories": [_story(t, words) for t in s.items],
-            "groups": _groups(s.sections, words),
+            "title": name_of(s.title),
+            "stories": [_story(t, excerpt_words) for t in s.items],
+            "groups": _groups(s.sections, excerpt_words),
         }
         for s in sections
     ]
@@ -80,13 +85,14 @@ def more_view() -> Any:
     sent = _sent()
     digest = sent.every_story
     if digest is None:
-        raise Problem(404, "Digest not found", _GONE)
-    words = current_site().settings.excerpt_words
+        raise Problem(404, _(_NOT_FOUND), _(_GONE))
+    count = len(digest.items)
     return page(
         "stories.html",
-        title=f"{len(digest.items)} stories for you",
-        period=format_period(digest.period_start, digest.period_end),
+        title=ngettext("%(num)s story for you", "%(num)s stories for you", count)
+        % {"num": words().number(count)},
+        period=words().period(digest.period_start, digest.period_end),
         in_email=len(sent.delivery.item_ids),
-        count=len(digest.items),
-        groups=_groups(digest.sections, words),
+        count=count,
+        groups=_groups(digest.sections, current_site().settings.excerpt_words),
     )

@@ -10,6 +10,7 @@ import time
 from flask import g, request
 
 from ..compose import BadToken, TokenData, make_token, read_link, read_token
+from ..compose.i18n import N_
 from ..subscribers import valid_email
 from .site import (
     CSRF_COOKIE,
@@ -22,14 +23,21 @@ from .site import (
     log,
     origin_of,
 )
+from .wording import _, ngettext
 
 _EXPIRED_HINTS = {
-    "unsubscribe": "",
-    "digest": "",
-    "preferences": "Open the unsubscribe link at the bottom of your latest digest: its page "
-    "has a fresh link to your preferences.",
-    "confirm": "Sign up again to get a fresh confirmation email.",
+    "preferences": N_(
+        "For your safety this link only works for a while. Open the unsubscribe link at the "
+        "bottom of your latest digest: its page has a fresh link to your preferences. Nothing "
+        "was changed."
+    ),
+    "confirm": N_(
+        "For your safety this link only works for a while. Sign up again to get a fresh "
+        "confirmation email. Nothing was changed."
+    ),
 }
+_EXPIRED = N_("For your safety this link only works for a while. Nothing was changed.")
+_DAMAGED = N_("Open it from your email again. Nothing was changed.")
 
 
 def address_from_token(purpose: str, bound_to: str | None = None) -> tuple[str, str]:
@@ -46,16 +54,20 @@ def link_from_token(purpose: str, bound_to: str | None = None) -> tuple[TokenDat
     if not token:
         raise Problem(
             400,
-            "This link is incomplete",
-            "The link has no token. Open it from your email again; if you copied it, copy "
-            "all of it. Nothing was changed.",
+            _("This link is incomplete"),
+            _(
+                "The link has no token. Open it from your email again; if you copied it, copy "
+                "all of it. Nothing was changed."
+            ),
         )
     if not TOKEN_SHAPE.match(token):
         raise Problem(
             400,
-            "This link is damaged",
-            "Part of the link is missing or changed. Open it from your email again. "
-            "Nothing was changed.",
+            _("This link is damaged"),
+            _(
+                "Part of the link is missing or changed. Open it from your email again. "
+                "Nothing was changed."
+            ),
         )
     try:
         signed_for = purpose if bound_to is None else f"{purpose}|{bound_to}"
@@ -63,32 +75,31 @@ def link_from_token(purpose: str, bound_to: str | None = None) -> tuple[TokenDat
         link = read_link(site.secret, signed_for, token, legacy_until=site.legacy_until)
     except BadToken as exc:
         if "expired" in str(exc):
+            again = {_("Sign up"): current_site().path("subscribe")} if purpose == "confirm" else {}
             raise Problem(
-                403,
-                "This link has expired",
-                f"For your safety this link only works for a while. {_EXPIRED_HINTS[purpose]} "
-                "Nothing was changed.",
-                **({"Sign up": current_site().path("subscribe")} if purpose == "confirm" else {}),
+                403, _("This link has expired"), _(_EXPIRED_HINTS.get(purpose, _EXPIRED)), **again
             ) from exc
         if "no longer" in str(exc):
             raise Problem(
                 403,
-                "This link is too old",
-                "Links in digests sent a while ago no longer work. Use the links in your "
-                "latest digest. Nothing was changed.",
+                _("This link is too old"),
+                _(
+                    "Links in digests sent a while ago no longer work. Use the links in your "
+                    "latest digest. Nothing was changed."
+                ),
             ) from exc
         if "malformed" in str(exc):
-            raise Problem(
-                400, "This link is damaged", "Open it from your email again. Nothing was changed."
-            ) from exc
+            raise Problem(400, _("This link is damaged"), _(_DAMAGED)) from exc
         raise Problem(
             403,
-            "This link is not valid",
-            "It was changed, or it belongs to another page. Open the link from your email "
-            "again. Nothing was changed.",
+            _("This link is not valid"),
+            _(
+                "It was changed, or it belongs to another page. Open the link from your email "
+                "again. Nothing was changed."
+            ),
         ) from exc
     if not valid_email(link.email):
-        raise Problem(403, "This link is not valid", "Nothing was changed.")
+        raise Problem(403, _("This link is not valid"), _("Nothing was changed."))
     return link, token
 
 
@@ -98,9 +109,7 @@ def confirmation_link() -> tuple[str, str, str | None]:
     changing it invalidates the link."""
     sign_up = request.args.get("signup")
     if sign_up is not None and not SIGN_UP_SHAPE.match(sign_up):
-        raise Problem(
-            400, "This link is damaged", "Open it from your email again. Nothing was changed."
-        )
+        raise Problem(400, _("This link is damaged"), _(_DAMAGED))
     email, token = address_from_token("confirm", sign_up)
     return email, token, sign_up
 
@@ -153,8 +162,8 @@ def check_form(binding: str) -> None:
         log.warning("cross-site form post from %s refused", came_from)
         raise Problem(
             403,
-            "This form was sent from another site",
-            "For your safety only forms on this site are accepted. Nothing was changed.",
+            _("This form was sent from another site"),
+            _("For your safety only forms on this site are accepted. Nothing was changed."),
         )
     cookie = request.cookies.get(CSRF_COOKIE, "")
     sent = request.form.get("csrf", "")
@@ -165,18 +174,26 @@ def check_form(binding: str) -> None:
     if not ok:
         raise Problem(
             403,
-            "This form could not be checked",
-            "Its security code is missing, expired or from another page. Reload the page "
-            "(your browser must allow this site's cookie) and try again. Nothing was changed.",
+            _("This form could not be checked"),
+            _(
+                "Its security code is missing, expired or from another page. Reload the page "
+                "(your browser must allow this site's cookie) and try again. Nothing was "
+                "changed."
+            ),
         )
 
 
 def too_many(wait: float, what: str) -> Problem:
     seconds = max(1, math.ceil(wait))
-    later = f"{seconds} seconds" if seconds < 120 else f"{math.ceil(seconds / 60)} minutes"
+    if seconds < 120:
+        later = ngettext("%(num)s second", "%(num)s seconds", seconds) % {"num": seconds}
+    else:
+        minutes = math.ceil(seconds / 60)
+        later = ngettext("%(num)s minute", "%(num)s minutes", minutes) % {"num": minutes}
     return Problem(
         429,
-        "Too many requests",
-        f"{what} Please try again in {later}. Nothing was changed.",
+        _("Too many requests"),
+        _("%(what)s Please try again in %(later)s. Nothing was changed.")
+        % {"what": what, "later": later},
         retry_after=seconds,
     )

@@ -15,6 +15,7 @@ from urllib.parse import urlencode, urlsplit
 from flask import current_app
 
 from ..compose import DkimSigner, make_token
+from ..compose.i18n import Localiser
 from ..compose.render import Renderer
 from ..errors import DigestError
 from ..models import Subscriber, address_key
@@ -67,6 +68,7 @@ class Site:
     public_origin: str
     limits: dict[str, SlidingWindow]
     signer: DkimSigner | None = None
+    localisers: dict[str, Localiser] = field(default_factory=dict)  # the pages' languages
     # Links in the readable format (sent before tokens were opaque) work until then, if ever.
     legacy_until: float | None = None
     _file: tuple[tuple[int, int], list[Subscriber]] | None = None
@@ -85,6 +87,8 @@ class Site:
                 list_name=self.list_name,
                 excerpt_words=settings.excerpt_words,
                 web_pages=True,
+                names=self.taxonomy.names,
+                default_language=settings.default_language,
             )
         return self._renderer
 
