@@ -27,7 +27,6 @@ from typing import Any
 from ..clock import stamp
 from ..errors import StateError
 from ..settings import PostgresState
-from . import postgres
 from .sqlite import State
 
 ABANDONED_AFTER = 10  # leases without any host claiming or renewing: the run is left for good
@@ -267,6 +266,8 @@ class AcceptanceWriter:
 
     def __init__(self, target: PostgresState, run_id: int) -> None:
         self.run_id = run_id
+        from . import postgres  # psycopg (20 MB) only where the state is on PostgreSQL
+
         self.db = postgres.connect(target)
         self.db.execute("SET synchronous_commit = off")
         self.db.relaxed = True
