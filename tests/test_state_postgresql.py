@@ -5,6 +5,7 @@ share (claims, leases, take-over)."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import shutil
 import signal
 import subprocess
@@ -62,6 +63,30 @@ def test_a_large_run_on_postgresql_is_shared_between_worker_processes(
     assert project.query("SELECT COUNT(*) FROM run_subscribers") == [(0,)]  # list dropped
     again = project.run("send", "--json")
     assert json.loads(again.stdout)["sent"] == 0
+
+
+def test_workers_started_while_the_list_is_checked_claim_the_shared_run(
+    project: Project,
+    postgres_url: str,
+    smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("digest.send.processes.EARLY_BYTES", 0)  # any list starts them early
+
+    def late(*args: object, **kwargs: object) -> None:
+        raise AssertionError("workers started after the list was written")
+
+    monkeypatch.setattr("digest.send.shared.deliver_in_processes", late)
+    project.use_postgresql(postgres_url)
+    addresses = _readers(project, 240)
+    project.use_smtp(smtp_server, connections=2)
+    result = project.run("send", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["sent"] == 240
+    assert all(smtp_server.handler.count_for(a) == 1 for a in addresses)
+    assert smtp_server.handler.sessions == 2  # both workers sent
+    assert project.query("SELECT status, sent FROM runs") == [("ok", 240)]
+    assert not multiprocessing.active_children()
 
 
 def _second_host(project: Project, postgres_url: str, server: SmtpServer) -> Project:

@@ -54,17 +54,16 @@ def send(
     recorded = not dry_run and to is None
     if not dry_run:  # over SMTP, a configured DKIM without its key sends nothing (exit 2)
         load_signer(settings.dkim, required=settings.delivery.method == "smtp")
-    if recorded and isinstance(settings.state, PostgresState):
-        return send_shared(
-            load_inputs(settings, keep_sources=False, with_subscribers=False),
-            only=only, kind=kind, due_at=due_at, now=now or clock(), lock_wait=lock_wait,
-            progress=progress, clock=clock, should_stop=should_stop,
-        )  # fmt: skip
     with contextlib.ExitStack() as stack:
         # Worker processes for a long list start first: their start-up overlaps the check.
         early = stack.enter_context(early_workers(settings)) if recorded and not only else None
         inputs = load_inputs(settings, keep_sources=False, with_subscribers=False)
         now = now or clock()
+        if recorded and isinstance(settings.state, PostgresState):
+            return send_shared(
+                inputs, only=only, kind=kind, due_at=due_at, now=now, lock_wait=lock_wait,
+                progress=progress, clock=clock, should_stop=should_stop, early=early,
+            )  # fmt: skip
         listed = stack.enter_context(
             SendList.build(settings.subscribers, inputs.taxonomy, settings.state, only)
         )
