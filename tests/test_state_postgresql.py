@@ -48,9 +48,8 @@ def _readers(project: Project, count: int) -> list[str]:
     return addresses
 
 
-def test_a_large_run_on_postgresql_is_shared_between_worker_processes(
-    project: Project, postgres_url: str, smtp_server: SmtpServer
-) -> None:
+def _send_a_large_run(project: Project, postgres_url: str, smtp_server: SmtpServer) -> None:
+    """240 readers over two connections: two worker processes, each reader mailed once."""
     project.use_postgresql(postgres_url)
     addresses = _readers(project, 240)
     project.use_smtp(smtp_server, connections=2)
@@ -60,6 +59,13 @@ def test_a_large_run_on_postgresql_is_shared_between_worker_processes(
     assert all(smtp_server.handler.count_for(a) == 1 for a in addresses)
     assert smtp_server.handler.sessions == 2  # both workers sent
     assert project.query("SELECT status, sent, failed FROM runs") == [("ok", 240, 0)]
+    assert not multiprocessing.active_children()
+
+
+def test_a_large_run_on_postgresql_is_shared_between_worker_processes(
+    project: Project, postgres_url: str, smtp_server: SmtpServer
+) -> None:
+    _send_a_large_run(project, postgres_url, smtp_server)
     assert project.query("SELECT COUNT(*) FROM run_subscribers") == [(0,)]  # list dropped
     again = project.run("send", "--json")
     assert json.loads(again.stdout)["sent"] == 0
@@ -77,16 +83,7 @@ def test_workers_started_while_the_list_is_checked_claim_the_shared_run(
         raise AssertionError("workers started after the list was written")
 
     monkeypatch.setattr("digest.send.shared.deliver_in_processes", late)
-    project.use_postgresql(postgres_url)
-    addresses = _readers(project, 240)
-    project.use_smtp(smtp_server, connections=2)
-    result = project.run("send", "--json")
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["sent"] == 240
-    assert all(smtp_server.handler.count_for(a) == 1 for a in addresses)
-    assert smtp_server.handler.sessions == 2  # both workers sent
-    assert project.query("SELECT status, sent FROM runs") == [("ok", 240)]
-    assert not multiprocessing.active_children()
+    _send_a_large_run(project, postgres_url, smtp_server)
 
 
 def _second_host(project: Project, postgres_url: str, server: SmtpServer) -> Project:
