@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from digest.send import journal
+from digest.send import journal, processes, run
 from digest.send.pickup import tagged_items
 from digest.settings import load_settings
 from digest.state import BounceRecords, State, WebChanges, suppressions
@@ -40,12 +40,12 @@ def _plain_list(project: Project, count: int, bad: str | None = None) -> None:
 def test_workers_started_while_the_list_is_checked_send_the_run(
     project: Project, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("digest.send.processes.EARLY_BYTES", 0)  # any list starts them early
+    monkeypatch.setattr(processes, "EARLY_BYTES", 0)  # any list starts them early
 
     def late(*args: object, **kwargs: object) -> None:
         raise AssertionError("workers started after the check")
 
-    monkeypatch.setattr("digest.send.run.deliver_in_processes", late)
+    monkeypatch.setattr(run, "deliver_in_processes", late)
     _plain_list(project, 240)
     project.use_smtp(smtp_server, connections=2)
     result = project.run("send", "--json")
@@ -59,7 +59,7 @@ def test_workers_started_while_the_list_is_checked_send_the_run(
 def test_workers_started_early_send_nothing_when_the_list_is_not_valid(
     project: Project, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("digest.send.processes.EARLY_BYTES", 0)
+    monkeypatch.setattr(processes, "EARLY_BYTES", 0)
     _plain_list(project, 240, bad="Atlantis")
     project.use_smtp(smtp_server, connections=2)
     result = project.run("send")
@@ -72,7 +72,7 @@ def test_workers_started_early_send_nothing_when_the_list_is_not_valid(
 def test_workers_started_early_step_aside_for_a_short_list(
     project: Project, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("digest.send.processes.EARLY_BYTES", 0)
+    monkeypatch.setattr(processes, "EARLY_BYTES", 0)
     _plain_list(project, 20)  # under 200: sent by this process
     project.use_smtp(smtp_server, connections=2)
     result = project.run("send", "--json")
