@@ -158,7 +158,8 @@ def measure(tools: tp.Tools, project_config: Path, hosts: int, workdir: Path) ->
     result: dict[str, Any] = {}
     load = os.getloadavg()
     with start_cluster() as cluster:
-        for label, count in (("postgresql_1_host", 1), (f"postgresql_{hosts}_hosts", hosts)):
+        runs = [(1, "postgresql_1_host")] + ([(hosts, f"postgresql_{hosts}_hosts")] * (hosts > 1))
+        for count, label in runs:
             name = f"bench{count}"
             url = cluster.create_database(name)
             tp.log(f"digest send on PostgreSQL, {count} host(s)")

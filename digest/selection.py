@@ -193,7 +193,11 @@ _CandidatesKey = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]  # reg
 
 class ItemIndex:
     """The items by region and topic, so each subscriber's candidates are a few set
-    operations instead of a scan of every item (100,000 subscribers × hundreds of items)."""
+    operations instead of a scan of every item (100,000 subscribers × hundreds of items).
+    A send asks in preference order, the same regions and topics one after another, so a few
+    hundred answers kept are as good as all of them (thousands, each a list of items)."""
+
+    KEPT = 256
 
     def __init__(
         self, items: Iterable[TaggedItem], default_language: str = DEFAULT_LANGUAGE
@@ -235,8 +239,9 @@ class ItemIndex:
         if subscriber.topics:
             chosen = chosen & set().union(*(self.by_topic.get(t, ()) for t in subscriber.topics))
         result = [self.items[n] for n in sorted(chosen)]
-        if len(self._cache) < 10_000:
-            self._cache[key] = result
+        if len(self._cache) >= self.KEPT:
+            self._cache.clear()
+        self._cache[key] = result
         return result
 
 

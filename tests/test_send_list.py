@@ -120,3 +120,37 @@ def test_readers_of_every_language_with_the_same_preferences_are_sent_together(
                 [share] = [share for share in shares if readers[0] in share]
                 first = share.index(readers[0])
                 assert share[first : first + 3] == readers
+
+
+@pytest.mark.parametrize("plain", [True, False])
+def test_languages_are_kept_and_part_of_the_preferences(tmp_path: Path, plain: bool) -> None:
+    """Readers alike but for their language are sent apart, whichever reader read the file
+    (the quick one for the plain form, the exact one for flow mappings)."""
+    people = [
+        ("ana@example.org", "es", "[es, en]"),
+        ("bea@example.org", "fr", None),
+        ("carl@example.org", None, None),
+        ("dora@example.org", "es", "[es, en]"),
+    ]
+    lines = []
+    for email, language, wanted in people:
+        settings = [("regions", "[Caribbean]")]
+        settings += [("language", language)] if language else []
+        settings += [("item_languages", wanted)] if wanted else []
+        if plain:
+            lines.append(entry(email) + "".join(f"    {k}: {v}\n" for k, v in settings[1:]))
+        else:
+            lines.append(
+                f"  - {{email: {email}, " + ", ".join(f"{k}: {v}" for k, v in settings) + "}\n"
+            )
+    path = write(tmp_path / "s.yaml", lines)
+    with SendList.build(path, TAXONOMY, tmp_path / "state.db") as send_list:
+        read = {s.email: s for s in send_list.read()}
+        shares = [[s.email for s in send_list.read(shard, 2)] for shard in range(2)]
+    assert read == {s.email: s for s in load_subscribers(path, TAXONOMY)}
+    ana = read["ana@example.org"]
+    assert (ana.language, ana.item_languages) == ("es", ("es", "en"))
+    assert read["bea@example.org"].language == "fr" and read["carl@example.org"].language is None
+    # Ana and Dora (the same preferences) go one after the other, from one worker
+    share = next(s for s in shares if "ana@example.org" in s)
+    assert share.index("dora@example.org") == share.index("ana@example.org") + 1

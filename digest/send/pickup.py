@@ -10,7 +10,7 @@ stay in the state, and the failure is in the report (and in the state's `sources
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -61,14 +61,22 @@ def pick_up(
 
 
 def tagged_items(
-    state: State, taxonomy: Taxonomy, settings: Settings | None = None
+    state: State,
+    taxonomy: Taxonomy,
+    settings: Settings | None = None,
+    full: Callable[[], Taxonomy] | None = None,
 ) -> list[TaggedItem]:
     """Every stored item with its tags (as kept, or made now where they no longer hold),
     except those their source drops (`require_topic`). Without `settings`, as if every
-    source were a plain path."""
+    source were a plain path. With `full`, `taxonomy` may be one without its lexicon (a
+    worker process's: the run has just tagged every item), and `full` loads the whole one
+    should any tag be out of date."""
     sources = checked_sources(settings, taxonomy)[0] if settings is not None else ()
     tagging = SourceTagging(taxonomy, sources)
-    found = (_tagged(stored, tagging) for stored in state.items())
+    stored = state.items()
+    if full is not None and any(s.tagged_with != tagging.key(s.item.source) for s in stored):
+        tagging = SourceTagging(full(), sources)
+    found = (_tagged(item, tagging) for item in stored)
     return [t for t in found if t is not None]
 
 
