@@ -26,7 +26,7 @@ from typing import Any
 from ..clock import utcnow
 from ..errors import DigestError
 from ..models import Subscriber
-from ..settings import Settings, load_settings
+from ..settings import Settings
 from ..state import State
 from ..subscribers import SendList
 from ..taxonomy import Taxonomy, load_taxonomy
@@ -107,7 +107,7 @@ class Workers:
             context.Process(
                 target=_shard_main,
                 name=f"digest-worker-{shard.index}",
-                args=(settings.path, shard, self.orders, self.messages, self.stop, self.rate_slot),
+                args=(settings, shard, self.orders, self.messages, self.stop, self.rate_slot),
             )
             for shard in shards
         ]
@@ -205,7 +205,7 @@ def _die_with_parent() -> None:
 
 
 def _shard_main(
-    settings_path: Path,
+    settings: Settings,  # as the parent read and checked them (not read again)
     shard: Shard,
     orders: Any,
     messages: Any,
@@ -227,7 +227,6 @@ def _shard_main(
 
     aborted: Abort | None = None
     try:
-        settings = load_settings(settings_path)
         load_renderer(settings)  # imports and templates read while the parent checks the list
         go: Go | None = orders.get()
         if go is None:
