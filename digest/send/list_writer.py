@@ -25,7 +25,7 @@ from ..state import SharedRuns, State, holder_id
 from ..subscribers import SendList
 
 FIRST_WRITE = 1  # batches in the first transaction: the first message waits for it alone
-LATER_WRITES = 20  # batches in each later one
+LATER_WRITES = 4  # batches in each later one (a few MB of rows held at a time)
 _FIELDS = tuple(f.name for f in fields(Subscriber))
 
 
