@@ -12,15 +12,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..models import Item, TaggedItem
 from ..settings import Settings
-from ..sources import FetchLimits, read_sources
 from ..state import State, StoredItem
 from ..taxonomy import Taxonomy
 from .report import PickupReport
 from .source_tagging import SourceTagging, checked_sources
+
+if TYPE_CHECKING:  # the readers (feeds, HTML, fetching: 5 MB) load where items are read, not
+    from ..sources import FetchLimits  # in a send's worker processes
 
 
 def pick_up(
@@ -34,6 +36,8 @@ def pick_up(
     New and changed items are tagged here, once, and their tags kept."""
     sources, unusable = checked_sources(settings, taxonomy)
     known = {*taxonomy.regions, *taxonomy.topics}
+    from ..sources import read_sources
+
     result = read_sources(sources, known, seen=state.sources(), limits=limits)
     new = state.add_items(result.items, now)
     state.remember_sources(result.records)
@@ -128,6 +132,8 @@ def preview_items(
     tagging = SourceTagging(taxonomy, sources)
     stored = {s.item.id: s for s in state.items()} if state else {}
     seen = state.sources() if state else None
+    from ..sources import read_sources
+
     result = read_sources(sources, {*taxonomy.regions, *taxonomy.topics}, seen=seen)
     items = [t for t in (_tagged(s, tagging) for s in stored.values()) if t is not None]
     for item in result.items:
