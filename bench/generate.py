@@ -159,13 +159,36 @@ def _ascii(text: str) -> str:
     return "".join(c for c in plain.lower() if c.isalnum() or c == "-")
 
 
-# --mixed-languages: the readers' languages, as the office's list might hold them.
+# --mixed-languages independent: each reader's language drawn alone, whatever they follow.
 LANGUAGE_WEIGHTS = {"en": 5, "es": 4, "fr": 1}
+# --mixed-languages by-region (the default): in the office's region the language follows the
+# region: Spanish in Central and South America and Mexico, French in Haiti and the French
+# Caribbean, English in the rest of the Caribbean, the United States, Canada (with French) and
+# elsewhere. A reader who follows two regions draws from both regions' weights together.
+LANGUAGES_BY_REGION = {
+    "Central America": {"es": 85, "en": 15},
+    "South America": {"es": 80, "en": 20},
+    "North America": {"en": 60, "es": 35, "fr": 5},
+    "Caribbean": {"en": 45, "fr": 30, "es": 25},
+    "Rest of the world": {"en": 90, "es": 5, "fr": 5},
+}
+MIXED_LANGUAGES = ("by-region", "independent")
 
 
-def make_profiles(count: int, rng: random.Random, mixed_languages: bool = False) -> list[Profile]:
-    """`mixed_languages`: readers in en, es and fr (LANGUAGE_WEIGHTS), drawn after the rest so
-    the other choices are the same as without."""
+def _language_weights(regions: tuple[str, ...], mixed: str) -> dict[str, int]:
+    if mixed == "independent":
+        return LANGUAGE_WEIGHTS
+    summed: Counter[str] = Counter()
+    for region in regions:
+        summed.update(LANGUAGES_BY_REGION[region])
+    return {code: summed[code] for code in LANGUAGE_WEIGHTS if summed[code]}
+
+
+def make_profiles(
+    count: int, rng: random.Random, mixed_languages: str | None = None
+) -> list[Profile]:
+    """`mixed_languages` ("by-region" or "independent", see above): readers in en, es and fr,
+    drawn after the rest so the other choices are the same as without."""
     profiles = [
         Profile(
             regions=_weighted(rng, REGION_WEIGHTS, _count(rng, REGION_COUNT_WEIGHTS)),
@@ -179,7 +202,8 @@ def make_profiles(count: int, rng: random.Random, mixed_languages: bool = False)
         language_rng = random.Random()
         language_rng.setstate(rng.getstate())  # rng itself goes on as without
         for profile in profiles:
-            profile.language = _weighted(language_rng, LANGUAGE_WEIGHTS, 1)[0]
+            weights = _language_weights(profile.regions, mixed_languages)
+            profile.language = _weighted(language_rng, weights, 1)[0]
     return profiles
 
 
@@ -367,7 +391,7 @@ def build_project(
     items_per_digest: float = 20.0,
     seed: int = 1,
     today: date | None = None,
-    mixed_languages: bool = False,
+    mixed_languages: str | None = None,
 ) -> Project:
     """A whole project folder in `root` (created): settings, templates, items, subscribers."""
     rng = random.Random(seed)

@@ -37,6 +37,7 @@ class HostRun:
     sink_received: int
     first_message_s: float | None
     peak_rss_mb: float  # all processes of all hosts together
+    process_peaks_mb: list[tuple[str, float]]  # each process's own high-water mark, with its role
     cpu_seconds: float
     exit_codes: list[int]
 
@@ -106,6 +107,11 @@ def run_hosts(
             sink_received=received,
             first_message_s=min(firsts) if firsts else None,
             peak_rss_mb=sum(m.peak_kb for m in memories) / 1024,
+            process_peaks_mb=[
+                (m.roles.get(pid, "?"), round(kb / 1024, 1))
+                for m in memories
+                for pid, kb in sorted(m.process_kb.items(), key=lambda p: -p[1])
+            ],
             cpu_seconds=usage_cpu,
             exit_codes=codes,
         )
@@ -158,8 +164,9 @@ def measure(tools: tp.Tools, project_config: Path, hosts: int, workdir: Path) ->
     result: dict[str, Any] = {}
     load = os.getloadavg()
     with start_cluster() as cluster:
-        for label, count in (("postgresql_1_host", 1), (f"postgresql_{hosts}_hosts", hosts)):
-            name = label  # one database per measured run (--hosts 1 measures one host twice)
+        runs = [(1, "postgresql_1_host")] + ([(hosts, f"postgresql_{hosts}_hosts")] * (hosts > 1))
+        for count, label in runs:
+            name = label  # one database per measured run
             url = cluster.create_database(name)
             tp.log(f"digest send on PostgreSQL, {count} host(s)")
             server_before = server_cpu_seconds(cluster)
@@ -178,6 +185,7 @@ def measure(tools: tp.Tools, project_config: Path, hosts: int, workdir: Path) ->
                 "first_message_s": None if run.first_message_s is None else round(
                     run.first_message_s, 2),
                 "peak_rss_mb": round(run.peak_rss_mb, 1),
+                "process_peaks_mb": run.process_peaks_mb,  # (role, MB), each host's largest first
                 "cpu_seconds": round(run.cpu_seconds, 1),
                 "server_cpu_seconds": round(server_cpu, 1),
                 "cpu_ms_per_message": round(1000 * (run.cpu_seconds + server_cpu) / run.sent, 3),

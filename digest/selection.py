@@ -193,7 +193,11 @@ _CandidatesKey = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]  # reg
 
 class ItemIndex:
     """The items by region and topic, so each subscriber's candidates are a few set
-    operations instead of a scan of every item (100,000 subscribers × hundreds of items)."""
+    operations instead of a scan of every item (100,000 subscribers × hundreds of items).
+    A send asks in preference order, the same regions and topics one after another, so a few
+    hundred answers kept are as good as all of them (thousands, each a list of items)."""
+
+    KEPT = 256
 
     def __init__(
         self, items: Iterable[TaggedItem], default_language: str = DEFAULT_LANGUAGE
@@ -235,15 +239,18 @@ class ItemIndex:
         if subscriber.topics:
             chosen = chosen & set().union(*(self.by_topic.get(t, ()) for t in subscriber.topics))
         result = [self.items[n] for n in sorted(chosen)]
-        if len(self._cache) < 10_000:
-            self._cache[key] = result
+        if len(self._cache) >= self.KEPT:
+            self._cache.clear()
+        self._cache[key] = result
         return result
 
 
-def preference_key(subscriber: Subscriber) -> tuple[object, ...]:
+def preference_key(subscriber: Subscriber, language: bool = True) -> tuple[object, ...]:
     """What decides a subscriber's digest apart from their address. (The default order and
     language add nothing, so subscribers who keep them have the keys, and the worker shares,
-    they had.) Two languages never share a key, so never a rendering."""
+    they had.) Two languages never share a key, so never a rendering. `language=False`: the
+    key without the language, which decides the worker (readers of every language with the
+    same preferences then come one after another and share the digest's arrangement)."""
     key: tuple[object, ...] = (
         subscriber.regions,
         subscriber.topics,
@@ -253,6 +260,6 @@ def preference_key(subscriber: Subscriber) -> tuple[object, ...]:
     )
     if subscriber.order != "newest":
         key = (*key, subscriber.order)
-    if subscriber.language or subscriber.item_languages:
+    if language and (subscriber.language or subscriber.item_languages):
         key = (*key, "language", subscriber.language or "", subscriber.item_languages)
     return key

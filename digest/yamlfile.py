@@ -313,10 +313,25 @@ def _mapping(loader: Any, event: Any, anchors: _Anchors) -> LineDict:
 
 
 def _plain_tag(loader: Any, event: Any) -> str:
-    text = event.value
+    if event.implicit != (True, False):
+        return str(loader.resolve(yaml.ScalarNode, event.value, event.implicit))
+    return plain_scalar_tag(event.value)
+
+
+_resolver = yaml.resolver.Resolver()
+# Plain scalars starting with any other character are strings: no implicit resolver is tried.
+_RESOLVED_FIRST = frozenset(k for k in yaml.resolver.Resolver.yaml_implicit_resolvers if k)
+_ANY_FIRST = None in yaml.resolver.Resolver.yaml_implicit_resolvers
+
+
+def plain_scalar_tag(text: str) -> str:
+    """What a plain (unquoted) scalar's text resolves to under the safe loader's rules: the
+    str, null, bool, int, float or timestamp tag."""
+    if text and text[0] not in _RESOLVED_FIRST and not _ANY_FIRST:
+        return _STR
     tag = _plain_tags.get(text)
     if tag is None:
-        tag = loader.resolve(yaml.ScalarNode, text, event.implicit)
+        tag = str(_resolver.resolve(yaml.ScalarNode, text, (True, False)))
         if len(text) <= _PLAIN_TAG_LENGTH and len(_plain_tags) < _PLAIN_TAGS_KEPT:
             _plain_tags[text] = tag
     return tag

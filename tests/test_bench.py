@@ -54,6 +54,10 @@ def test_benchmark_sends_every_digest_through_smtp_sink(tmp_path: Path) -> None:
     assert figures["ratio"] > 0
     assert figures["digests_per_s"] > 0 and figures["wire_per_s"] > 0
     assert figures["peak_rss_mb"] > 0
+    # each process's own high-water mark, sampled from /proc, largest first
+    assert figures["process_peaks_mb"][0] == figures["max_process_rss_mb"] > 0
+    # what each is: at this N, digest send alone
+    assert figures["process_roles"] == ["send"] * len(figures["process_peaks_mb"])
     assert figures["avg_message_bytes"] > 1000
     assert 5 <= figures["avg_items_per_digest"] <= 40  # "about 20", loosely
     assert "digests/s" in result.stdout and "ratio" in result.stdout

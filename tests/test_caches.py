@@ -36,7 +36,7 @@ def test_rendering_fills_registered_caches_and_clear_empties_every_one() -> None
     filled = {name for name, size in caches.sizes().items() if size}
     assert {
         "digest.taxonomy.loaded",
-        "digest.compose.render._entry",
+        "digest.compose.views.entry",
         "digest.compose.i18n.long_date",
         "digest.compose.mime.encoded_pieces",
     } <= filled

@@ -10,6 +10,7 @@ import email.policy
 import html
 import re
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -225,10 +226,10 @@ def test_readable_links_sent_before_keep_working_for_a_while(project: Project) -
 
     project.run("send", check=True, env={"DIGEST_TOKEN_SECRET": SECRET})
     legacy = make_legacy_token(SECRET.encode(), "unsubscribe", "ana@example.org")
+    recently = (datetime.now(UTC) - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     with sqlite3.connect(project.state) as db:  # as migration 8 notes on an upgraded state
         db.execute(
-            "INSERT INTO meta(key, value) VALUES (?, '2026-11-01T00:00:00.000000Z')",
-            (OPAQUE_LINKS_SINCE,),
+            "INSERT INTO meta(key, value) VALUES (?, ?)", (OPAQUE_LINKS_SINCE, recently)
         )
     web = start_server(project)
     try:

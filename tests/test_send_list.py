@@ -95,3 +95,62 @@ def test_only_keeps_the_named_addresses_and_rejects_unknown_ones(tmp_path: Path)
         assert [s.email for s in kept.read()] == ["ana@example.org"]
     with pytest.raises(SubscribersError, match="--only zoe@example.org: not in the subscribers"):
         SendList.build(path, TAXONOMY, tmp_path / "state.db", only=["zoe@example.org"])
+
+
+def test_readers_of_every_language_with_the_same_preferences_are_sent_together(
+    tmp_path: Path,
+) -> None:
+    """One worker sends them, one after another: they share the digest's arrangement."""
+    preferences = [("[Caribbean]", "[Health]"), ("[Central America]", "[]"), ("[Caribbean]", "[]")]
+    entries = [
+        entry(f"en.{number}@example.org", regions, topics)
+        + "".join(
+            entry(f"{code}.{number}@example.org", regions, topics)
+            + f"    language: {code}\n    item_languages: [{code}, en]\n"
+            for code in ("es", "fr")
+        )
+        for number, (regions, topics) in enumerate(preferences)
+    ]
+    path = write(tmp_path / "subscribers.yaml", entries)
+    with SendList.build(path, TAXONOMY, tmp_path / "state.db") as send_list:
+        for shards in (2, 3):
+            shares = [[s.email for s in send_list.read(shard, shards)] for shard in range(shards)]
+            for number in range(len(preferences)):
+                readers = [f"{code}.{number}@example.org" for code in ("en", "es", "fr")]
+                [share] = [share for share in shares if readers[0] in share]
+                first = share.index(readers[0])
+                assert share[first : first + 3] == readers
+
+
+@pytest.mark.parametrize("plain", [True, False])
+def test_languages_are_kept_and_part_of_the_preferences(tmp_path: Path, plain: bool) -> None:
+    """Readers alike but for their language are sent apart, whichever reader read the file
+    (the quick one for the plain form, the exact one for flow mappings)."""
+    people = [
+        ("ana@example.org", "es", "[es, en]"),
+        ("bea@example.org", "fr", None),
+        ("carl@example.org", None, None),
+        ("dora@example.org", "es", "[es, en]"),
+    ]
+    lines = []
+    for email, language, wanted in people:
+        settings = [("regions", "[Caribbean]")]
+        settings += [("language", language)] if language else []
+        settings += [("item_languages", wanted)] if wanted else []
+        if plain:
+            lines.append(entry(email) + "".join(f"    {k}: {v}\n" for k, v in settings[1:]))
+        else:
+            lines.append(
+                f"  - {{email: {email}, " + ", ".join(f"{k}: {v}" for k, v in settings) + "}\n"
+            )
+    path = write(tmp_path / "s.yaml", lines)
+    with SendList.build(path, TAXONOMY, tmp_path / "state.db") as send_list:
+        read = {s.email: s for s in send_list.read()}
+        shares = [[s.email for s in send_list.read(shard, 2)] for shard in range(2)]
+    assert read == {s.email: s for s in load_subscribers(path, TAXONOMY)}
+    ana = read["ana@example.org"]
+    assert (ana.language, ana.item_languages) == ("es", ("es", "en"))
+    assert read["bea@example.org"].language == "fr" and read["carl@example.org"].language is None
+    # Ana and Dora (the same preferences) go one after the other, from one worker
+    share = next(s for s in shares if "ana@example.org" in s)
+    assert share.index("dora@example.org") == share.index("ana@example.org") + 1

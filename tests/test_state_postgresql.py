@@ -5,6 +5,7 @@ share (claims, leases, take-over)."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import shutil
 import signal
 import subprocess
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from digest.send import processes, shared
 
 from .conftest import Project, SmtpServer, free_port, running_smtp_server
 
@@ -47,9 +50,8 @@ def _readers(project: Project, count: int) -> list[str]:
     return addresses
 
 
-def test_a_large_run_on_postgresql_is_shared_between_worker_processes(
-    project: Project, postgres_url: str, smtp_server: SmtpServer
-) -> None:
+def _send_a_large_run(project: Project, postgres_url: str, smtp_server: SmtpServer) -> None:
+    """240 readers over two connections: two worker processes, each reader mailed once."""
     project.use_postgresql(postgres_url)
     addresses = _readers(project, 240)
     project.use_smtp(smtp_server, connections=2)
@@ -59,9 +61,31 @@ def test_a_large_run_on_postgresql_is_shared_between_worker_processes(
     assert all(smtp_server.handler.count_for(a) == 1 for a in addresses)
     assert smtp_server.handler.sessions == 2  # both workers sent
     assert project.query("SELECT status, sent, failed FROM runs") == [("ok", 240, 0)]
+    assert not multiprocessing.active_children()
+
+
+def test_a_large_run_on_postgresql_is_shared_between_worker_processes(
+    project: Project, postgres_url: str, smtp_server: SmtpServer
+) -> None:
+    _send_a_large_run(project, postgres_url, smtp_server)
     assert project.query("SELECT COUNT(*) FROM run_subscribers") == [(0,)]  # list dropped
     again = project.run("send", "--json")
     assert json.loads(again.stdout)["sent"] == 0
+
+
+def test_workers_started_while_the_list_is_checked_claim_the_shared_run(
+    project: Project,
+    postgres_url: str,
+    smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(processes, "EARLY_BYTES", 0)  # any list starts them early
+
+    def late(*args: object, **kwargs: object) -> None:
+        raise AssertionError("workers started after the list was written")
+
+    monkeypatch.setattr(shared, "deliver_in_processes", late)
+    _send_a_large_run(project, postgres_url, smtp_server)
 
 
 def _second_host(project: Project, postgres_url: str, server: SmtpServer) -> Project:
@@ -311,7 +335,9 @@ def test_a_lapsed_lease_is_taken_over_and_a_live_one_is_not(
         runs = SharedRuns(state)
         with state.transaction(lock="runs"):
             run_id = state.start_run("manual", now)
-            runs.publish(run_id, "sig", rows, batch_size=3)
+            runs.publish(run_id, "sig", 6, 3, ("writer:1", timedelta(seconds=30)))
+        runs.add(run_id, rows, 0, 3, timedelta(seconds=30))
+        runs.written(run_id)
         # Another host holds batch 0 for 1 s, then dies; batch 1 is free.
         held = runs.claim(run_id, "elsewhere:1", timedelta(seconds=1))
         assert held is not None and (held.batch, held.taken_over) == (0, False)
@@ -327,6 +353,82 @@ def test_a_lapsed_lease_is_taken_over_and_a_live_one_is_not(
         counts = {"sent": 3, "failed": 0, "skipped": 0}
         assert not runs.complete(run_id, 0, "elsewhere:1", counts)
         assert runs.complete(run_id, 0, "here:2", counts)
+
+
+def test_batches_are_claimed_as_the_list_is_written_and_a_stopped_writer_ends_the_run(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from digest.send.claims import Claims
+    from digest.state import SharedRuns, State
+
+    from .conftest import postgres_state
+
+    lease = timedelta(seconds=30)
+    rows = [json.dumps({"email": f"r{n}@example.org", "name": ""}) for n in range(9)]
+    emails = [f"r{n}@example.org" for n in range(9)]
+    target = postgres_state(postgres_url, tmp_path / "state")
+    with State(target) as state:
+        runs = SharedRuns(state)
+        for run in range(2):
+            with state.transaction(lock="runs"):
+                run_id = state.start_run("manual", datetime(2026, 11, 30, 12, run, tzinfo=UTC))
+                runs.publish(run_id, f"sig{run}", 9, 3, ("writer:1", lease))
+            runs.add(run_id, rows[:3], 0, 3, lease)
+            assert runs.writing(run_id) == "live" and runs.progress(run_id).undone == 2
+
+            def write_the_rest(run_id: int = run_id, stops: bool = run == 1) -> None:
+                with State(target) as writer:
+                    time.sleep(0.3)
+                    if stops:  # the writer stops after its first batch
+                        SharedRuns(writer).stopped_writing(run_id)
+                        return
+                    SharedRuns(writer).add(run_id, rows[3:6], 3, 3, lease)
+                    time.sleep(0.3)
+                    SharedRuns(writer).add(run_id, rows[6:], 6, 3, lease)
+                    SharedRuns(writer).written(run_id)
+
+            late = threading.Thread(target=write_the_rest)
+            late.start()
+            got = [s.email for s in Claims(state, run_id, "here:2", lease)]  # waits for more
+            late.join()
+            if run == 0:
+                assert got == emails and runs.writing(run_id) is None
+            else:
+                assert got == emails[:3]
+                assert runs.writing(run_id) == "gone" and runs.progress(run_id).writing == "gone"
+
+
+def test_a_list_writer_that_fails_stops_the_run_and_the_next_send_sends_the_rest(
+    project: Project,
+    postgres_url: str,
+    smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from digest.state import SharedRuns
+
+    written = SharedRuns.add
+
+    def add_once(self: SharedRuns, run_id: int, rows: Any, first: int, *rest: Any) -> None:
+        if first > 0:
+            raise OSError("the database went away")
+        written(self, run_id, rows, first, *rest)
+
+    monkeypatch.setattr(SharedRuns, "add", add_once)
+    project.use_postgresql(postgres_url)
+    addresses = _readers(project, 240)  # batches of 20: the first written, then the failure
+    project.use_smtp(smtp_server, connections=1)
+    result = project.run("send", "--json")
+    assert result.returncode == 1
+    assert "writing the list of run 1 failed: the database went away" in result.stderr
+    assert json.loads(result.stdout)["sent"] == 20
+    assert project.query("SELECT status FROM runs") == [("aborted",)]
+    monkeypatch.setattr(SharedRuns, "add", written)
+    again = project.run("send", "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["sent"] == 220
+    assert all(smtp_server.handler.count_for(a) == 1 for a in addresses)
 
 
 def test_a_database_restored_from_an_older_backup_still_keeps_an_unsubscribe(

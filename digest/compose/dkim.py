@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 
-import dkim
-
 from ..errors import DeliveryConfigError
 from ..settings import DkimSettings
 from .mime import NoDotLines
@@ -34,6 +32,8 @@ class DkimSigner:
         self.sign(b"From: check@example.org\r\nSubject: check\r\n\r\ncheck\r\n")  # fail early
 
     def sign(self, data: bytes) -> bytes:
+        import dkim  # dkimpy and dnspython (14 MB), only in a process that signs
+
         try:
             header = dkim.sign(
                 data,

@@ -208,6 +208,13 @@ def encode_value(value: str) -> bytes:
     plain = value.isascii() and value.isprintable() and "=" not in value
     if plain and 0 < len(value) < 70 and value[-1] != " " and value[0] != ".":
         return value.encode("ascii") + b"=\r\n"
+    return _encoded_value(value)
+
+
+@memo(maxsize=4096)
+def _encoded_value(value: str) -> bytes:
+    """Remembered: a reader's regions and topics in Spanish or French ("Centroamérica,
+    Salud") are the same for many readers, and each is encoded in both parts."""
     return _segment(value)
 
 

@@ -92,9 +92,19 @@ class FragmentCompiler:
     def __init__(self) -> None:
         self.fragments: OrderedDict[tuple[str, str], str] = OrderedDict()
         self.frames: dict[tuple[str, str], tuple[str, str]] = {}  # per head: one or two a run
+        self.frame_pieces: dict[str, tuple[str, ...]] = {}  # each frame cut at its slots
         self.trusted: bool | None = None  # None: still comparing with whole compiles
         self.compared = 0
         self.compiles = 0  # calls into MRML, for benchmarks
+
+    def _filled(self, frame: str, texts: dict[str, str]) -> tuple[str, ...]:
+        """The frame's pieces with each slot's text as a piece of its own, so the pieces
+        around it are the same in every digest, the same strings (encoded once, see
+        `mime.body_template`)."""
+        split = self.frame_pieces.get(frame)
+        if split is None:
+            split = self.frame_pieces[frame] = tuple(p for p in _SLOT.split(frame) if p)
+        return tuple(texts.get(piece, piece) for piece in split)
 
     def _mrml(self, source: str) -> str:
         self.compiles += 1
@@ -142,33 +152,34 @@ class FragmentCompiler:
         if parts is None:
             return (self._mrml(source),)
         preamble, children, postamble = parts
-        # White space between the body's children is dropped in both ways of compiling, so
-        # they agree (MRML would copy it into the HTML).
-        source = preamble + "".join(children) + postamble
         if not children:
-            return (self._mrml(source),)
+            return (self._mrml(_joined(parts)),)
+        return self._pieces(preamble, children, postamble) or (self._mrml(_joined(parts)),)
+
+    def _pieces(self, preamble: str, children: list[str], postamble: str) -> tuple[str, ...]:
+        """The pieces, or () when MRML must compile the whole document."""
         # Sections and the frame are compiled under a head with slots for title and preview.
         texts: dict[str, str] = {}
         head = _PER_DIGEST_HEAD.sub(lambda m: _slot(m, texts), preamble)
         neutral = self._neutral_frame(head, children[0], postamble)
         if neutral is None:
-            return (self._mrml(source),)
+            return ()
         before: tuple[str, ...]
         after: tuple[str, ...]
         plain = all("<" not in t and not _SLOT.search(t) for t in texts.values())
         if not plain or any(head.count(slot) > 1 for slot in texts):
             framed = self._marked(preamble, children[0], postamble)  # markup: MRML decides
             if framed is None:
-                return (self._mrml(source),)
+                return ()
             before, after = (framed[0],), (framed[2],)
         else:
-            before, after = _filled(neutral[0], texts), _filled(neutral[1], texts)
+            before, after = self._filled(neutral[0], texts), self._filled(neutral[1], texts)
         fragments = [self._fragment(head, child, postamble, neutral) for child in children]
         if any(f is None for f in fragments):
-            return (self._mrml(source),)
+            return ()
         pieces = (*before, *(f for f in fragments if f is not None), *after)
         if self.trusted is None:
-            whole = self._mrml(source)
+            whole = self._mrml(_joined((preamble, children, postamble)))
             if "".join(pieces) != whole:
                 self.trusted = False
                 return (whole,)
@@ -177,13 +188,14 @@ class FragmentCompiler:
         return pieces
 
 
+def _joined(parts: tuple[str, list[str], str]) -> str:
+    """The document again from `split_body`'s parts. White space between the body's children
+    is dropped in both ways of compiling, so they agree (MRML would copy it into the HTML)."""
+    preamble, children, postamble = parts
+    return preamble + "".join(children) + postamble
+
+
 def _slot(match: re.Match[str], texts: dict[str, str]) -> str:
     tag, text = match.group(1), match.group(2)
     texts[_SLOTS[tag]] = text
     return f"<{tag}>{_SLOTS[tag]}</{tag}>"
-
-
-def _filled(frame: str, texts: dict[str, str]) -> tuple[str, ...]:
-    """The frame's pieces with each slot's text as a piece of its own, so the pieces around
-    it are the same in every digest (and are encoded once, see `message.body_template`)."""
-    return tuple(texts.get(piece, piece) for piece in _SLOT.split(frame) if piece)

@@ -25,9 +25,11 @@ from ..errors import StateError
 from ..models import Subscriber
 from ..settings import PostgresState, Settings
 from ..state import SharedRuns, State, holder_id
+from ..state.shared_runs import Claim
 from .report import Outcome
 
 BATCH_SIZE = 500  # subscribers per claim, at most
+WRITER_POLL = 0.05  # seconds between looks for the next batch while the list is written
 
 
 def batch_size(subscribers: int) -> int:
@@ -63,10 +65,11 @@ class Claims:
         self.renewed = clock()
         self.done = 0  # batches this process completed
         self.lost = False  # a batch was taken over while this process held it
+        self.should_stop: Callable[[], bool] = lambda: False
 
     def __iter__(self) -> Iterator[Subscriber]:
         self.runs.release_dead_local_holders(self.run_id)
-        while (claim := self.runs.claim(self.run_id, self.holder, self.lease)) is not None:
+        while (claim := self._next_claim()) is not None:
             rows = self.runs.batch(self.run_id, claim.batch)
             if len(rows) != claim.size:  # the server lost the run's list (a crash)
                 raise ListLost(self.run_id)
@@ -86,6 +89,16 @@ class Claims:
                 if claim.batch not in self.held:  # lost to another host
                     break
                 yield Subscriber(**_fields(row))
+
+    def _next_claim(self) -> Claim | None:
+        """The next free batch; while the opener still writes the list and none is free,
+        the next it writes (None once there is none to wait for, or when stopping)."""
+        while (claim := self.runs.claim(self.run_id, self.holder, self.lease)) is None:
+            if self.should_stop() or self.runs.writing(self.run_id) != "live":
+                return None
+            self.keep_alive()
+            time.sleep(WRITER_POLL)
+        return claim
 
     def _taken_over(self, rows: list[dict[str, object]]) -> dict[str, str]:
         return self.runs.finished_in_run(self.run_id, [str(r["email"]) for r in rows])
@@ -111,6 +124,7 @@ class Claims:
         return self.lost
 
     def stopping(self, should_stop: Callable[[], bool]) -> Callable[[], bool]:
+        self.should_stop = should_stop  # also while waiting for the list to be written
         return lambda: should_stop() or self.lapsed()
 
     def count(self, outcome: Outcome) -> None:

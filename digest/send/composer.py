@@ -24,7 +24,7 @@ from ..compose.render import (
     text_values_for,
 )
 from ..models import Digest, Subscriber, TaggedItem
-from ..selection import ItemIndex, arrange, preference_key, unsent, window_start
+from ..selection import ItemIndex, arrange, unsent, window_start
 from ..state import Delivery, State
 from .inputs import Inputs
 from .links import PersonalLinks, digest_profile, feedback_id, listed_on_the_web
@@ -136,8 +136,10 @@ class Composer:
             since = window_start(last, self.now, settings.lookback)
             chosen = unsent(self.index.candidates(subscriber), sent, since)
         # Subscribers are sent in preference order, so those with the same preferences and the
-        # same new items come one after another and share one digest.
-        key = (preference_key(subscriber), today, chosen)
+        # same new items come one after another and share one digest. Readers of another
+        # language come right after (the language ends the order's key) and share it too: the
+        # stories and their grouping do not depend on it (`chosen` holds the item languages').
+        key = (_arrangement_key(subscriber), today, chosen)
         if key == self._last_key and self._last_digest is not None:
             return dataclasses.replace(self._last_digest, subscriber=subscriber)
         digest = arrange(
@@ -186,6 +188,18 @@ class Composer:
         return ComposedMessage(
             subscriber, digest, shared, personal, message_id, message, profile, more_ids
         )
+
+
+def _arrangement_key(subscriber: Subscriber) -> tuple[object, ...]:
+    """What `arrange` reads of a subscriber besides the items: `preference_key` without the
+    language (and the name, which only the rendering reads)."""
+    return (
+        subscriber.regions,
+        subscriber.topics,
+        subscriber.group_by,
+        subscriber.timezone or "",
+        subscriber.order,
+    )
 
 
 def _zone(name: str) -> ZoneInfo:

@@ -22,14 +22,19 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..delivery import Job
-from ..state import AcceptanceWriter, Delivery, Finished, Planned, State
+from ..state import Delivery, Finished, Planned, State
 from .report import Outcome
+
+if TYPE_CHECKING:
+    from ..state import AcceptanceWriter
 
 ACCEPTED_SUFFIX = ".accepted"
 
 WRITE_BATCH = 32  # deliveries per state transaction
+FOLD_BATCH = 10_000  # acceptances folded into the state per transaction
 
 
 class Journal:
@@ -47,11 +52,13 @@ class Journal:
         self.clock, self.emit = clock, emit
         self.returned: list[tuple[Finished, Outcome]] = []  # results not recorded yet
         # With PostgreSQL the database itself keeps the acceptances (several hosts, one run).
-        self.log: AcceptanceLog | AcceptanceWriter = (
-            AcceptanceWriter(state.target, run_id)  # type: ignore[arg-type]
-            if state.shared
-            else AcceptanceLog(acceptance_log_path(state.path))
-        )
+        self.log: AcceptanceLog | AcceptanceWriter
+        if state.shared:
+            from ..state import AcceptanceWriter
+
+            self.log = AcceptanceWriter(state.target, run_id)  # type: ignore[arg-type]
+        else:
+            self.log = AcceptanceLog(acceptance_log_path(state.path))
 
     def accepted(self, job: Job, attempts: int) -> None:
         """Called in the sending thread the moment the server accepts a message."""
@@ -155,17 +162,26 @@ class AcceptanceLog:
 def fold_acceptances(state: State) -> int:
     """Mark sent what the acceptance log says was accepted but the state had not recorded
     (a run was killed), then empty the log. Run under the send lock, before anything else.
-    Returns how many deliveries it marked sent."""
+    Returns how many deliveries it marked sent.
+
+    The log holds a line for every message of the last run (a million at a million
+    subscribers), so it is read and folded `FOLD_BATCH` lines at a time; folding again after
+    a kill part-way changes nothing (only unfinished deliveries are marked)."""
     path = acceptance_log_path(state.path)
     try:
-        text = path.read_text(encoding="ascii", errors="replace")
+        log = path.open(encoding="ascii", errors="replace")
     except FileNotFoundError:
         return 0
-    accepted = []
-    for line in text.splitlines():
-        parts = line.split("\t")
-        if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():  # a torn last line
-            accepted.append((int(parts[0]), int(parts[1])))
-    marked = state.mark_accepted(accepted)
+    marked = 0
+    with log:
+        accepted: list[tuple[int, int]] = []
+        for line in log:
+            parts = line.rstrip("\r\n").split("\t")
+            if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():  # a torn last line
+                accepted.append((int(parts[0]), int(parts[1])))
+            if len(accepted) >= FOLD_BATCH:
+                marked += state.mark_accepted(accepted)
+                accepted.clear()
+        marked += state.mark_accepted(accepted)
     path.write_bytes(b"")
     return marked

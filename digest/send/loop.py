@@ -14,6 +14,7 @@ from ..delivery import Dispatcher, Job, MaildirSender, NextSlot, RateLimit, Resu
 from ..models import Subscriber
 from ..settings import Settings
 from ..state import Finished, State
+from ..taxonomy import Taxonomy
 from .composer import ComposedMessage, Composer
 from .inputs import Inputs
 from .journal import WRITE_BATCH, Journal, NoJournal
@@ -224,11 +225,13 @@ def deliver_share(
     *,
     now: datetime,
     warn: Callable[[str], None],
+    full_taxonomy: Callable[[], Taxonomy] | None = None,
     **options: Any,
 ) -> Abort | None:
     """`deliver` with a composer over the items the state holds: what a single-process run
-    does, and what each worker process does with its share. `options` are `deliver`'s."""
-    items = tagged_items(state, inputs.taxonomy, inputs.settings)
+    does, and what each worker process does with its share. `options` are `deliver`'s; see
+    `pickup.tagged_items` for `full_taxonomy`."""
+    items = tagged_items(state, inputs.taxonomy, inputs.settings, full_taxonomy)
     composer = Composer(inputs, state, items, secret, now, run_id=options.get("run_id"))
     for warning in composer.warnings:
         warn(warning)

@@ -10,17 +10,19 @@ stay in the state, and the failure is in the report (and in the state's `sources
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..models import Item, TaggedItem
 from ..settings import Settings
-from ..sources import FetchLimits, read_sources
 from ..state import State, StoredItem
 from ..taxonomy import Taxonomy
 from .report import PickupReport
 from .source_tagging import SourceTagging, checked_sources
+
+if TYPE_CHECKING:  # the readers (feeds, HTML, fetching: 5 MB) load where items are read, not
+    from ..sources import FetchLimits  # in a send's worker processes
 
 
 def pick_up(
@@ -34,6 +36,8 @@ def pick_up(
     New and changed items are tagged here, once, and their tags kept."""
     sources, unusable = checked_sources(settings, taxonomy)
     known = {*taxonomy.regions, *taxonomy.topics}
+    from ..sources import read_sources
+
     result = read_sources(sources, known, seen=state.sources(), limits=limits)
     new = state.add_items(result.items, now)
     state.remember_sources(result.records)
@@ -61,14 +65,22 @@ def pick_up(
 
 
 def tagged_items(
-    state: State, taxonomy: Taxonomy, settings: Settings | None = None
+    state: State,
+    taxonomy: Taxonomy,
+    settings: Settings | None = None,
+    full: Callable[[], Taxonomy] | None = None,
 ) -> list[TaggedItem]:
     """Every stored item with its tags (as kept, or made now where they no longer hold),
     except those their source drops (`require_topic`). Without `settings`, as if every
-    source were a plain path."""
+    source were a plain path. With `full`, `taxonomy` may be one without its lexicon (a
+    worker process's: the run has just tagged every item), and `full` loads the whole one
+    should any tag be out of date."""
     sources = checked_sources(settings, taxonomy)[0] if settings is not None else ()
     tagging = SourceTagging(taxonomy, sources)
-    found = (_tagged(stored, tagging) for stored in state.items())
+    stored = state.items()
+    if full is not None and any(s.tagged_with != tagging.key(s.item.source) for s in stored):
+        tagging = SourceTagging(full(), sources)
+    found = (_tagged(item, tagging) for item in stored)
     return [t for t in found if t is not None]
 
 
@@ -120,6 +132,8 @@ def preview_items(
     tagging = SourceTagging(taxonomy, sources)
     stored = {s.item.id: s for s in state.items()} if state else {}
     seen = state.sources() if state else None
+    from ..sources import read_sources
+
     result = read_sources(sources, {*taxonomy.regions, *taxonomy.topics}, seen=seen)
     items = [t for t in (_tagged(s, tagging) for s in stored.values()) if t is not None]
     for item in result.items:

@@ -17,7 +17,7 @@ import os
 import queue
 import signal
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,13 +26,16 @@ from typing import Any
 from ..clock import utcnow
 from ..errors import DigestError
 from ..models import Subscriber
-from ..settings import Settings, load_settings
+from ..settings import Settings
 from ..state import State
 from ..subscribers import SendList
+from ..taxonomy import Taxonomy, load_taxonomy
 from .claims import claiming
-from .inputs import load_inputs
+from .inputs import Inputs, load_renderer
 from .loop import deliver_share
 from .report import Abort, Outcome
+
+LARGE = 1_000_000
 
 
 def worker_count(settings: Settings, dry_run: bool, subscribers: int) -> int:
@@ -52,48 +55,113 @@ class Shard:
     connections: int | None = None
 
 
+EARLY_BYTES = 1 << 20  # a subscribers file this large has workers started as it is checked
+
+
+@contextlib.contextmanager
+def early_workers(settings: Settings) -> Iterator[Workers | None]:
+    """The worker processes a run of a large list will use, started now so that they are
+    ready when the list has been checked (a million subscribers take seconds to check, and
+    each worker a second or two to start); None when the run will likely need none."""
+    try:
+        large = settings.subscribers.stat().st_size >= EARLY_BYTES
+    except OSError:
+        large = False
+    count = worker_count(settings, False, LARGE) if large else 1
+    if count < 2:
+        yield None
+        return
+    with Workers(settings, count) as workers:
+        yield workers
+
+
+@dataclass(frozen=True)
+class Go:
+    """What a started worker waits for: the run to take part in, once the list is checked."""
+
+    send_list: Path | None  # None: the batches of a shared run are claimed (PostgreSQL)
+    run_id: int | None
+    to: str | None
+    now: datetime
+    taxonomy: Taxonomy  # without its lexicon (see `inputs.light`): every item is tagged
+
+
+class Workers:
+    """`count` worker processes, started before the subscribers are checked so that their
+    start-up (imports, settings, templates) overlaps the check; they wait for `run` and
+    send nothing before it. Leaving the block without `run` (the list was not valid, or
+    too short to share) stops them."""
+
+    def __init__(self, settings: Settings, count: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.count = count
+        self.messages: multiprocessing.Queue[tuple[str, Any]] = context.Queue()
+        self.orders: multiprocessing.Queue[Go | None] = context.Queue()
+        self.stop = context.Event()
+        self.rate_slot = context.Value("d", 0.0)  # the rate limits hold for the run, not per worker
+        total = settings.delivery.smtp.connections
+        shards = [
+            Shard(k, count, total // count + (1 if k < total % count else 0)) for k in range(count)
+        ]
+        self.processes = [
+            context.Process(
+                target=_shard_main,
+                name=f"digest-worker-{shard.index}",
+                args=(settings, shard, self.orders, self.messages, self.stop, self.rate_slot),
+            )
+            for shard in shards
+        ]
+        self.ran = self.closed = False
+        for process in self.processes:
+            process.start()
+
+    def run(
+        self,
+        go: Go,
+        emit: Callable[[Outcome], None],
+        warn: Callable[[str], None],
+        should_stop: Callable[[], bool],
+    ) -> Abort | None:
+        """Each worker composes and sends its share of the subscribers over its share of the
+        connections, recording into the same state; their outcomes are collected here."""
+        self.ran = True
+        for _ in self.processes:
+            self.orders.put(go)
+        return _collect(self.processes, self.messages, self.stop, emit, warn, should_stop)
+
+    def close(self) -> None:
+        """Stop the workers (waiting ones are told there is no run); once is enough."""
+        if self.closed:
+            return
+        self.closed = True
+        self.stop.set()
+        if not self.ran:
+            for _ in self.processes:
+                self.orders.put(None)  # the workers are waiting for a run: there is none
+        for process in self.processes:
+            process.join(timeout=60)
+            if process.is_alive():
+                process.kill()
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def deliver_in_processes(
     settings: Settings,
     workers: int,
-    send_list: Path | None,
+    go: Go,
     *,
-    run_id: int | None,
-    to: str | None,
-    now: datetime,
     emit: Callable[[Outcome], None],
     warn: Callable[[str], None],
     should_stop: Callable[[], bool],
 ) -> Abort | None:
-    """Run `workers` processes, each composing and sending its share of the subscribers over
-    its share of the connections, recording into the same state; collect their outcomes.
-    Without a send list (a PostgreSQL state) each claims batches of the shared run."""
-    context = multiprocessing.get_context("spawn")
-    messages: multiprocessing.Queue[tuple[str, Any]] = context.Queue()
-    stop = context.Event()
-    rate_slot = context.Value("d", 0.0)  # the rate limits hold for the run, not per worker
-    total = settings.delivery.smtp.connections
-    shards = [
-        Shard(k, workers, total // workers + (1 if k < total % workers else 0))
-        for k in range(workers)
-    ]
-    processes = [
-        context.Process(
-            target=_shard_main,
-            name=f"digest-worker-{shard.index}",
-            args=(settings.path, shard, send_list, run_id, to, now, messages, stop, rate_slot),
-        )
-        for shard in shards
-    ]
-    for process in processes:
-        process.start()
-    try:
-        return _collect(processes, messages, stop, emit, warn, should_stop)
-    finally:
-        stop.set()
-        for process in processes:
-            process.join(timeout=60)
-            if process.is_alive():
-                process.kill()
+    """Run `workers` processes on the run `go` describes and collect their outcomes."""
+    with Workers(settings, workers) as started:
+        return started.run(go, emit, warn, should_stop)
 
 
 def _collect(
@@ -137,12 +205,9 @@ def _die_with_parent() -> None:
 
 
 def _shard_main(
-    settings_path: Path,
+    settings: Settings,  # as the parent read and checked them (not read again)
     shard: Shard,
-    send_list_path: Path,
-    run_id: int | None,
-    to: str | None,
-    now: datetime,
+    orders: Any,
     messages: Any,
     stop: Any,
     rate_slot: Any,
@@ -162,29 +227,33 @@ def _shard_main(
 
     aborted: Abort | None = None
     try:
-        settings = load_settings(settings_path)
-        inputs = load_inputs(settings, keep_sources=False, with_subscribers=False)
+        load_renderer(settings)  # imports and templates read while the parent checks the list
+        go: Go | None = orders.get()
+        if go is None:
+            return  # the list was not valid, or short enough for one process
+        inputs = Inputs(settings, go.taxonomy, [], load_renderer(settings, go.taxonomy.names))
         with contextlib.ExitStack() as stack:
             state = stack.enter_context(State(settings.state))
             secret, _ = state.token_secret(settings.token_secret_env)
             subscribers, emit, should_stop = _share(
-                stack, state, settings, run_id, send_list_path, shard, emit, stop.is_set
+                stack, state, settings, go, shard, emit, stop.is_set
             )
             aborted = deliver_share(
                 inputs,
                 state,
                 secret,
                 subscribers,
-                now=now,
+                now=go.now,
                 warn=lambda warning: messages.put(("warning", warning)),
-                run_id=run_id,
+                run_id=go.run_id,
                 dry_run=False,
-                to=to,
+                to=go.to,
                 emit=emit,
                 should_stop=should_stop,
                 clock=utcnow,
                 connections=shard.connections,
                 rate_slot=rate_slot,
+                full_taxonomy=lambda: load_taxonomy(settings.taxonomy),
             )
     except DigestError as exc:
         aborted = Abort(str(exc), exc.exit_code)
@@ -200,16 +269,15 @@ def _share(
     stack: contextlib.ExitStack,
     state: State,
     settings: Settings,
-    run_id: int | None,
-    send_list_path: Path | None,
+    go: Go,
     shard: Shard,
     emit: Callable[[Outcome], None],
     stop: Callable[[], bool],
 ) -> tuple[Iterable[Subscriber], Callable[[Outcome], None], Callable[[], bool]]:
     """A worker's subscribers (its shard of the send list, or the batches it claims of a
     shared run), and its `emit` and `should_stop` to match."""
-    if send_list_path is None:
-        claims = stack.enter_context(claiming(state, settings, run_id))
+    if go.send_list is None:
+        claims = stack.enter_context(claiming(state, settings, go.run_id))
         return claims, claims.counting(emit), claims.stopping(stop)
-    send_list = stack.enter_context(contextlib.closing(SendList.open(send_list_path)))
+    send_list = stack.enter_context(contextlib.closing(SendList.open(go.send_list)))
     return send_list.read(shard.index, shard.count), emit, stop

@@ -9,6 +9,7 @@ hosts (`shared`). A large run is shared between worker processes
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
@@ -18,12 +19,12 @@ from ..settings import PostgresState, Settings
 from ..state import State, reading, send_lock
 from ..subscribers import SendList
 from .composer import Composer
-from .inputs import Inputs, load_inputs
+from .inputs import Inputs, light, load_inputs
 from .journal import fold_acceptances
 from .loop import deliver, deliver_share
 from .pickup import pick_up, preview_items
 from .previews import NO_SECRET
-from .processes import deliver_in_processes, worker_count
+from .processes import Go, Workers, deliver_in_processes, early_workers, worker_count
 from .report import Abort, NoProgress, Outcome, Progress, SendReport
 from .shared import send_shared
 
@@ -50,24 +51,32 @@ def send(
     every digest goes to that address as a test and nothing is recorded.
     """
     progress = progress or NoProgress()
+    recorded = not dry_run and to is None
     if not dry_run:  # over SMTP, a configured DKIM without its key sends nothing (exit 2)
         load_signer(settings.dkim, required=settings.delivery.method == "smtp")
-    inputs = load_inputs(settings, keep_sources=False, with_subscribers=False)
-    now = now or clock()
-    if isinstance(settings.state, PostgresState) and not dry_run and to is None:
-        return send_shared(
-            inputs, only=only, kind=kind, due_at=due_at, now=now, lock_wait=lock_wait,
-            progress=progress, clock=clock, should_stop=should_stop,
-        )  # fmt: skip
-    with SendList.build(settings.subscribers, inputs.taxonomy, settings.state, only) as listed:
-        if dry_run or to is not None:
+    with contextlib.ExitStack() as stack:
+        # Worker processes for a long list start first: their start-up overlaps the check.
+        early = stack.enter_context(early_workers(settings)) if recorded and not only else None
+        inputs = load_inputs(settings, keep_sources=False, with_subscribers=False)
+        now = now or clock()
+        if recorded and isinstance(settings.state, PostgresState):
+            return send_shared(
+                inputs, only=only, kind=kind, due_at=due_at, now=now, lock_wait=lock_wait,
+                progress=progress, clock=clock, should_stop=should_stop, early=early,
+            )  # fmt: skip
+        listed = stack.enter_context(
+            SendList.build(settings.subscribers, inputs.taxonomy, settings.state, only)
+        )
+        if not recorded:
             return _without_recording(inputs, listed, now, dry_run, to, progress, should_stop)
         with send_lock(settings.state, wait=lock_wait), State(settings.state) as state:
             fold_acceptances(state)  # what a killed run had accepted but not recorded
             pickup = pick_up(settings, state, inputs.taxonomy, now)
             report = SendReport(run_id=state.start_run(kind, now, due_at), pickup=pickup)
             try:
-                abort = _deliver(inputs, state, listed, report, progress, now, clock, should_stop)
+                abort = _deliver(
+                    inputs, state, listed, report, progress, (now, clock), should_stop, early
+                )
                 report.abort(abort)
                 fold_acceptances(state)  # all recorded: the log starts empty next time
             except BaseException as exc:  # Ctrl-C or a bug: not recorded as done
@@ -84,12 +93,14 @@ def _deliver(
     listed: SendList,
     report: SendReport,
     progress: Progress,
-    now: datetime,
-    clock: Callable[[], datetime],
+    times: tuple[datetime, Callable[[], datetime]],
     should_stop: Callable[[], bool],
+    early: Workers | None,
 ) -> Abort | None:
-    """The recorded run's deliveries, in this process or shared between worker processes."""
+    """The recorded run's deliveries, in this process or shared between worker processes
+    (those started `early`, if they are as many)."""
     settings = inputs.settings
+    now, clock = times
 
     def emit(outcome: Outcome) -> None:
         report.add(outcome)
@@ -99,9 +110,15 @@ def _deliver(
     share = dict(run_id=report.run_id, to=None, emit=emit, should_stop=should_stop)
     secret, _ = state.token_secret(settings.token_secret_env)  # made once, before any worker
     workers = worker_count(settings, False, len(listed))
+    if early is not None and early.count != workers:
+        early.close()  # not the run they were started for (a short list): not kept waiting
+        early = None
     if workers > 1:
+        go = Go(listed.path, report.run_id, None, now, light(inputs.taxonomy))
+        if early is not None:
+            return early.run(go, emit, report.warn, should_stop)
         return deliver_in_processes(
-            settings, workers, listed.path, now=now, warn=report.warn, **share
+            settings, workers, go, emit=emit, warn=report.warn, should_stop=should_stop
         )
     subscribers = listed.read()
     return deliver_share(

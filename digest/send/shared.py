@@ -1,7 +1,9 @@
 """A send over a PostgreSQL state: several hosts on one run.
 
 The first host to start opens the run: it picks up new items, checks the list (a `SendList`,
-as on one host) and writes it into the database, in batches, in one transaction. A host that
+as on one host), makes the run known and writes the list into the database a few batches at a
+time while the run sends (`list_writer`), so the first message never waits for a long list to
+be written. A host that
 starts while a run with the same aim is open (the same due time, the same `--only`) joins it
 instead of waiting for a lock; a run with another aim is waited for (`--wait`) as the send
 lock is waited for with SQLite. Every host then claims batches (`claims.Claims`), in worker
@@ -17,24 +19,30 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from ..errors import LockedError
-from ..models import Subscriber
 from ..settings import PostgresState
 from ..state import SharedRuns, State, holder_id, suppressions
 from ..state.shared_runs import ABANDONED_AFTER, OpenRun
 from ..subscribers import SendList
 from .claims import batch_size, claiming
-from .inputs import Inputs
+from .inputs import Inputs, light
+from .list_writer import ListWriter
 from .loop import deliver_share
 from .pickup import pick_up
-from .processes import deliver_in_processes, worker_count
+from .processes import Go, Workers, deliver_in_processes, worker_count
 from .report import STOPPED, Abort, Outcome, PickupReport, Progress, SendReport
 
 ALREADY_SENT = "already sent: a run with this due time finished"
+
+
+WRITER_GONE = (
+    "run {run_id}: the host that opened it stopped before its list was all written; "
+    "the next send starts a new run (nobody already sent is sent again)"
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,7 @@ class Joined:
     opened_by: str
     subscribers: int
     pickup: PickupReport
+    writer: ListWriter | None = None  # the opener's: writing the run's list
 
 
 def run_signature(only: Iterable[str], due_at: str | None) -> str:
@@ -63,8 +72,10 @@ def send_shared(
     progress: Progress,
     clock: Callable[[], datetime],
     should_stop: Callable[[], bool],
+    early: Workers | None = None,
 ) -> SendReport:
-    """Open or join the shared run and send this host's share of it."""
+    """Open or join the shared run and send this host's share of it (in the worker processes
+    started `early`, if it needs as many)."""
     settings = inputs.settings
     assert isinstance(settings.state, PostgresState)
     with State(settings.state) as state:
@@ -80,12 +91,14 @@ def send_shared(
                 "its share of it"
             )
         try:
-            abort = _deliver(inputs, state, joined, report, progress, now, clock, should_stop)
-            report.abort(abort)
+            times = (now, clock)
+            abort = _deliver(inputs, state, joined, report, progress, times, should_stop, early)
+            report.abort(_written(joined) or abort)
         except BaseException as exc:
             report.abort(Abort(f"interrupted: {type(exc).__name__}"))
             raise
         finally:
+            _written(joined)  # stopped, if this host stops before the list is written
             _end(state, joined.run_id, report, clock())
     return report
 
@@ -153,27 +166,27 @@ def _open(
     with state.transaction():
         suppressions.restore_lines(journal)  # this host's lines a restored database lacks
     pickup = pick_up(settings, state, inputs.taxonomy, now)
-    with (
-        SendList.build(settings.subscribers, inputs.taxonomy, settings.state, only) as listed,
-        state.transaction(lock="runs"),
-    ):
-        if runs.open_run() is not None:
-            return "raced"
-        if due_at is not None and due_at in state.completed_due_times():
-            return None
-        run_id = state.start_run(kind, now, due_at)
-        count = runs.publish(run_id, signature, _rows(listed), batch_size(len(listed)))
-    return Joined(run_id, True, holder_id(), count, pickup)
-
-
-_FIELDS = tuple(f.name for f in fields(Subscriber))
-
-
-def _rows(listed: SendList) -> Iterator[str]:
-    """Each subscriber as JSON (a shallow dict: `asdict` copies every value deeply, about
-    ten times the cost)."""
-    for subscriber in listed.read():
-        yield json.dumps({n: getattr(subscriber, n) for n in _FIELDS}, ensure_ascii=False)
+    target = settings.state
+    assert isinstance(target, PostgresState)
+    listed = SendList.build(settings.subscribers, inputs.taxonomy, target, only)
+    try:
+        with state.transaction(lock="runs"):
+            if runs.open_run() is not None:
+                listed.remove()
+                return "raced"
+            if due_at is not None and due_at in state.completed_due_times():
+                listed.remove()
+                return None
+            run_id = state.start_run(kind, now, due_at)
+            count = len(listed)
+            writer = ListWriter(target, run_id, listed.path, batch_size(count))
+            runs.publish(run_id, signature, count, writer.batch_size, (writer.holder, target.lease))
+    except BaseException:
+        listed.remove()
+        raise
+    listed.close()
+    writer.start()  # reads the list and removes it
+    return Joined(run_id, True, holder_id(), count, pickup, writer)
 
 
 def _deliver(
@@ -182,12 +195,14 @@ def _deliver(
     joined: Joined,
     report: SendReport,
     progress: Progress,
-    now: datetime,
-    clock: Callable[[], datetime],
+    times: tuple[datetime, Callable[[], datetime]],
     should_stop: Callable[[], bool],
+    early: Workers | None,
 ) -> Abort | None:
-    """Claim and send batches (here, or in worker processes) until none is left; while other
-    hosts hold the rest, wait, and take over what they let lapse."""
+    """Claim and send batches (here, or in worker processes: those started `early` the first
+    time, if they are as many) until none is left; while other hosts hold the rest, wait, and
+    take over what they let lapse."""
+    now, clock = times
     settings = inputs.settings
     assert isinstance(settings.state, PostgresState)
     runs = SharedRuns(state)
@@ -199,10 +214,15 @@ def _deliver(
     progress.start(joined.subscribers)
     secret, _ = state.token_secret(settings.token_secret_env)
     workers = worker_count(settings, False, joined.subscribers)
+    if early is not None and early.count != workers:
+        early.close()  # not the run they were started for (a short list): not kept waiting
+        early = None
     first = True
     while True:
         if not first:
             left = runs.progress(joined.run_id)
+            if left.writing == "gone":
+                return Abort(WRITER_GONE.format(run_id=joined.run_id))
             if left.undone == 0:
                 return None
             if left.held == left.undone:  # others are on the rest: wait for them, or a lapse
@@ -212,10 +232,13 @@ def _deliver(
                 continue
         first = False
         if workers > 1:
-            abort = deliver_in_processes(
-                settings, workers, None, now=now, emit=emit, warn=report.warn,
-                run_id=joined.run_id, to=None, should_stop=should_stop,
-            )  # fmt: skip
+            go = Go(None, joined.run_id, None, now, light(inputs.taxonomy))
+            if early is not None:
+                abort, early = early.run(go, emit, report.warn, should_stop), None
+            else:
+                abort = deliver_in_processes(
+                    settings, workers, go, emit=emit, warn=report.warn, should_stop=should_stop
+                )
         else:
             with claiming(state, settings, joined.run_id) as claims:
                 abort = deliver_share(
@@ -225,6 +248,14 @@ def _deliver(
                 )  # fmt: skip
         if abort is not None:
             return abort
+
+
+def _written(joined: Joined) -> Abort | None:
+    """Wait for the opener's list writer (told to stop if it still writes); its failure."""
+    failed = joined.writer.finish() if joined.writer is not None else None
+    if failed is None:
+        return None
+    return Abort(f"writing the list of run {joined.run_id} failed: {failed}")
 
 
 def _end(state: State, run_id: int, report: SendReport, now: datetime) -> None:

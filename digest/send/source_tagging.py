@@ -14,8 +14,7 @@ from typing import Any
 
 from ..errors import SettingsError
 from ..models import Item, TaggedItem
-from ..settings import Settings, SourceSettings
-from ..sources import source_for
+from ..settings import Settings, SourceSettings, source_for
 from ..subscribers.fields import check_names
 from ..taxonomy import Taxonomy, tag
 from ..yamlfile import where

@@ -15,6 +15,7 @@ from .model import (
     SourceSettings,
     StateLocation,
     WebSettings,
+    source_for,
 )
 
 __all__ = [
@@ -31,4 +32,5 @@ __all__ = [
     "StateLocation",
     "WebSettings",
     "load_settings",
+    "source_for",
 ]

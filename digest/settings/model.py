@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.headerregistry import Address
@@ -102,6 +103,18 @@ class SourceSettings:
             return ""
         text = "\0".join(sorted(self.regions)) + f"\0require_topic={self.require_topic}"
         return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def source_for(location: str, sources: Iterable[SourceSettings]) -> SourceSettings | None:
+    """The settings that apply to a file or feed: the entry naming it, or the folder entry
+    holding it most closely."""
+    best: SourceSettings | None = None
+    for source in sources:
+        path = source.path.rstrip("/")
+        inside = location == path or (not source.is_url and location.startswith(path + "/"))
+        if inside and (best is None or len(path) > len(best.path.rstrip("/"))):
+            best = source
+    return best
 
 
 @dataclass(frozen=True)

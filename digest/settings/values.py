@@ -12,7 +12,6 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..crontab import crontab_trigger
 from ..durations import parse_duration
 from ..languages import reader_language
 
@@ -81,6 +80,8 @@ def timezone(value: Any) -> str:
 
 
 def cron(value: Any) -> str:
+    from ..crontab import crontab_trigger  # APScheduler (5-11 MB): not in a send's workers
+
     text = string(value)
     crontab_trigger(text, "UTC")  # ValueError says which field is wrong
     return text

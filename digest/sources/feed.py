@@ -15,10 +15,8 @@ import calendar
 import re
 import xml.sax
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin
-
-import feedparser
-from feedparser.exceptions import CharacterEncodingOverride, NonXMLContentType
 
 from ..errors import SourceError
 from ..languages import SUPPORTED, normalise_language
@@ -26,6 +24,9 @@ from ..models import Item
 from .html import CONTROL_CHARACTERS, html_to_text
 from .ids import item_id
 from .results import Read
+
+if TYPE_CHECKING:  # feedparser (10 MB) is imported when a feed is read: a send's worker never
+    import feedparser
 
 SHOWN = 3  # entries named in one warning
 
@@ -96,6 +97,8 @@ def parse_feed(
     label = label or location
     headers = {k.lower(): v for k, v in (headers or {}).items()}
     data, stray = repair_mixed_utf8(data, headers.get("content-type"))
+    import feedparser
+
     parsed = feedparser.parse(data, response_headers=headers)
     shift = _line_shift(data, parsed)
     read = Read()
@@ -163,6 +166,8 @@ def _check_parsed(
     parsed: feedparser.FeedParserDict, location: str, label: str, read: Read, shift: int
 ) -> None:
     """Refuse what is not a feed at all; warn about what feedparser had to tolerate."""
+    from feedparser.exceptions import CharacterEncodingOverride, NonXMLContentType
+
     problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
     not_xml = isinstance(problem, xml.sax.SAXParseException)
     if not parsed.entries and (not_xml or not parsed.get("version")):

@@ -20,7 +20,7 @@ from pathlib import Path
 from ..clock import utcnow
 from ..errors import SourceError
 from ..models import Item, SourceRecord
-from ..settings import SourceSettings
+from ..settings import SourceSettings, source_for
 from . import feed, listing, markdown
 from .fetch import Fetched, Fetcher, FetchLimits
 from .item_languages import settle_languages
@@ -67,18 +67,6 @@ def expand(source: str) -> list[str]:
             if p.is_file() and p.suffix.lower() in READERS and not p.name.startswith(".")
         ]
     return [source]
-
-
-def source_for(location: str, sources: Iterable[SourceSettings]) -> SourceSettings | None:
-    """The settings that apply to a file or feed: the entry naming it, or the folder entry
-    holding it most closely."""
-    best: SourceSettings | None = None
-    for source in sources:
-        path = source.path.rstrip("/")
-        inside = location == path or (not source.is_url and location.startswith(path + "/"))
-        if inside and (best is None or len(path) > len(best.path.rstrip("/"))):
-            best = source
-    return best
 
 
 def label_of(location: str, source: SourceSettings | None) -> str:

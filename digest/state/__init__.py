@@ -5,7 +5,6 @@ or a PostgreSQL database that several hosts share (`SharedRuns`: one run over ma
 `send_lock(path)` keeps two sends apart. The tables are in `schema.py`.
 """
 
-from .acceptances import AcceptanceWriter
 from .bounce_records import BounceRecords
 from .lock import send_lock
 from .records import (
@@ -44,3 +43,13 @@ __all__ = [
     "reading",
     "send_lock",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """`AcceptanceWriter` is imported when first asked for: it needs psycopg (20 MB), which a
+    send on SQLite never loads."""
+    if name == "AcceptanceWriter":
+        from .acceptances import AcceptanceWriter
+
+        return AcceptanceWriter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,7 +17,7 @@ import json
 import os
 import secrets
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +26,7 @@ from ..clock import stamp
 from .sqlite import State
 
 ABANDONED_AFTER = 10  # leases without any host claiming or renewing: the run is left for good
+WRITING = -1  # the batch that stands for the rest of the list while its opener writes it
 
 
 def holder_id() -> str:
@@ -55,6 +56,7 @@ class Progress:
     undone: int  # batches not done
     held: int  # of those, held under a live lease by someone
     wait: float  # seconds until the first live lease lapses (0: none)
+    writing: str | None = None  # "live": the opener still writes the list; "gone": it stopped
 
 
 class SharedRuns:
@@ -81,27 +83,80 @@ class SharedRuns:
         self,
         run_id: int,
         signature: str,
-        rows: Iterable[str],
+        subscribers: int,
         batch_size: int,
-    ) -> int:
-        """Write a new run's list (JSON per subscriber, in send order) and its batches, in the
-        caller's transaction; returns how many subscribers."""
-        positions = ((run_id, i // batch_size, i % batch_size, data) for i, data in enumerate(rows))
-        count = self.db.copy_rows(
-            "run_subscribers", ("run_id", "batch", "position", "data"), positions
-        )
-        batches = -(-count // batch_size)
-        self.db.execute(
-            "INSERT INTO run_batches(run_id, batch, size) SELECT ?, b, "
-            "LEAST(?, ? - b * ?) FROM generate_series(0, ? - 1) AS b",
-            (run_id, batch_size, count, batch_size, batches),
-        )
+        writer: tuple[str, timedelta],
+    ) -> None:
+        """Make a new run known (in the caller's transaction) before its list is written:
+        the batch `WRITING`, held by the `writer` (holder, lease) until `written`, keeps it
+        open while `add` writes the list a few batches at a time."""
+        batches = -(-subscribers // batch_size)
         self.db.execute(
             "INSERT INTO shared_runs(run_id, signature, opened_by, batches, subscribers) "
             "VALUES (?, ?, ?, ?, ?)",
-            (run_id, signature, holder_id(), batches, count),
+            (run_id, signature, holder_id(), batches, subscribers),
         )
-        return count
+        holder, lease = writer
+        self.db.execute(
+            "INSERT INTO run_batches(run_id, batch, size, holder, lease_until) "
+            "VALUES (?, ?, 0, ?, now() + make_interval(secs => ?))",
+            (run_id, WRITING, holder, lease.total_seconds()),
+        )
+
+    def add(
+        self, run_id: int, rows: Sequence[str], first: int, batch_size: int, lease: timedelta
+    ) -> None:
+        """Write whole batches of the list (JSON per subscriber, in send order) from position
+        `first`, in one transaction of their own: other hosts may claim them at once."""
+        with self.state.transaction(lock=None):
+            self.db.copy_rows(
+                "run_subscribers",
+                ("run_id", "batch", "position", "data"),
+                (
+                    (run_id, (first + i) // batch_size, (first + i) % batch_size, data)
+                    for i, data in enumerate(rows)
+                ),
+            )
+            self.db.execute(
+                "INSERT INTO run_batches(run_id, batch, size) SELECT ?, b, "
+                "LEAST(?, ? - b * ?) FROM generate_series(?::integer, ?::integer) AS b",
+                (
+                    run_id, batch_size, first + len(rows), batch_size,
+                    first // batch_size, (first + len(rows) - 1) // batch_size,
+                ),
+            )  # fmt: skip
+            self._renew_writing(run_id, lease)
+
+    def written(self, run_id: int) -> None:
+        """The whole list is written: the run can end once its batches are done."""
+        self.db.execute(
+            "DELETE FROM run_batches WHERE run_id = ? AND batch = ?", (run_id, WRITING)
+        )
+
+    def stopped_writing(self, run_id: int) -> None:
+        """The opener could not finish the list: the run is left at once (see `Progress`)."""
+        self.db.execute(
+            "UPDATE run_batches SET lease_until = now() - interval '1 second' "
+            "WHERE run_id = ? AND batch = ?",
+            (run_id, WRITING),
+        )
+
+    def writing(self, run_id: int) -> str | None:
+        """Whether the run's list is still being written: "live", "gone" (its writer stopped
+        or died) or None (all written)."""
+        row = self.db.execute(
+            "SELECT lease_until > now() FROM run_batches WHERE run_id = ? AND batch = ?",
+            (run_id, WRITING),
+        ).fetchone()
+        return None if row is None else ("live" if row[0] else "gone")
+
+    def _renew_writing(self, run_id: int, lease: timedelta) -> None:
+        self.db.execute(
+            "UPDATE run_batches SET lease_until = now() + make_interval(secs => ?) "
+            "WHERE run_id = ? AND batch = ?",
+            (lease.total_seconds(), run_id, WRITING),
+        )
+        self._seen(run_id)
 
     def abandon(self, run_id: int, now: datetime, note: str) -> None:
         """Close a run nobody works on any more; its pending rows are resent by the next."""
@@ -136,7 +191,7 @@ class SharedRuns:
         row = self.db.execute(
             "WITH pick AS (SELECT batch, holder AS previous FROM run_batches "
             "WHERE run_id = ? AND NOT done AND (lease_until IS NULL OR lease_until < now()) "
-            "ORDER BY batch LIMIT 1 FOR UPDATE SKIP LOCKED) "
+            "AND batch >= 0 ORDER BY batch LIMIT 1 FOR UPDATE SKIP LOCKED) "
             "UPDATE run_batches b SET holder = ?, "
             "lease_until = now() + make_interval(secs => ?) FROM pick "
             "WHERE b.run_id = ? AND b.batch = pick.batch RETURNING b.batch, b.size, pick.previous",
@@ -198,13 +253,17 @@ class SharedRuns:
         )
 
     def progress(self, run_id: int) -> Progress:
+        """The batches not done; `WRITING`, while the list is written, counts among them."""
         row = self.db.execute(
             "SELECT COUNT(*), COUNT(*) FILTER (WHERE lease_until > now()), "
             "COALESCE(EXTRACT(EPOCH FROM MIN(lease_until) FILTER (WHERE lease_until > now()) "
-            "- now()), 0) FROM run_batches WHERE run_id = ? AND NOT done",
-            (run_id,),
+            "- now()), 0), "
+            "BOOL_OR(batch = ? AND lease_until > now()), BOOL_OR(batch = ?) "
+            "FROM run_batches WHERE run_id = ? AND NOT done",
+            (WRITING, WRITING, run_id),
         ).fetchone()
-        return Progress(int(row[0]), int(row[1]), float(row[2]))
+        writing = "live" if row[3] else ("gone" if row[4] else None)
+        return Progress(int(row[0]), int(row[1]), float(row[2]), writing)
 
     def close_if_done(self, run_id: int, now: datetime) -> bool:
         """End the run when every batch is done, with the totals of every host; False while

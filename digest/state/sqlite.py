@@ -25,7 +25,6 @@ from ..caches import register_mapping
 from ..clock import parse_stamp, stamp
 from ..errors import StateError
 from ..settings import PostgresState, StateLocation
-from . import postgres
 from .dialect import PostgreSQL, SQLite, migrate_postgresql, postgresql_version
 from .integrity import GuardedConnection, check_file, check_tables, translate
 from .items import ItemsMixin
@@ -94,6 +93,8 @@ class State(ItemsMixin):
     def _open_postgresql(self, target: PostgresState, readonly: bool) -> None:
         self.path, self.name = Path(target.local), str(target)
         self.dialect, self.shared = PostgreSQL, True  # hosts share runs (`shared_runs`)
+        from . import postgres  # psycopg and libpq (20 MB) only for a PostgreSQL state
+
         self.db = postgres.connect(target, readonly)
         try:
             if target.url in _migrated:  # checked and brought up to date by this process
@@ -468,6 +469,8 @@ def exists(target: StateLocation) -> bool:
     """Whether a run made the state already (a SQLite file, or a database with its tables)."""
     if not isinstance(target, PostgresState):
         return Path(target).is_file()
+    from . import postgres
+
     db = postgres.connect(target, readonly=True)
     try:
         return postgresql_version(db) is not None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, Literal
 
@@ -67,6 +67,13 @@ class WebChanges:
             return {}
         rows = self.db.execute("SELECT * FROM web_subscribers ORDER BY created_at, key")
         return {row["key"]: _record(row) for row in rows}
+
+    def keys(self) -> Iterator[str]:
+        """The casefolded address of every record, one at a time (a send looks for them in
+        a list of any length without holding the records)."""
+        if not self.present:
+            return iter(())
+        return (row[0] for row in self.db.execute("SELECT key FROM web_subscribers"))
 
     def unsubscribed_since(self, moment: datetime) -> set[str]:
         """Addresses (casefolded) unsubscribed at or after `moment` and not since undone."""
