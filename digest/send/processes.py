@@ -75,6 +75,15 @@ def early_workers(settings: Settings) -> Iterator[Workers | None]:
         yield workers
 
 
+def kept_for(early: Workers | None, workers: int) -> Workers | None:
+    """The workers started early, if the run needs as many; else they are stopped at once
+    (not the run they were started for, e.g. a short list) rather than kept waiting."""
+    if early is not None and early.count != workers:
+        early.close()
+        return None
+    return early
+
+
 @dataclass(frozen=True)
 class Go:
     """What a started worker waits for: the run to take part in, once the list is checked."""

@@ -24,7 +24,14 @@ from .journal import fold_acceptances
 from .loop import deliver, deliver_share
 from .pickup import pick_up, preview_items
 from .previews import NO_SECRET
-from .processes import Go, Workers, deliver_in_processes, early_workers, worker_count
+from .processes import (
+    Go,
+    Workers,
+    deliver_in_processes,
+    early_workers,
+    kept_for,
+    worker_count,
+)
 from .report import Abort, NoProgress, Outcome, Progress, SendReport
 from .shared import send_shared
 
@@ -110,9 +117,7 @@ def _deliver(
     share = dict(run_id=report.run_id, to=None, emit=emit, should_stop=should_stop)
     secret, _ = state.token_secret(settings.token_secret_env)  # made once, before any worker
     workers = worker_count(settings, False, len(listed))
-    if early is not None and early.count != workers:
-        early.close()  # not the run they were started for (a short list): not kept waiting
-        early = None
+    early = kept_for(early, workers)
     if workers > 1:
         go = Go(listed.path, report.run_id, None, now, light(inputs.taxonomy))
         if early is not None:

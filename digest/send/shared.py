@@ -33,7 +33,7 @@ from .inputs import Inputs, light
 from .list_writer import ListWriter
 from .loop import deliver_share
 from .pickup import pick_up
-from .processes import Go, Workers, deliver_in_processes, worker_count
+from .processes import Go, Workers, deliver_in_processes, kept_for, worker_count
 from .report import STOPPED, Abort, Outcome, PickupReport, Progress, SendReport
 
 ALREADY_SENT = "already sent: a run with this due time finished"
@@ -214,9 +214,7 @@ def _deliver(
     progress.start(joined.subscribers)
     secret, _ = state.token_secret(settings.token_secret_env)
     workers = worker_count(settings, False, joined.subscribers)
-    if early is not None and early.count != workers:
-        early.close()  # not the run they were started for (a short list): not kept waiting
-        early = None
+    early = kept_for(early, workers)
     first = True
     while True:
         if not first:
