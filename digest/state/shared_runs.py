@@ -26,6 +26,12 @@ from ..clock import stamp
 from .sqlite import State
 
 ABANDONED_AFTER = 10  # leases without any host claiming or renewing: the run is left for good
+# A run's totals from its batches (every host's), for the UPDATE that closes it
+_TOTALS = (
+    "sent = t.sent, failed = t.failed, skipped = t.skipped FROM "
+    "(SELECT COALESCE(SUM(sent), 0) AS sent, COALESCE(SUM(failed), 0) AS failed, "
+    "COALESCE(SUM(skipped), 0) AS skipped FROM run_batches WHERE run_id = ?) t"
+)
 WRITING = -1  # the batch that stands for the rest of the list while its opener writes it
 
 
@@ -129,9 +135,7 @@ class SharedRuns:
 
     def written(self, run_id: int) -> None:
         """The whole list is written: the run can end once its batches are done."""
-        self.db.execute(
-            "DELETE FROM run_batches WHERE run_id = ? AND batch = ?", (run_id, WRITING)
-        )
+        self.db.execute("DELETE FROM run_batches WHERE run_id = ? AND batch = ?", (run_id, WRITING))
 
     def stopped_writing(self, run_id: int) -> None:
         """The opener could not finish the list: the run is left at once (see `Progress`)."""
@@ -272,9 +276,7 @@ class SharedRuns:
             row = self.db.execute(
                 "UPDATE runs SET finished_at = ?, "
                 "status = CASE WHEN t.failed > 0 THEN 'failed' ELSE 'ok' END, "
-                "sent = t.sent, failed = t.failed, skipped = t.skipped FROM "
-                "(SELECT COALESCE(SUM(sent), 0) AS sent, COALESCE(SUM(failed), 0) AS failed, "
-                "COALESCE(SUM(skipped), 0) AS skipped FROM run_batches WHERE run_id = ?) t "
+                f"{_TOTALS} "
                 "WHERE id = ? AND status = 'running' AND NOT EXISTS "
                 "(SELECT 1 FROM run_batches WHERE run_id = ? AND NOT done) RETURNING id",
                 (stamp(now), run_id, run_id, run_id),
@@ -288,9 +290,7 @@ class SharedRuns:
         with self.state.transaction(lock="runs"):
             row = self.db.execute(
                 "UPDATE runs SET finished_at = ?, status = 'aborted', note = ?, "
-                "sent = t.sent, failed = t.failed, skipped = t.skipped FROM "
-                "(SELECT COALESCE(SUM(sent), 0) AS sent, COALESCE(SUM(failed), 0) AS failed, "
-                "COALESCE(SUM(skipped), 0) AS skipped FROM run_batches WHERE run_id = ?) t "
+                f"{_TOTALS} "
                 "WHERE id = ? AND status = 'running' AND NOT EXISTS (SELECT 1 FROM run_batches "
                 "WHERE run_id = ? AND NOT done AND lease_until > now()) RETURNING id",
                 (stamp(now), note, run_id, run_id, run_id),
