@@ -11,6 +11,7 @@ deliveries, claiming batches) are written to be safe side by side and take none.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from typing import Any
 
 from .schema import LATEST, MIGRATIONS, SCHEMA, for_postgresql, postgresql_tables
@@ -39,6 +40,11 @@ class SQLite:
     def tables(db: Any) -> set[str]:
         return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
 
+    @staticmethod
+    def one_of(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """`column` equal to one of `values`: the condition and its parameters."""
+        return f"{column} IN ({','.join('?' * len(values))})", list(values)
+
 
 class PostgreSQL:
     name = "postgresql"
@@ -59,6 +65,12 @@ class PostgreSQL:
             "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
         )
         return {row[0] for row in rows}
+
+    @staticmethod
+    def one_of(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """One array parameter rather than one per value: psycopg adapts the list once and the
+        server plans a fixed statement (a send reads histories 64 subscribers at a time)."""
+        return f"{column} = ANY(?)", [list(values)]
 
 
 VERSION_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"

@@ -290,11 +290,11 @@ class State(ItemsMixin):
         histories: dict[str, tuple[set[str], datetime | None]] = {
             s: (set(), None) for s in subscribers
         }
+        who, parameters = self.dialect.one_of("subscriber", list(histories))
         rows = self.db.execute(
             "SELECT subscriber, updated_at, item_ids, more_ids FROM deliveries "
-            f"WHERE subscriber IN ({','.join('?' * len(histories))}) AND status = 'sent' "
-            "ORDER BY subscriber, id DESC",
-            list(histories),
+            f"WHERE {who} AND status = 'sent' ORDER BY subscriber, id DESC",
+            parameters,
         )
         oldest = ""
         for subscriber, updated_at, item_ids, more_ids in rows:
@@ -315,12 +315,14 @@ class State(ItemsMixin):
         """The latest unfinished delivery of each subscriber that has one (usually none): a
         pending row a killed run left, or an uncertain one (no reply to its end came)."""
         query = "SELECT * FROM deliveries WHERE status IN ('pending', 'uncertain')"
-        wanted = list(dict.fromkeys(subscribers)) if subscribers is not None else None
-        if wanted is not None:  # by subscriber (PostgreSQL keeps no index of unfinished rows)
+        parameters: list[Any] = []
+        if subscribers is not None:  # by subscriber (PostgreSQL keeps no index of unfinished rows)
+            wanted = list(dict.fromkeys(subscribers))
             if not wanted:
                 return {}
-            query += f" AND subscriber IN ({','.join('?' * len(wanted))})"
-        rows = self.db.execute(query + " ORDER BY id", wanted or ()).fetchall()
+            who, parameters = self.dialect.one_of("subscriber", wanted)
+            query += f" AND {who}"
+        rows = self.db.execute(query + " ORDER BY id", parameters).fetchall()
         return {r["subscriber"]: _delivery(r) for r in rows}
 
     def begin_deliveries(
