@@ -16,6 +16,7 @@ import pytest
 
 from digest.compose import build_message
 from digest.compose.render import (
+    TEMPLATE_FILES,
     Personal,
     Renderer,
     SharedRendering,
@@ -157,6 +158,8 @@ def test_shared_renderings_are_byte_for_byte_the_unshared_ones(max_items: int | 
     assert 'lang="en"' in bodies[0] and 'lang="es"' in bodies[2] and 'lang="fr"' in bodies[4]
     assert "24 de noviembre de 2026" in bodies[2] and "24 novembre 2026" in bodies[4]
     assert sending.compiler.compiles * 4 < compiled_alone
+    # Each template compiled once for the three languages' environments.
+    assert len(sending._envs) == 3 and len(sending._code.codes) == len(TEMPLATE_FILES)
 
 
 def _html(message: EmailMessage) -> str:

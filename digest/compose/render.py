@@ -44,7 +44,7 @@ from .i18n import format_period as format_period  # re-exported: the web's pages
 from .i18n import long_date as long_date
 from .mime import BodyTemplate, body_template
 from .mjml_fragments import FragmentCompiler
-from .template_caches import block_cache, remembered_gettext
+from .template_caches import SharedCode, block_cache, remembered_gettext
 from .views import SectionView
 from .views import safe_link as safe_link  # re-exported: the web's digest pages use it
 from .wording import intro, more_period
@@ -232,6 +232,7 @@ class Renderer:
         self.localisers = localisers(names, self.templates)
         self.default_language = default_language
         self._envs: dict[str, jinja2.Environment] = {}
+        self._code = SharedCode()  # the templates compiled once for every language
         self._templates: dict[tuple[str, str], jinja2.Template] = {}
         self._piece_bytes: dict[str, int] = {}
         self.compiler = FragmentCompiler()
@@ -266,6 +267,7 @@ class Renderer:
             keep_trailing_newline=False,
             auto_reload=False,  # one Renderer per run: no stat() of the templates per message
             extensions=["jinja2.ext.i18n"],
+            bytecode_cache=self._code,
         )
         env.policies["ext.i18n.trimmed"] = True  # {% trans %} blocks read as one line
         env.install_gettext_translations(words.strings, newstyle=True)  # type: ignore[attr-defined]

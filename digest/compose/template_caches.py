@@ -6,6 +6,7 @@
 - `block_cache`: `{% call cached(sub) %}...{% endcall %}` in a template renders the block once
   per section (and per language: one cache per Jinja2 environment) and reuses its output.
   A story's group recurs in many digests, and most of a digest's markup is its stories.
+- `SharedCode`: the templates compiled once for every language's environment.
 """
 
 from __future__ import annotations
@@ -97,3 +98,18 @@ def block_cache() -> Any:
         return output
 
     return cached
+
+
+class SharedCode(jinja2.BytecodeCache):
+    """Templates compiled once, for every language: each language has an environment of its
+    own (its gettext, its dates) made with the same options, so a template's Python code is
+    the same in all of them. Kept in memory for one Renderer; keyed by name and source."""
+
+    def __init__(self) -> None:
+        self.codes: dict[tuple[str, str], Any] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        bucket.code = self.codes.get((bucket.key, bucket.checksum))
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self.codes[bucket.key, bucket.checksum] = bucket.code
