@@ -13,11 +13,13 @@ cannot beat one; what the figures show is whether the database is the bottleneck
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,14 +44,17 @@ class HostRun:
     exit_codes: list[int]
 
 
-def start_cluster() -> Any:
+@contextlib.contextmanager
+def start_cluster() -> Iterator[Any]:
     sys.path.insert(0, str(ROOT))
     from tests.postgres import PASSWORD, Cluster, binaries
 
     if binaries() is None:
         raise tp.ToolsUnavailable("PostgreSQL's initdb and pg_ctl are not installed")
     os.environ["DIGEST_STATE_PASSWORD"] = PASSWORD
-    return Cluster.start(fast=False, settings=("shared_buffers=128MB",))
+    with Cluster.start(fast=False, settings=("shared_buffers=128MB",)) as cluster:
+        tp.pin_tree(int((cluster.data / "postmaster.pid").read_text().split()[0]), "peers")
+        yield cluster
 
 
 def host_config(project_config: Path, host: int, port: int, url: str) -> Path:
@@ -78,7 +83,14 @@ def run_hosts(
             err = (workdir / f"host{n}.err").open("wb")
             command = [sys.executable, "-m", "digest", "send", "--config", str(config), "--json"]
             processes.append(
-                subprocess.Popen(command, cwd=workdir, env=env, stdout=out, stderr=err)
+                subprocess.Popen(
+                    command,
+                    cwd=workdir,
+                    env=env,
+                    stdout=out,
+                    stderr=err,
+                    preexec_fn=tp.pinned("sender"),
+                )  # fmt: skip
             )
             outputs.append((out, err))
             time.sleep(0.2)  # the first opens the run; the others join it

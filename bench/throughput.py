@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,8 +169,9 @@ class Sink:
             args += ["-u", "nobody"]
         args += [f"127.0.0.1:{port}", SINK_BACKLOG]
         self.process = subprocess.Popen(
-            args, env=tools.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
+            args, env=tools.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            preexec_fn=pinned("peers"),
+        )  # fmt: skip
         self.reader = threading.Thread(target=self._read, daemon=True, name="sink-counter")
         self.reader.start()
         self._wait_until_listening()
@@ -359,6 +361,33 @@ def _digest_env() -> dict[str, str]:
     return env
 
 
+# `--pin`: the sending host on the first CPU, what it talks to (smtp-sink, PostgreSQL) on the
+# others, as if the relay and the database were machines of their own. Empty: no pinning.
+PINNED: dict[str, set[int]] = {}
+
+
+def pinned(role: str) -> Callable[[], None] | None:
+    """A `preexec_fn` putting a new process on the CPUs of `role` ("sender" or "peers")."""
+    cpus = PINNED.get(role)
+    if not cpus:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
+def pin_tree(pid: int, role: str) -> None:
+    """Put a running process and its children on the CPUs of `role` (new children inherit)."""
+    cpus = PINNED.get(role)
+    if not cpus:
+        return
+    for entry in Path("/proc").iterdir():
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if int(entry.name) == pid or parent == pid:
+                os.sched_setaffinity(int(entry.name), cpus)
+        except (ValueError, OSError):
+            continue
+
+
 def run_digest(
     config: Path, sink: Sink, subscribers: int, profile: Path | None, workdir: Path
 ) -> DigestRun:
@@ -371,7 +400,9 @@ def run_digest(
     base = sink.watch()
     with out_path.open("wb") as out, err_path.open("wb") as err:
         started = time.perf_counter()
-        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=out, stderr=err)
+        process = subprocess.Popen(
+            command, cwd=workdir, env=env, stdout=out, stderr=err, preexec_fn=pinned("sender")
+        )
         done = threading.Event()
         progress = threading.Thread(
             target=_report_progress, args=(sink, base, subscribers, started, done), daemon=True
@@ -537,7 +568,9 @@ def _source(tools: Tools, sink: Sink, connections: int, size: int, count: int) -
         "-f", "digest@example.org", "-t", "sink@example.org", f"127.0.0.1:{sink.port}",
     ]  # fmt: skip
     started = time.perf_counter()
-    result = subprocess.run(command, env=tools.env, capture_output=True, text=True)
+    result = subprocess.run(
+        command, env=tools.env, capture_output=True, text=True, preexec_fn=pinned("sender")
+    )
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         raise BenchError(f"smtp-source exited {result.returncode}:\n{_tail(result.stderr)}")
@@ -607,6 +640,13 @@ def code_version() -> dict[str, Any]:
     return {"commit": head.stdout.strip(), "uncommitted_changes": bool(changes.stdout.strip())}
 
 
+def _pinning(pinned: dict[str, list[int]] | None) -> str:
+    if not pinned:
+        return ""
+    return (f"; digest send and smtp-source on CPU {pinned['sender']}, smtp-sink and "
+            f"PostgreSQL on CPU {pinned['peers']} (--pin)")  # fmt: skip
+
+
 def print_table(result: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -618,7 +658,8 @@ def print_table(result: dict[str, Any]) -> None:
     table.add_column()
     rows = [
         ("machine", f"{m['cpus']} CPUs, {m['cpu_model']}, Python {m['python']}, "
-                    f"load {m['load_average_at_start'][0]} at start"),
+                    f"load {m['load_average_at_start'][0]} at start"
+                    + _pinning(result.get("pinned"))),
         ("subscribers", f"{result['subscribers']:,} ({result['profiles']:,} distinct profiles; "
                         f"languages: {result.get('languages', 'en')})"),
         ("connections", str(result["connections"])),
@@ -789,6 +830,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--hosts", type=int, default=2, metavar="H", help="hosts for --state postgresql"
     )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="digest send and smtp-source on the first CPU, smtp-sink and PostgreSQL on the "
+        "others: as if the relay and the database had machines of their own",
+    )
     args = parser.parse_args(argv)
     if args.hosts < 1:
         parser.error("--hosts must be at least 1")
@@ -798,6 +845,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--wire-runs must be at least 1")
     if not 1 <= args.connections <= 64:
         parser.error("--connections must be 1-64 (digest's own limit)")
+    if args.pin:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            parser.error("--pin needs at least 2 CPUs")
+        PINNED.update(sender={cpus[0]}, peers=set(cpus[1:]))
     return args
 
 
@@ -908,6 +960,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "postfix": tools.version,
             "digest_version": code_version(),
             "machine": machine,
+            "pinned": {role: sorted(cpus) for role, cpus in PINNED.items()},
             "total_seconds": round(time.perf_counter() - began, 1),
         }
         if shared is not None:
