@@ -228,9 +228,7 @@ def test_readable_links_sent_before_keep_working_for_a_while(project: Project) -
     legacy = make_legacy_token(SECRET.encode(), "unsubscribe", "ana@example.org")
     recently = (datetime.now(UTC) - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     with sqlite3.connect(project.state) as db:  # as migration 8 notes on an upgraded state
-        db.execute(
-            "INSERT INTO meta(key, value) VALUES (?, ?)", (OPAQUE_LINKS_SINCE, recently)
-        )
+        db.execute("INSERT INTO meta(key, value) VALUES (?, ?)", (OPAQUE_LINKS_SINCE, recently))
     web = start_server(project)
     try:
         page = Client(web).get(web.url("/unsubscribe", token=legacy))

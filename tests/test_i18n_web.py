@@ -62,7 +62,9 @@ def test_a_subscribers_pages_are_in_their_language(served: WebServer) -> None:
     assert page.status == 200 and _lang(page.text) == "es"
     assert "¿Darse de baja de Regional Migration Digest?" in page.text
     again = client.get(f"/unsubscribe?token={ana}&lang=fr")
-    assert _lang(again.text) == "fr" and "Se désabonner de Regional Migration Digest ?" in again.text
+    assert (
+        _lang(again.text) == "fr" and "Se désabonner de Regional Migration Digest ?" in again.text
+    )
 
     expired = client.get(f"/preferences?token={token('preferences', 'ana@example.org', 1.0)}")
     assert expired.status == 403 and _lang(expired.text) in ("en", "es")
@@ -145,7 +147,9 @@ def test_the_view_and_more_pages_of_a_spanish_digest(project: Project) -> None:
         assert view and more, html
         client = Client(server)
         shown = client.get(view.group(1).replace("&amp;", "&"))
-        assert shown.status == 200 and '<html lang="es"' in shown.text and "Hola, Ana:" in shown.text
+        assert (
+            shown.status == 200 and '<html lang="es"' in shown.text and "Hola, Ana:" in shown.text
+        )
         every = client.get(more.group(1).replace("&amp;", "&"))
         assert every.status == 200 and _lang(every.text) == "es"
         assert "3 noticias para usted" in every.text

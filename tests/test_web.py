@@ -370,7 +370,9 @@ def test_get_shows_a_button_and_changes_nothing_until_it_is_pressed(
 
 
 # -- the preference centre ---------------------------------------------------------------------
-def test_preference_changes_reach_the_next_send(any_project: Project, smtp_server: SmtpServer) -> None:
+def test_preference_changes_reach_the_next_send(
+    any_project: Project, smtp_server: SmtpServer
+) -> None:
     project = any_project
     project.use_smtp(smtp_server)
     bea = {**ANA, "email": "bea@example.org", "name": "Bea"}  # same choices, left alone
