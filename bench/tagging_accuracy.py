@@ -5,7 +5,9 @@
     python bench/tagging_accuracy.py --json FILE
 
 Sets: tests/data/tagging/*.yaml (English general news, Spanish and French news, a Murcia
-local feed, the office's 2020 listing). Per set it prints:
+local feed, the office's 2020 listing, Spanish and French readers' news of issue 17: the
+tagger was tuned on es-readers and fr-readers, es-readers-2 and fr-readers-2 are held apart).
+Per set it prints:
 - places: the share of stories with clear places whose regions are exactly right (goal 90%);
 - leaks: stories from elsewhere that would reach a reader of only Central America, only North
   America or only the Caribbean, because they were tagged with that region or with none

@@ -22,17 +22,23 @@ accuracy = importlib.util.module_from_spec(spec)
 sys.modules["tagging_accuracy"] = accuracy
 spec.loader.exec_module(accuracy)
 
-# set: (places right at least, topic precision at least, topic recall at least)
+# set: (places right at least, topic precision at least, topic recall at least), a little below
+# what was measured on 2026-12-01 (bench/tagging_accuracy.py)
 FLOORS = {
-    "en-general": (0.90, 0.85, 0.75),
-    "es-news": (0.90, 0.85, 0.90),
-    "es-murcia": (0.90, 0.5, 0.90),  # two topics found in the set: precision moves by halves
-    "fr-news": (0.90, 0.85, 0.90),
-    # Written for issue 17 and measured once, untuned (topic recall is low where a topic word
-    # waits for a migration word nearby): floors at what was measured, to improve from.
-    "es-readers": (0.90, 0.75, 0.50),
-    "fr-readers": (0.90, 0.90, 0.60),
-    "office-2020": (0.90, 0.80, 0.90),
+    "en-general": (0.95, 0.90, 0.85),  # measured 99 %, P 94 %, R 88 %
+    "es-news": (0.95, 0.95, 0.95),  # 98 %, 97 %, 100 %
+    "es-murcia": (0.95, 0.5, 0.95),  # two topics found in the set: precision moves by halves
+    "fr-news": (0.95, 0.95, 0.95),  # 100 %, 100 %, 100 %
+    # Written for issue 17, measured untuned (P 78 %, R 54 % es; P 94 %, R 65 % fr), then the
+    # tagger was tuned on them (issue 17's topic recall): no longer held apart.
+    "es-readers": (0.95, 0.75, 0.60),  # 100 %, 80 %, 62 %
+    "fr-readers": (0.95, 0.90, 0.75),  # 100 %, 95 %, 77 %
+    # Written after that tuning and measured once, untuned: the held-apart figures. Most of
+    # what they miss are stories that say no migration word (departures, workers of one
+    # country in another, nationals abroad) and words no list has.
+    "es-readers-2": (0.95, 0.85, 0.55),  # 100 %, 92 %, 59 %
+    "fr-readers-2": (0.95, 0.75, 0.65),  # 100 %, 79 %, 68 %
+    "office-2020": (0.95, 0.85, 0.95),  # 100 %, 91 %, 100 %
 }
 
 
@@ -41,6 +47,7 @@ def test_every_set_is_big_enough() -> None:
     assert sizes["en-general"] >= 80
     assert sizes["es-news"] + sizes["es-murcia"] >= 40
     assert sizes["fr-news"] >= 40
+    assert sizes["es-readers-2"] >= 30 and sizes["fr-readers-2"] >= 30
     assert set(sizes) == set(FLOORS)
 
 

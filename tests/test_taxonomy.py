@@ -375,7 +375,10 @@ def test_an_everyday_word_far_from_migration_is_withheld_with_why() -> None:
         "How people ring in the new year, and of course what they eat.",
     )
     assert "Training and capacity building" not in item.topics
-    assert "within 10 words" in item.withheld["course"]
+    assert (
+        "within 8 words of a migration word (articles and prepositions not counted)"
+        in (item.withheld["course"])
+    )
 
 
 def test_left_behind_by_migrant_husbands_is_labour_migration() -> None:
@@ -425,6 +428,42 @@ def test_terms_per_language_in_a_replacement_taxonomy(tmp_path: Path) -> None:
     assert item("en", "Japan").regions == ()  # no rest region: the rest of the world is nobody's
 
 
+def test_the_window_does_not_count_the_languages_function_words(tmp_path: Path) -> None:
+    path = tmp_path / "taxonomy.yaml"
+    path.write_text(
+        "regions:\n  Islands:\n    terms: [Jamaica]\n"
+        "context:\n  window: 2\n  terms: [migrants]\n"
+        "  function_words: {en: [of, the], es: [de, los]}\n"
+        "topics:\n  Boats:\n    in_context: [ship, barco]\n",
+        encoding="utf-8",
+    )
+    custom = load_taxonomy(path)
+
+    def topics(language: str | None, text: str) -> tuple[str, ...]:
+        item = Item(id="1", title=text, date=date(2026, 1, 1), language=language)
+        return tag(item, custom).topics
+
+    assert topics("en", "A ship of the migrants") == ("Boats",)
+    assert topics("es", "Un barco de los migrants") == ("Boats",)
+    assert topics("es", "A ship of the migrants") == ()  # "of the" are words in Spanish
+    assert topics(None, "A ship of the migrants") == ("Boats",)  # unknown: every language's
+    assert topics("en", "A ship of the old grey migrants") == ()
+    assert (
+        "within 2 words of a migration word (articles and prepositions not counted)"
+        in (
+            tag(
+                Item(
+                    id="1",
+                    title="A ship of the old grey migrants",
+                    date=date(2026, 1, 1),
+                    language="en",
+                ),
+                custom,
+            ).withheld["ship"]
+        )
+    )
+
+
 def test_taxonomy_errors_name_file_line_and_field() -> None:
     with pytest.raises(TaxonomyError, match=r"t\.yaml:5: 'B.terms': unknown language 'de'"):
         parse_taxonomy(
@@ -436,6 +475,10 @@ def test_taxonomy_errors_name_file_line_and_field() -> None:
         parse_taxonomy("regions:\n  A: {terms: [x]}\nplaces:\n  Foo: [XX]\n", "t.yaml")
     with pytest.raises(TaxonomyError, match=r"context.window: expected a positive whole number"):
         parse_taxonomy("regions:\n  A: {terms: [x]}\ncontext:\n  window: many\n", "t.yaml")
+    with pytest.raises(TaxonomyError, match=r"t\.yaml:4: 'context.function_words': unknown"):
+        parse_taxonomy(
+            "regions:\n  A: {terms: [x]}\ncontext:\n  function_words: {de: [der]}\n", "t.yaml"
+        )
 
 
 def test_find_keeps_working_for_the_benchmark_generator() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .lexicon import Hit, Lexicon
+from .lexicon import ALL, Hit, Lexicon
 from .text import tokenise
 
 DEFAULT_CONTEXT_WINDOW = 10
@@ -21,6 +21,9 @@ class Taxonomy:
     source: str = ""
     lexicon: Lexicon = field(default_factory=Lexicon, repr=False, compare=False)
     context_window: int = DEFAULT_CONTEXT_WINDOW
+    # per language (folded): the words the context window does not count, so that it spans
+    # as much of a sentence in Spanish and French (more articles and prepositions) as in English
+    function_words: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
     region_of: dict[str, str] = field(default_factory=dict, repr=False)  # ISO code -> region
     # How readers of other languages see the regions' and topics' names in their digest and
     # on the web: language -> name -> its name in that language (missing: the name itself).
@@ -29,7 +32,14 @@ class Taxonomy:
     # another fingerprint are made again.
     fingerprint: str = field(default="", compare=False)
 
-    def scan(self, text: str, language: str | None = None) -> tuple[list[Hit], int]:
-        """The terms found in `text` and its length in words."""
+    def scan(self, text: str, language: str | None = None) -> tuple[list[Hit], list[int]]:
+        """The terms found in `text`, and for each of its words (and its end) how many words
+        the context window counts before it."""
         tokens = tokenise(text)
-        return self.lexicon.scan(tokens, language), len(tokens.keys)
+        skip = self.function_words.get(language or ALL, frozenset())
+        positions, counted = [], 0
+        for key in tokens.keys:
+            positions.append(counted)
+            counted += key not in skip
+        positions.append(counted)
+        return self.lexicon.scan(tokens, language), positions

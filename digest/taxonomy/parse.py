@@ -113,7 +113,9 @@ def parse_taxonomy(text: str, path: str = "<taxonomy>") -> Taxonomy:
     for region, names in country_names.items():
         region_terms[region] = tuple(dict.fromkeys([*region_terms[region], *names]))
     topic_terms = _read_topics(read, data.get("topics"), data.line_of("topics"), lexicon, shown)
-    window = _read_context(read, data.get("context"), data.line_of("context"), lexicon)
+    window, function_words = _read_context(
+        read, data.get("context"), data.line_of("context"), lexicon
+    )
     return Taxonomy(
         regions=tuple(region_terms),
         topics=tuple(topic_terms),
@@ -122,6 +124,7 @@ def parse_taxonomy(text: str, path: str = "<taxonomy>") -> Taxonomy:
         source=path,
         lexicon=lexicon,
         context_window=window,
+        function_words=function_words,
         region_of=region_of,
         names=shown,
     )
@@ -232,8 +235,11 @@ def _read_topics(
     return topic_terms
 
 
-def _read_context(read: _Reader, data: object, line: int, lexicon: Lexicon) -> int:
-    spec = read.mapping(data, line, "context", {"window", "terms"})
+def _read_context(
+    read: _Reader, data: object, line: int, lexicon: Lexicon
+) -> tuple[int, dict[str, frozenset[str]]]:
+    """The window, the context terms (into the lexicon) and the words the window skips."""
+    spec = read.mapping(data, line, "context", {"window", "terms", "function_words"})
     window = spec.get("window", DEFAULT_CONTEXT_WINDOW)
     if not isinstance(window, int) or isinstance(window, bool) or window < 1:
         raise read.fail(
@@ -244,4 +250,8 @@ def _read_context(read: _Reader, data: object, line: int, lexicon: Lexicon) -> i
         for term in terms:
             case = "exact" if is_acronym(term) else "any"
             lexicon.add(Entry("context", "", term, language, case))
-    return window
+    skipped = read.by_language(spec.get("function_words"), line, "context.function_words")
+    function_words = {lang: frozenset(fold(w) for w in words) for lang, words in skipped.items()}
+    if function_words and ALL not in function_words:  # an item of unknown language
+        function_words[ALL] = frozenset().union(*function_words.values())
+    return window, function_words

@@ -8,7 +8,9 @@ source's default regions among its candidates; else no tag, and the item records
 
 Topics: a term marked `in_context` (return, training, work) counts only when a migration word
 (the taxonomy's `context:` terms, or any topic term that needs no context) stands within
-`context.window` words of it; otherwise the item records that it was withheld.
+`context.window` words of it, not counting the item language's `context.function_words`
+(articles, prepositions: Spanish and French need more of them than English for the same
+sentence); otherwise the item records that it was withheld.
 """
 
 from __future__ import annotations
@@ -40,10 +42,10 @@ class Found:
 def find_tags(
     taxonomy: Taxonomy, text: str, language: str | None, default_regions: tuple[str, ...]
 ) -> Found:
-    hits, _length = taxonomy.scan(text, language)
+    hits, positions = taxonomy.scan(text, language)
     found = Found()
     _places(taxonomy, hits, default_regions, found)
-    _topics(taxonomy, hits, found)
+    _topics(taxonomy, hits, positions, found)
     return found
 
 
@@ -93,7 +95,8 @@ def _country_name(code: str) -> str:
     return getattr(country, "common_name", None) or getattr(country, "name", code)
 
 
-def _topics(taxonomy: Taxonomy, hits: list[Hit], found: Found) -> None:
+def _topics(taxonomy: Taxonomy, hits: list[Hit], positions: list[int], found: Found) -> None:
+    """`positions`: each word's place as the window counts (function words not counted)."""
     anchors = [
         h.start
         for h in hits
@@ -102,19 +105,22 @@ def _topics(taxonomy: Taxonomy, hits: list[Hit], found: Found) -> None:
         )
     ]
     window = taxonomy.context_window
+    unit = " (articles and prepositions not counted)" if taxonomy.function_words else ""
     for hit in hits:
         for entry in hit.entries:
             if entry.kind != "topic":
                 continue
+            start = positions[hit.start]
+            end = max(positions[hit.end], start + 1)
             near = not entry.needs_context or any(
-                hit.start - window <= a < hit.end + window for a in anchors if a != hit.start
+                start - window <= positions[a] < end + window for a in anchors if a != hit.start
             )
             if near:
                 found.add(found.topics, entry.name, hit.written)
             elif entry.name not in found.topics:
                 found.withheld[hit.written] = (
                     f"'{hit.written}' counts for {entry.name} only within {window} words of a "
-                    "migration word"
+                    f"migration word{unit}"
                 )
     for topic, words in found.topics.items():
         for word in words:
