@@ -74,7 +74,7 @@ def _summary_table(report: SendReport, dry_run: bool, to: str | None) -> Table:
         rows = report.failed[:SUMMARY_ROWS]
         title += f" (failures only, of {report.total} subscribers)"
     table = Table(title=title, title_justify="left")
-    table.add_column("subscriber")
+    table.add_column("subscriber", no_wrap=True)  # whole, however narrow
     table.add_column("status")
     table.add_column("items", justify="right")
     table.add_column("size", justify="right")

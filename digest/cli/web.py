@@ -138,7 +138,8 @@ def subscribers(ctx: click.Context, config_path: Path, as_json: bool, include_al
         print_json([_as_json(e, default) for e in entries])
         return
     table = Table(title=f"{len(entries)} subscriber(s)", title_justify="left", show_lines=True)
-    columns = ("email", "from", "status", "name", "regions", "topics", "grouping", "order")
+    table.add_column("email", no_wrap=True)  # whole, however narrow the terminal
+    columns = ("from", "status", "name", "regions", "topics", "grouping", "order")
     for column in (*columns, "frequency"):
         table.add_column(column)
     table.add_column("timezone")
