@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlparse
 import dkim
 import pytest
 
+from digest import base32
 from digest.compose.links import BadToken, make_legacy_token, make_token, read_link, read_token
 
 from .conftest import Project, SmtpServer
@@ -118,12 +119,12 @@ def test_unsubscribe_links_are_signed_per_subscriber(
 
 def test_tokens_cannot_be_forged_or_reused_for_another_purpose() -> None:
     token = make_token(b"k", "unsubscribe", "ana@example.org")
-    assert "ana" not in _b32decode(token).decode("latin-1")
+    assert "ana" not in base32.decode(token).decode("latin-1")
     assert token == make_token(b"k", "unsubscribe", "ana@example.org")  # the same each time
-    forged = bytearray(_b32decode(token))
+    forged = bytearray(base32.decode(token))
     forged[-1] ^= 1  # one bit of the address changed
     with pytest.raises(BadToken):
-        read_token(b"k", "unsubscribe", base64.b32encode(forged).decode().rstrip("=").lower())
+        read_token(b"k", "unsubscribe", base32.encode(bytes(forged)))
     with pytest.raises(BadToken, match="malformed"):
         read_token(b"k", "unsubscribe", "abc")
     with pytest.raises(BadToken):
@@ -135,10 +136,6 @@ def test_tokens_cannot_be_forged_or_reused_for_another_purpose() -> None:
     assert read_token(b"k", "unsubscribe", token) == "ana@example.org"
     bound = make_token(b"k", "digest", "ana@example.org", extra=b"\x01" * 16)
     assert read_link(b"k", "digest", bound).extra == b"\x01" * 16
-
-
-def _b32decode(token: str) -> bytes:
-    return base64.b32decode(token.upper() + "=" * (-len(token) % 8))
 
 
 # SpamAssassin's __BITCOIN_ID (72_active.cf, Debian's spamassassin 4.0): a word of 30-35
@@ -158,7 +155,7 @@ def test_no_token_reads_as_a_bitcoin_address_and_tokens_sent_before_still_work()
             line = f"Unsubscribe: https://example.org/u/{token} ({token})"
             assert not BITCOIN_ID.search(line), line
     # A link sent in base64url, as opaque tokens first were (the same bytes), still opens.
-    sealed = _b32decode(make_token(b"k", "unsubscribe", "ana@example.org"))
+    sealed = base32.decode(make_token(b"k", "unsubscribe", "ana@example.org"))
     sent_before = base64.urlsafe_b64encode(sealed).decode().rstrip("=")
     assert "-" in sent_before or "_" in sent_before or any(c.isupper() for c in sent_before)
     assert read_token(b"k", "unsubscribe", sent_before) == "ana@example.org"

@@ -13,11 +13,12 @@ Lowercase base32 because some MTAs lowercase local parts; reading lowercases fir
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from .. import base32
 
 MAC_BYTES = 8  # 64 bits: far beyond what anyone can forge by mailing guesses
 LOCAL_PART_LIMIT = 64  # RFC 5321, section 4.5.3.1.1
@@ -51,14 +52,6 @@ def _mac(secret: bytes, delivery_id: int, subscriber: str) -> bytes:
     return hmac.new(secret, message, hashlib.sha256).digest()[:MAC_BYTES]
 
 
-def _b32(data: bytes) -> str:
-    return base64.b32encode(data).decode().rstrip("=").lower()
-
-
-def _unb32(text: str) -> bytes:
-    return base64.b32decode(text.upper() + "=" * (-len(text) % 8))
-
-
 def verp_address(return_path: str, subscriber: str, delivery_id: int, secret: bytes) -> str:
     """The envelope sender for one delivery, e.g. `bounces+aeaqe2lsm5ie4dja@example.org`.
 
@@ -69,7 +62,7 @@ def verp_address(return_path: str, subscriber: str, delivery_id: int, secret: by
         raise ValueError(f"delivery id must not be negative: {delivery_id}")
     local, domain = _split(return_path)
     id_bytes = delivery_id.to_bytes(max(1, (delivery_id.bit_length() + 7) // 8), "big")
-    token = _b32(id_bytes + _mac(secret, delivery_id, subscriber))
+    token = base32.encode(id_bytes + _mac(secret, delivery_id, subscriber))
     verp_local = f"{local}+{token}"
     if len(verp_local.encode()) > LOCAL_PART_LIMIT:
         raise ValueError(
@@ -112,7 +105,7 @@ def read_verp(
     if token is None:
         return None
     try:
-        raw = _unb32(token)
+        raw = base32.decode(token)
     except ValueError as exc:
         raise BadVerpToken(f"malformed VERP token {token!r}") from exc
     if not MAC_BYTES < len(raw) <= MAC_BYTES + 8:
@@ -146,4 +139,4 @@ class VerpSigner:
         mac = self.keyed.copy()
         mac.update(b"%d|" % delivery_id + subscriber.strip().casefold().encode())
         id_bytes = delivery_id.to_bytes(max(1, (delivery_id.bit_length() + 7) // 8), "big")
-        return f"{self.prefix}{_b32(id_bytes + mac.digest()[:MAC_BYTES])}{self.suffix}"
+        return f"{self.prefix}{base32.encode(id_bytes + mac.digest()[:MAC_BYTES])}{self.suffix}"

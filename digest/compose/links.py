@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 
+from .. import base32
 from ..caches import memo
 
 _KEY_LABEL = b"digest: opaque link tokens, AES-SIV key, version 2"
@@ -61,19 +62,12 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-_BASE32 = frozenset("abcdefghijklmnopqrstuvwxyz234567")
-
-
-def _b32(data: bytes) -> str:
-    return base64.b32encode(data).rstrip(b"=").decode().lower()
-
-
 def _token_bytes(text: str) -> bytes:
     """A token's bytes: base32, or base64url as opaque tokens were first sent (one of those
     without an upper-case letter, a digit 0, 1, 8 or 9, "-" or "_" in 40-odd characters
     does not happen)."""
-    if _BASE32.issuperset(text):
-        return base64.b32decode(text.upper() + "=" * (-len(text) % 8))
+    if base32.ALPHABET.issuperset(text):
+        return base32.decode(text)
     return _unb64(text)
 
 
@@ -87,7 +81,7 @@ def make_token(
 ) -> str:
     """An opaque token for this address and purpose (and `extra`, at most 255 bytes)."""
     plain = _HEAD.pack(int(expires_at or 0), len(extra)) + extra + email.encode()
-    return _b32(_cipher(secret).encrypt(plain, [purpose.encode()]))
+    return base32.encode(_cipher(secret).encrypt(plain, [purpose.encode()]))
 
 
 def read_link(
