@@ -35,19 +35,26 @@ FLOORS = {
     "fr-readers": (0.95, 0.90, 0.75),  # 100 %, 95 %, 77 %
     # Written after that tuning and measured once, untuned: the held-apart figures. Most of
     # what they miss are stories that say no migration word (departures, workers of one
-    # country in another, nationals abroad) and words no list has.
+    # country in another, nationals abroad) and words no list has. After the tuning on
+    # parallel.yaml: es P 96 %, R 65 %; fr P 79 %, R 71 % (see README: partly seen since).
     "es-readers-2": (0.95, 0.85, 0.55),  # 100 %, 92 %, 59 %
     "fr-readers-2": (0.95, 0.75, 0.65),  # 100 %, 79 %, 68 %
     "office-2020": (0.95, 0.85, 0.95),  # 100 %, 91 %, 100 %
 }
-# The same 47 stories in English, Spanish and French (parallel.yaml), per language, and the
-# share of stories whose Spanish (French) version gets exactly the English version's tags.
+# The same 47 stories written in English, Spanish and French (parallel.yaml), measured per
+# language, and the agreement: the share of stories whose Spanish (French) version gets exactly
+# the English version's regions and topics. Untuned: agreement es 72 %, fr 57 %; en places
+# 87 %, P 72 %, R 46 %; es 87 %, 79 %, 60 %; fr 94 %, 93 %, 44 %. Then the taxonomy was
+# tuned on their disagreements (issue 17: the words each language uses for the same thing):
+# no longer held apart.
 PARALLEL_FLOORS = {
-    "en": (0.85, 0.70, 0.45),  # untuned: 87 %, P 72 %, R 46 %
-    "es": (0.85, 0.75, 0.55),  # untuned: 87 %, P 79 %, R 60 %
-    "fr": (0.90, 0.90, 0.40),  # untuned: 94 %, P 93 %, R 44 %
+    "en": (0.88, 0.72, 0.55),  # 43/47 = 91 %, P 76 %, R 60 %
+    "es": (0.88, 0.72, 0.58),  # 43/47 = 91 %, P 77 %, R 63 %
+    "fr": (0.90, 0.85, 0.57),  # 44/47 = 94 %, P 90 %, R 61 %
 }
-AGREEMENT_FLOORS = {"es": 0.70, "fr": 0.55}  # untuned: 72 %, 57 %
+AGREEMENT_FLOORS = {"es": 0.90, "fr": 0.78}  # 44/47 = 94 %, 39/47 = 83 %
+# "Ash fell on Antigua" (Antigua, Guatemala) is taken for Antigua and Barbuda in every language
+PARALLEL_LEAKS = 1
 
 
 def test_every_set_is_big_enough() -> None:
@@ -93,6 +100,7 @@ def test_parallel_floors(parallel: accuracy.ParallelResult, language: str) -> No
     places, precision, recall = PARALLEL_FLOORS[language]
     report = "\n".join(result.errors)
     assert result.stories == parallel.stories
+    assert sum(result.leaks.values()) <= PARALLEL_LEAKS, report
     assert result.place_accuracy >= places, report
     assert result.precision >= precision, report
     assert result.recall >= recall, report
