@@ -12,7 +12,9 @@ from typing import Literal
 
 from .text import Tokens, fold
 
-Kind = Literal["place", "topic", "context"]
+# everyday: a phrase that holds a term but means something else ("se desplazan": they
+# travel, not "desplazan": they displace); read as one phrase, it counts for nothing
+Kind = Literal["place", "topic", "context", "everyday"]
 # any: any case; capital: a capital first letter (place names); exact: capitals as written
 # (US, EU, WHO); lower: lower case unless it starts a sentence or the word is in capitals
 # (Spanish demonyms, so "a Cubano sandwich" is not Cuban)

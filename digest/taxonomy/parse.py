@@ -238,8 +238,10 @@ def _read_topics(
 def _read_context(
     read: _Reader, data: object, line: int, lexicon: Lexicon
 ) -> tuple[int, dict[str, frozenset[str]]]:
-    """The window, the context terms (into the lexicon) and the words the window skips."""
-    spec = read.mapping(data, line, "context", {"window", "terms", "function_words"})
+    """The window, the context terms and the everyday phrases (into the lexicon) and the
+    words the window skips."""
+    keys = {"window", "terms", "function_words", "everyday_phrases"}
+    spec = read.mapping(data, line, "context", keys)
     window = spec.get("window", DEFAULT_CONTEXT_WINDOW)
     if not isinstance(window, int) or isinstance(window, bool) or window < 1:
         raise read.fail(
@@ -250,6 +252,10 @@ def _read_context(
         for term in terms:
             case = "exact" if is_acronym(term) else "any"
             lexicon.add(Entry("context", "", term, language, case))
+    everyday = read.by_language(spec.get("everyday_phrases"), line, "context.everyday_phrases")
+    for language, phrases in everyday.items():
+        for phrase in phrases:
+            lexicon.add(Entry("everyday", "", phrase, language))
     skipped = read.by_language(spec.get("function_words"), line, "context.function_words")
     function_words = {lang: frozenset(fold(w) for w in words) for lang, words in skipped.items()}
     if function_words and ALL not in function_words:  # an item of unknown language
