@@ -211,11 +211,11 @@ class SharedRuns:
         took over after our lease lapsed is not)."""
         if not batches:
             return set()
+        which, numbers = self.state.dialect.one_of("batch", batches)
         rows = self.db.execute(
             "UPDATE run_batches SET lease_until = now() + make_interval(secs => ?) "
-            f"WHERE run_id = ? AND holder = ? AND batch IN ({','.join('?' * len(batches))}) "
-            "AND NOT done RETURNING batch",
-            (lease.total_seconds(), run_id, holder, *batches),
+            f"WHERE run_id = ? AND holder = ? AND {which} AND NOT done RETURNING batch",
+            (lease.total_seconds(), run_id, holder, *numbers),
         ).fetchall()
         self._seen(run_id)
         return {row[0] for row in rows}
@@ -232,11 +232,11 @@ class SharedRuns:
 
     def finished_in_run(self, run_id: int, subscribers: Sequence[str]) -> dict[str, str]:
         """Subscribers of a taken-over batch whose delivery this run already recorded."""
+        who, addresses = self.state.dialect.one_of("subscriber", subscribers)
         rows = self.db.execute(
-            f"SELECT subscriber, status FROM deliveries WHERE subscriber IN "
-            f"({','.join('?' * len(subscribers))}) AND run_id = ? "
+            f"SELECT subscriber, status FROM deliveries WHERE {who} AND run_id = ? "
             "AND status IN ('sent', 'failed')",
-            (*subscribers, run_id),
+            (*addresses, run_id),
         )
         return {row[0]: row[1] for row in rows}
 
