@@ -52,6 +52,11 @@ def _mac(secret: bytes, delivery_id: int, subscriber: str) -> bytes:
     return hmac.new(secret, message, hashlib.sha256).digest()[:MAC_BYTES]
 
 
+def _id_bytes(delivery_id: int) -> bytes:
+    """The delivery id as the fewest big-endian bytes (at least one)."""
+    return delivery_id.to_bytes(max(1, (delivery_id.bit_length() + 7) // 8), "big")
+
+
 def verp_address(return_path: str, subscriber: str, delivery_id: int, secret: bytes) -> str:
     """The envelope sender for one delivery, e.g. `bounces+aeaqe2lsm5ie4dja@example.org`.
 
@@ -61,8 +66,7 @@ def verp_address(return_path: str, subscriber: str, delivery_id: int, secret: by
     if delivery_id < 0:
         raise ValueError(f"delivery id must not be negative: {delivery_id}")
     local, domain = _split(return_path)
-    id_bytes = delivery_id.to_bytes(max(1, (delivery_id.bit_length() + 7) // 8), "big")
-    token = base32.encode(id_bytes + _mac(secret, delivery_id, subscriber))
+    token = base32.encode(_id_bytes(delivery_id) + _mac(secret, delivery_id, subscriber))
     verp_local = f"{local}+{token}"
     if len(verp_local.encode()) > LOCAL_PART_LIMIT:
         raise ValueError(
@@ -138,5 +142,5 @@ class VerpSigner:
             raise ValueError(f"delivery id out of range: {delivery_id}")
         mac = self.keyed.copy()
         mac.update(b"%d|" % delivery_id + subscriber.strip().casefold().encode())
-        id_bytes = delivery_id.to_bytes(max(1, (delivery_id.bit_length() + 7) // 8), "big")
-        return f"{self.prefix}{base32.encode(id_bytes + mac.digest()[:MAC_BYTES])}{self.suffix}"
+        token = base32.encode(_id_bytes(delivery_id) + mac.digest()[:MAC_BYTES])
+        return f"{self.prefix}{token}{self.suffix}"
